@@ -1,0 +1,46 @@
+# The README's two commands: `make run` and `make test`. Everything else is a helper.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install run test test-unit lint schemas docs bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "arrears needs Python 3.11+"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## run: all four services on http://127.0.0.1:8000 (embedded event log, SQLite under var/)
+run: install
+	$(BIN)/arrears serve all --host 127.0.0.1 --port 8000
+
+## lint: ruff, mypy and the import contracts (a service importing another fails here)
+lint: install
+	$(BIN)/ruff check shared services tests bench
+	$(BIN)/ruff format --check shared services tests bench
+	$(BIN)/lint-imports
+	$(BIN)/mypy
+
+## test: lint, then every tier; Kafka/PostgreSQL tiers skip without them, fail when CI=true
+test: lint
+	$(BIN)/pytest
+
+test-unit: install
+	$(BIN)/pytest tests/unit
+
+schemas: install
+	$(BIN)/arrears schemas export docs/schemas
+
+docs: install
+	$(BIN)/python -m services.docgen docs/events.md
+
+bench: install
+	$(BIN)/python bench/pipeline.py
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

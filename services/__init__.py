@@ -1,0 +1,1 @@
+"""The four arrears services; each imports only `shared`, never another service."""

@@ -1,0 +1,1 @@
+"""Accounts: bills, payments, day close and overdue status; applies agreed plans."""

@@ -1,0 +1,49 @@
+"""Wires the accounts service: settings → runtime (DB, event log, consumers) → app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from services.accounts.adapters.tables import platform
+from services.accounts.entrypoints.routers import accounts, inbound
+from services.accounts.service_layer.handlers import InboundHandler
+from services.accounts.service_layer.unit_of_work import AccountsUnitOfWork
+from shared.api import create_service_app
+from shared.clock import Clock
+from shared.eventlog.port import EventLog
+from shared.events import default_catalogue
+from shared.runtime import ServiceRuntime, Subscription, make_runtime
+from shared.settings import Settings
+
+MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
+
+
+def bootstrap(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    event_log: EventLog | None = None,
+) -> ServiceRuntime[AccountsUnitOfWork]:
+    """The accounts runtime, from settings (the environment by default)."""
+    settings = settings or Settings.load("accounts")
+    catalogue = default_catalogue()
+    handler = InboundHandler(catalogue, settings.topics)
+    return make_runtime(
+        settings,
+        tables=platform,
+        catalogue=catalogue,
+        uow_class=AccountsUnitOfWork,
+        subscriptions=lambda s: [Subscription("inbound", [s.topics.inbound], handler)],
+        clock=clock,
+        event_log=event_log,
+    )
+
+
+def create_app(settings: Settings | None = None, **kwargs: object) -> FastAPI:
+    """The accounts FastAPI app, with its consumers running in the lifespan."""
+    runtime = bootstrap(settings, **kwargs)  # type: ignore[arg-type]
+    return create_service_app(
+        runtime, title="arrears accounts", routers=[inbound.router, accounts.router]
+    )

@@ -1,0 +1,51 @@
+"""POST /v1/inbound/events: integrators submit events over HTTP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException
+from pydantic import BaseModel, Field
+
+from services.accounts.entrypoints.dependencies import Runtime
+from services.accounts.service_layer.ingest import IngestResult, ingest
+
+router = APIRouter(prefix="/v1/inbound", tags=["inbound"])
+
+
+class IngestRequest(BaseModel):
+    """A batch of event envelopes (see docs/events.md)."""
+
+    events: list[Any] = Field(min_length=1)
+
+
+class IngestResponse(BaseModel):
+    """One result per submitted event, in the order submitted."""
+
+    accepted: int
+    duplicate: int
+    rejected: int
+    results: list[dict[str, Any]]
+
+
+@router.post("/events", response_model=IngestResponse)
+async def post_events(body: IngestRequest, runtime: Runtime) -> IngestResponse:
+    """Apply each event; an invalid one is rejected with the field and reason, the rest go on."""
+    limit = runtime.settings.ingest_max_batch
+    if len(body.events) > limit:
+        raise HTTPException(413, f"a batch holds at most {limit} events; got {len(body.events)}")
+    consumer = runtime.consumers["inbound"]
+    results: list[IngestResult] = await ingest(
+        body.events,
+        uow_factory=runtime.uow,
+        handler=consumer.handler,  # type: ignore[arg-type]
+        catalogue=runtime.catalogue,
+        ledger_name=consumer.name,
+        inbound_topic=runtime.settings.topics.inbound,
+    )
+    runtime.notify_relay()
+    counts = {s: sum(r.status == s for r in results) for s in ("accepted", "duplicate", "rejected")}
+    return IngestResponse(
+        **counts,
+        results=[{k: v for k, v in r.__dict__.items() if v is not None} for r in results],
+    )

@@ -1,0 +1,94 @@
+"""Synchronous ingest of integrators' events over HTTP: a result per event."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from services.accounts.service_layer.handlers import InboundHandler
+from services.accounts.service_layer.unit_of_work import AccountsUnitOfWork
+from shared.catalogue import Catalogue
+from shared.envelope import decode_envelope
+from shared.errors import ConcurrencyError, InvalidEvent, Rejected
+
+Status = Literal["accepted", "duplicate", "rejected"]
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What became of one submitted event."""
+
+    index: int
+    event_id: str | None
+    status: Status
+    reason: str | None = None
+
+
+async def ingest(
+    raw_events: Sequence[Any],
+    *,
+    uow_factory: Callable[[], AccountsUnitOfWork],
+    handler: InboundHandler,
+    catalogue: Catalogue,
+    ledger_name: str,
+    inbound_topic: str,
+) -> list[IngestResult]:
+    """Apply each event in its own transaction, as the inbound consumer would.
+
+    An accepted event is also published to the inbound topic, so every other consumer
+    (audit above all) sees it exactly as if the integrator had published it there; the
+    inbound consumer then finds it in the ledger and does nothing twice.
+    """
+    results = []
+    for index, raw in enumerate(raw_events):
+        event_id = str(raw.get("id")) if isinstance(raw, dict) and raw.get("id") else None
+        try:
+            env = catalogue.validate(decode_envelope(raw))
+        except InvalidEvent as exc:
+            results.append(IngestResult(index, event_id, "rejected", exc.reason))
+            continue
+        for attempt in range(3):
+            try:
+                results.append(
+                    IngestResult(
+                        index,
+                        str(env.id),
+                        await _apply(env, uow_factory, handler, ledger_name, inbound_topic),
+                    )
+                )
+                break
+            except Rejected as exc:
+                results.append(IngestResult(index, str(env.id), "rejected", exc.reason))
+                break
+            except ConcurrencyError:
+                # Someone else wrote this account meanwhile; reload and decide again.
+                if attempt == 2:
+                    results.append(
+                        IngestResult(
+                            index,
+                            str(env.id),
+                            "rejected",
+                            "the account changed concurrently; retry",
+                        )
+                    )
+    return results
+
+
+async def _apply(
+    env: Any,
+    uow_factory: Callable[[], AccountsUnitOfWork],
+    handler: InboundHandler,
+    ledger_name: str,
+    inbound_topic: str,
+) -> Status:
+    async with uow_factory() as uow:
+        if await uow.processed.seen(ledger_name, str(env.id)):
+            return "duplicate"
+        # recorded_at is the server's to set, whatever the client sent.
+        fact = env.recorded(uow.now)
+        await handler(uow, fact)
+        await uow.outbox.add(inbound_topic, [fact])
+        await uow.processed.add(ledger_name, str(env.id))
+        await uow.commit()
+    return "accepted"

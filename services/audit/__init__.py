@@ -1,0 +1,1 @@
+"""Audit: every event per account, hash-chained, replayable as of any time."""

@@ -1,0 +1,32 @@
+"""The audit database: the platform tables plus the per-account trail."""
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+from shared.eventstore.tables import add_platform_tables
+
+metadata = MetaData()
+platform = add_platform_tables(metadata)
+
+audit_entries = Table(
+    "audit_entries",
+    metadata,
+    Column("account_id", String(64), primary_key=True),
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("event_id", String(36), nullable=False, unique=True),
+    Column("type", String(100), nullable=False),
+    Column("source", String(100), nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=True),
+    Column("ingested_at", DateTime(timezone=True), nullable=False),
+    Column("event", Text, nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+)

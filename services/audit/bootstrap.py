@@ -1,0 +1,51 @@
+"""Wires the audit service: settings → runtime (DB, event log, consumers) → app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from services.audit.adapters.tables import platform
+from services.audit.entrypoints.routers import history
+from services.audit.service_layer.handlers import record
+from services.audit.service_layer.unit_of_work import AuditUnitOfWork
+from shared.api import create_service_app
+from shared.clock import Clock
+from shared.eventlog.port import EventLog
+from shared.events import default_catalogue
+from shared.runtime import ServiceRuntime, Subscription, make_runtime
+from shared.settings import Settings
+
+MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
+
+
+def bootstrap(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    event_log: EventLog | None = None,
+) -> ServiceRuntime[AuditUnitOfWork]:
+    """The audit runtime, from settings (the environment by default)."""
+    settings = settings or Settings.load("audit")
+    return make_runtime(
+        settings,
+        tables=platform,
+        catalogue=default_catalogue(),
+        uow_class=AuditUnitOfWork,
+        subscriptions=lambda s: [
+            Subscription(
+                "trail",
+                [s.topics.inbound, s.topics.accounts, s.topics.plans, s.topics.contact],
+                record,
+            )
+        ],
+        clock=clock,
+        event_log=event_log,
+    )
+
+
+def create_app(settings: Settings | None = None, **kwargs: object) -> FastAPI:
+    """The audit FastAPI app, with its consumer running in the lifespan."""
+    runtime = bootstrap(settings, **kwargs)  # type: ignore[arg-type]
+    return create_service_app(runtime, title="arrears audit", routers=[history.router])

@@ -1,0 +1,124 @@
+"""The `arrears` command: serve, migrate, export schemas, work dead letters."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+
+from services.registry import bootstrap_module, migrations_dir
+from shared.errors import ArrearsError
+from shared.events import default_catalogue
+from shared.migrations import upgrade
+from shared.settings import SERVICES, Settings
+
+
+def _services(name: str) -> list[str]:
+    return list(SERVICES) if name == "all" else [name]
+
+
+def cmd_migrate(args: argparse.Namespace) -> None:
+    for service in _services(args.service):
+        upgrade(Settings.load(service), migrations_dir(service))
+        print(f"{service}: migrated to head", file=sys.stderr)
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    if not args.no_migrate:
+        cmd_migrate(args)
+    if args.service == "all":
+        from services.gateway import create_gateway
+
+        app = create_gateway()
+        base = f"http://{args.host}:{args.port}"
+        print(f"arrears is up on {base}", file=sys.stderr)
+        for service in SERVICES:
+            print(f"  {service:9} API docs: {base}/{service}/docs", file=sys.stderr)
+    else:
+        app = bootstrap_module(args.service).create_app()
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+
+
+def cmd_schemas_export(args: argparse.Namespace) -> None:
+    written = default_catalogue().export(Path(args.directory))
+    print(f"wrote {len(written)} schemas to {args.directory}", file=sys.stderr)
+
+
+def cmd_dlq(args: argparse.Namespace) -> None:
+    runtime = bootstrap_module(args.service).bootstrap()
+
+    async def run() -> None:
+        await runtime.start(consume=False)
+        try:
+            consumers = (
+                [runtime.consumers[args.consumer]] if args.consumer else runtime.consumers.values()
+            )
+            if args.action == "list":
+                for consumer in consumers:
+                    for dl in await consumer.dead_letters(include_resolved=args.all):
+                        print(json.dumps(dl.__dict__))
+                return
+            (consumer,) = consumers
+            fn = consumer.replay if args.action == "replay" else consumer.discard
+            print(await fn(args.id))
+        finally:
+            await runtime.stop()
+
+    asyncio.run(run())
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="arrears", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    choices = [*SERVICES, "all"]
+
+    serve = sub.add_parser("serve", help="run a service (or all on one origin)")
+    serve.add_argument("service", choices=choices)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--no-migrate", action="store_true", help="skip migrating first")
+    serve.add_argument("--log-level", default="info")
+    serve.set_defaults(fn=cmd_serve)
+
+    migrate = sub.add_parser("migrate", help="migrate a service's database to head")
+    migrate.add_argument("service", choices=choices)
+    migrate.set_defaults(fn=cmd_migrate)
+
+    schemas = sub.add_parser("schemas", help="the event catalogue's JSON Schemas")
+    schemas_sub = schemas.add_subparsers(dest="action", required=True)
+    export = schemas_sub.add_parser("export", help="write one JSON Schema per event version")
+    export.add_argument("directory")
+    export.set_defaults(fn=cmd_schemas_export)
+
+    dlq = sub.add_parser("dlq", help="list, replay or discard dead letters")
+    dlq.add_argument("action", choices=["list", "replay", "discard"])
+    dlq.add_argument("service", choices=SERVICES)
+    dlq.add_argument("--consumer", help="consumer name within the service, e.g. inbound")
+    dlq.add_argument("--id", type=int, help="dead letter id (replay, discard)")
+    dlq.add_argument("--all", action="store_true", help="list resolved ones too")
+    dlq.set_defaults(fn=cmd_dlq)
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the `arrears` command."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    args = parser().parse_args(argv)
+    if getattr(args, "action", None) in ("replay", "discard") and (
+        args.id is None or args.consumer is None
+    ):
+        parser().error("replay and discard need --consumer and --id")
+    try:
+        args.fn(args)
+    except ArrearsError as exc:
+        print(f"arrears: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Contact: collection cases, strategy, contact attempts, promises to pay, compliance."""

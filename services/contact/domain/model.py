@@ -1,0 +1,46 @@
+"""An account's collection case file. Pure: no I/O."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date
+
+from shared.envelope import Envelope
+from shared.events.contact import CollectionCaseOpened
+
+
+@dataclass
+class CaseFile:
+    """The collection cases of one account; at most one is open at a time."""
+
+    account_id: str
+    open_case_id: str | None = None
+    opened_on: date | None = None
+    version: int = 0
+
+    @classmethod
+    def from_events(cls, account_id: str, events: list[Envelope], version: int) -> CaseFile:
+        """Replay a stream into state."""
+        case_file = cls(account_id)
+        for env in events:
+            case_file.apply(env)
+        case_file.version = version
+        return case_file
+
+    def apply(self, env: Envelope) -> None:
+        """Change state by one event."""
+        if env.type == "CollectionCaseOpened":
+            self.open_case_id = env.data["case_id"]
+            self.opened_on = date.fromisoformat(env.data["opened_on"])
+
+    def on_overdue(self, bill_id: str, business_date: date) -> CollectionCaseOpened | None:
+        """Open a case when the account goes overdue, unless one is already open."""
+        if self.open_case_id is not None:
+            return None
+        return CollectionCaseOpened(
+            case_id=str(uuid.uuid4()),
+            reason=f"bill {bill_id} overdue",
+            bill_id=bill_id,
+            opened_on=business_date,
+        )

@@ -1,0 +1,1 @@
+"""Plans: relief eligibility, quotes, offers, agreements, approvals and tracking."""

@@ -1,0 +1,1 @@
+"""The arrears event platform: envelopes, the event catalogue, event logs, stores and consumers."""

@@ -1,0 +1,101 @@
+"""HTTP pieces every service shares: health, readiness, and errors as problem details."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from shared.errors import ConcurrencyError, InvalidEvent, Rejected
+from shared.runtime import ServiceRuntime
+
+
+def health_router(runtime: ServiceRuntime[Any]) -> APIRouter:
+    """`/healthz` (the process lives) and `/readyz` (it can do its work)."""
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": runtime.settings.service}
+
+    @router.get("/readyz")
+    async def readyz() -> JSONResponse:
+        checks = await runtime.ready()
+        ok = all(v == "ok" for v in checks.values())
+        return JSONResponse(
+            {"status": "ok" if ok else "unavailable", "checks": checks},
+            status_code=200 if ok else 503,
+        )
+
+    return router
+
+
+def problem(status: int, title: str, detail: str) -> JSONResponse:
+    """An RFC 9457 problem-details response."""
+    return JSONResponse(
+        {"type": "about:blank", "title": title, "status": status, "detail": detail},
+        status_code=status,
+        media_type="application/problem+json",
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Turn the platform's errors into clear HTTP answers."""
+
+    @app.exception_handler(Rejected)
+    async def rejected(_: Request, exc: Rejected) -> JSONResponse:
+        return problem(422, "Rejected", exc.reason)
+
+    @app.exception_handler(InvalidEvent)
+    async def invalid(_: Request, exc: InvalidEvent) -> JSONResponse:
+        return problem(422, "Invalid event", exc.reason)
+
+    @app.exception_handler(ConcurrencyError)
+    async def conflict(_: Request, exc: ConcurrencyError) -> JSONResponse:
+        return problem(409, "Conflict", f"{exc}; retry the request")
+
+    @app.exception_handler(LookupError)
+    async def not_found(_: Request, exc: LookupError) -> JSONResponse:
+        return problem(404, "Not found", str(exc))
+
+
+def create_service_app(
+    runtime: ServiceRuntime[Any],
+    *,
+    title: str,
+    routers: list[APIRouter],
+    consume: bool = True,
+    **state: Any,
+) -> FastAPI:
+    """A service's FastAPI app: its routers, health, errors, and its workers in the lifespan."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start(consume=consume)
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(title=title, version="0.1.0", lifespan=lifespan)
+    app.state.runtime = runtime
+    for name, value in state.items():
+        setattr(app.state, name, value)
+    max_body = runtime.settings.ingest_max_body_bytes
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next: Any) -> Any:
+        # Refuse oversized bodies before reading them (OWASP API4).
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > max_body:
+            return problem(413, "Payload too large", f"the body limit is {max_body} bytes")
+        return await call_next(request)
+
+    install_error_handlers(app)
+    app.include_router(health_router(runtime))
+    for router in routers:
+        app.include_router(router)
+    return app

@@ -1,0 +1,403 @@
+"""Idempotent consumption with retries, dead letters and per-account parking."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import delete, insert, select, update
+
+from shared.catalogue import Catalogue
+from shared.envelope import Envelope, decode_envelope
+from shared.errors import InvalidEvent, Rejected
+from shared.eventlog.port import CommitFailed, EventLog, Record, TopicPartition
+from shared.eventstore.store import utc
+from shared.eventstore.tables import PlatformTables
+from shared.uow import SqlUnitOfWork
+
+log = logging.getLogger(__name__)
+
+Outcome = Literal["applied", "duplicate"]
+
+
+Handler = Callable[[Any, Envelope], Awaitable[None]]
+"""Applies one validated event inside a unit of work it must not commit."""
+
+
+async def apply_once(
+    uow_factory: Callable[[], SqlUnitOfWork], consumer: str, handler: Handler, env: Envelope
+) -> Outcome:
+    """Apply an event at most once for this consumer: its id is recorded with its effects."""
+    async with uow_factory() as uow:
+        if await uow.processed.seen(consumer, str(env.id)):
+            return "duplicate"
+        await handler(uow, env)
+        await uow.processed.add(consumer, str(env.id))
+        await uow.commit()
+    return "applied"
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A record a consumer could not apply, with why, and where it came from."""
+
+    id: int
+    consumer: str
+    topic: str
+    partition: int
+    offset: int
+    kind: str
+    reason: str
+    attempts: int
+    account_id: str | None
+    created_at: str
+    resolved_at: str | None
+    resolution: str | None
+    parked: int
+
+
+class EventConsumer:
+    """Consumes topics as one group; bad records go to the DLQ and never stop a partition.
+
+    - A record that cannot be decoded or validated is dead-lettered (kind `invalid`).
+    - A record the domain refuses (`Rejected`) is dead-lettered (kind `rejected`).
+    - A handler failure is retried; after `max_attempts` it is dead-lettered (kind
+      `failed`) and the account is parked: its later records wait in `parked_records`
+      until ops replay or discard the dead letter, so the account's order never breaks.
+    Offsets are committed only after the batch's database work committed.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        event_log: EventLog,
+        topics: Sequence[str],
+        dlq_topic: str,
+        uow_factory: Callable[[], SqlUnitOfWork],
+        tables: PlatformTables,
+        catalogue: Catalogue,
+        handler: Handler,
+        max_attempts: int = 5,
+        retry_backoff: float = 0.2,
+        max_batch: int = 200,
+        on_applied: Callable[[], None] | None = None,
+    ) -> None:
+        self.name = name
+        self._log = event_log
+        self._topics = list(topics)
+        self._dlq = dlq_topic
+        self._uow = uow_factory
+        self._t = tables
+        self._catalogue = catalogue
+        self._handler = handler
+        self._max_attempts = max_attempts
+        self._backoff = retry_backoff
+        self._max_batch = max_batch
+        self._on_applied = on_applied
+
+    @property
+    def handler(self) -> Handler:
+        """The handler this consumer applies (the HTTP ingest path reuses it)."""
+        return self._handler
+
+    # -- the loop -------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
+        """Consume until `stop` is set, then leave the group cleanly."""
+        sub = self._log.subscribe(self.name, self._topics, max_batch=self._max_batch)
+        await sub.start()
+        if ready is not None:
+            ready.set()
+        try:
+            while not stop.is_set():
+                records = await sub.poll(timeout=0.2)
+                if not records:
+                    continue
+                offsets = await self.process(records)
+                try:
+                    await sub.commit(offsets)
+                except CommitFailed as exc:
+                    # The partition moved; its new owner re-reads and the ledger absorbs it.
+                    log.warning("offset commit failed for %s: %s", self.name, exc)
+        finally:
+            await sub.close()
+
+    async def process(self, records: Sequence[Record]) -> dict[TopicPartition, int]:
+        """Apply a batch in order; returns the offsets to commit afterwards."""
+        parked = await self._parked_accounts()
+        offsets: dict[TopicPartition, int] = {}
+        for record in records:
+            account = await self.process_record(record, parked)
+            if account is not None:
+                parked.add(account)
+            offsets[record.tp] = record.offset + 1
+        if self._on_applied:
+            self._on_applied()
+        return offsets
+
+    async def process_record(self, record: Record, parked: set[str]) -> str | None:
+        """Apply one record; returns the account id if this record got it parked."""
+        try:
+            env = self._catalogue.validate(decode_envelope(record.value))
+        except InvalidEvent as exc:
+            await self._dead_letter(record, "invalid", exc.reason, 0, None)
+            return None
+        if env.account_id in parked:
+            await self._park(record, env.account_id)
+            return None
+        outcome = await self._attempt(record, env)
+        return env.account_id if outcome == "parked" else None
+
+    async def _attempt(self, record: Record, env: Envelope) -> str:
+        reason = ""
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                return await apply_once(self._uow, self.name, self._handler, env)
+            except Rejected as exc:
+                await self._dead_letter(record, "rejected", exc.reason, attempt, env.account_id)
+                return "rejected"
+            except Exception as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+                log.warning(
+                    "%s failed on %s (attempt %d/%d): %s",
+                    self.name,
+                    env.id,
+                    attempt,
+                    self._max_attempts,
+                    type(exc).__name__,
+                )
+                if attempt < self._max_attempts:
+                    await asyncio.sleep(self._backoff * 2 ** (attempt - 1))
+        await self._dead_letter(record, "failed", reason, self._max_attempts, env.account_id)
+        return "parked"
+
+    # -- dead letters and parking ---------------------------------------------------
+
+    async def _parked_accounts(self) -> set[str]:
+        dl = self._t.dead_letters
+        async with self._uow() as uow:
+            rows = await uow.session.execute(
+                select(dl.c.account_id).where(
+                    dl.c.consumer == self.name, dl.c.kind == "failed", dl.c.resolved_at.is_(None)
+                )
+            )
+            return {r[0] for r in rows if r[0] is not None}
+
+    async def _dead_letter(
+        self, record: Record, kind: str, reason: str, attempts: int, account_id: str | None
+    ) -> None:
+        dl = self._t.dead_letters
+        async with self._uow() as uow:
+            existing = (
+                await uow.session.execute(
+                    select(dl.c.id).where(
+                        dl.c.consumer == self.name,
+                        dl.c.topic == record.topic,
+                        dl.c.partition == record.partition,
+                        dl.c.offset == record.offset,
+                    )
+                )
+            ).first()
+            if existing:  # a redelivery of a record already dead-lettered
+                return
+            await uow.session.execute(
+                insert(dl).values(
+                    consumer=self.name,
+                    topic=record.topic,
+                    partition=record.partition,
+                    offset=record.offset,
+                    key=record.key,
+                    value=record.value,
+                    kind=kind,
+                    reason=reason,
+                    attempts=attempts,
+                    account_id=account_id,
+                    created_at=uow.now,
+                )
+            )
+            await uow.outbox.add_raw(
+                self._dlq,
+                event_id=f"dlq:{self.name}:{record.topic}:{record.partition}:{record.offset}",
+                key=record.key or b"",
+                payload={
+                    "consumer": self.name,
+                    "source_topic": record.topic,
+                    "source_partition": record.partition,
+                    "source_offset": record.offset,
+                    "kind": kind,
+                    "reason": reason,
+                    "attempts": attempts,
+                    "account_id": account_id,
+                    # The original bytes, exactly: base64 would hide nothing, latin-1 maps
+                    # every byte to one code point and back.
+                    "original": record.value.decode("latin-1"),
+                    "dead_lettered_at": uow.now.isoformat(),
+                },
+            )
+            await uow.commit()
+        log.warning(
+            "%s dead-lettered %s/%d@%d: %s",
+            self.name,
+            record.topic,
+            record.partition,
+            record.offset,
+            kind,
+        )
+
+    async def _park(self, record: Record, account_id: str) -> None:
+        parked = self._t.parked
+        async with self._uow() as uow:
+            exists = (
+                await uow.session.execute(
+                    select(parked.c.id).where(
+                        parked.c.consumer == self.name,
+                        parked.c.topic == record.topic,
+                        parked.c.partition == record.partition,
+                        parked.c.offset == record.offset,
+                    )
+                )
+            ).first()
+            if not exists:
+                await uow.session.execute(
+                    insert(parked).values(
+                        consumer=self.name,
+                        account_id=account_id,
+                        topic=record.topic,
+                        partition=record.partition,
+                        offset=record.offset,
+                        key=record.key,
+                        value=record.value,
+                        parked_at=uow.now,
+                    )
+                )
+                await uow.commit()
+
+    # -- operations -----------------------------------------------------------------
+
+    async def dead_letters(self, *, include_resolved: bool = False) -> list[DeadLetter]:
+        """This consumer's dead letters, oldest first, with how many records wait behind each."""
+        dl, parked = self._t.dead_letters, self._t.parked
+        query = select(dl).where(dl.c.consumer == self.name).order_by(dl.c.id)
+        if not include_resolved:
+            query = query.where(dl.c.resolved_at.is_(None))
+        async with self._uow() as uow:
+            rows = (await uow.session.execute(query)).mappings().all()
+            waiting: dict[str, int] = {}
+            for (account,) in await uow.session.execute(
+                select(parked.c.account_id).where(parked.c.consumer == self.name)
+            ):
+                waiting[account] = waiting.get(account, 0) + 1
+        return [
+            DeadLetter(
+                id=r["id"],
+                consumer=r["consumer"],
+                topic=r["topic"],
+                partition=r["partition"],
+                offset=r["offset"],
+                kind=r["kind"],
+                reason=r["reason"],
+                attempts=r["attempts"],
+                account_id=r["account_id"],
+                created_at=utc(r["created_at"]).isoformat(),
+                resolved_at=utc(r["resolved_at"]).isoformat() if r["resolved_at"] else None,
+                resolution=r["resolution"],
+                parked=waiting.get(r["account_id"], 0)
+                if r["kind"] == "failed" and not r["resolved_at"]
+                else 0,
+            )
+            for r in rows
+        ]
+
+    async def replay(self, dead_letter_id: int) -> str:
+        """Apply a dead letter again; if it now succeeds, release the account's parked records."""
+        row = await self._unresolved(dead_letter_id)
+        record = Record(row["topic"], row["partition"], row["offset"], row["key"], row["value"], 0)
+        try:
+            env = self._catalogue.validate(decode_envelope(record.value))
+            await apply_once(self._uow, self.name, self._handler, env)
+        except (InvalidEvent, Rejected) as exc:
+            return f"still failing: {getattr(exc, 'reason', exc)}"
+        except Exception as exc:
+            return f"still failing: {type(exc).__name__}: {exc}"
+        await self._resolve(dead_letter_id, "replayed")
+        released = await self._release(row["account_id"]) if row["kind"] == "failed" else 0
+        return f"replayed; {released} parked record(s) released"
+
+    async def discard(self, dead_letter_id: int) -> str:
+        """Give up on a dead letter (it stays on record); release the account's parked records."""
+        row = await self._unresolved(dead_letter_id)
+        await self._resolve(dead_letter_id, "discarded")
+        released = await self._release(row["account_id"]) if row["kind"] == "failed" else 0
+        return f"discarded; {released} parked record(s) released"
+
+    async def _unresolved(self, dead_letter_id: int) -> dict[str, Any]:
+        dl = self._t.dead_letters
+        async with self._uow() as uow:
+            row = (
+                (
+                    await uow.session.execute(
+                        select(dl).where(dl.c.id == dead_letter_id, dl.c.consumer == self.name)
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        if row is None:
+            raise LookupError(f"no dead letter {dead_letter_id} for consumer {self.name}")
+        if row["resolved_at"] is not None:
+            raise LookupError(f"dead letter {dead_letter_id} is already {row['resolution']}")
+        return dict(row)
+
+    async def _resolve(self, dead_letter_id: int, resolution: str) -> None:
+        dl = self._t.dead_letters
+        async with self._uow() as uow:
+            await uow.session.execute(
+                update(dl)
+                .where(dl.c.id == dead_letter_id)
+                .values(resolved_at=uow.now, resolution=resolution)
+            )
+            await uow.commit()
+
+    async def _release(self, account_id: str | None) -> int:
+        """Apply the account's parked records in their original order; stop at a new failure."""
+        if account_id is None:
+            return 0
+        parked = self._t.parked
+        async with self._uow() as uow:
+            rows = (
+                (
+                    await uow.session.execute(
+                        select(parked)
+                        .where(parked.c.consumer == self.name, parked.c.account_id == account_id)
+                        .order_by(parked.c.id)
+                    )
+                )
+                .mappings()
+                .all()
+            )
+        released = 0
+        for row in rows:
+            record = Record(
+                row["topic"], row["partition"], row["offset"], row["key"], row["value"], 0
+            )
+            async with self._uow() as uow:
+                await uow.session.execute(delete(parked).where(parked.c.id == row["id"]))
+                await uow.commit()
+            released += 1
+            if await self.process_record(record, set()) is not None:
+                # It failed again and parked the account anew; the rows not yet released
+                # are still parked, in order, behind the new dead letter.
+                break
+        return released
+
+
+def dead_letter_payload(raw: bytes) -> dict[str, Any]:
+    """Decode a DLQ topic message (for tools reading the DLQ topic)."""
+    payload: dict[str, Any] = json.loads(raw)
+    payload["original"] = payload["original"].encode("latin-1")
+    return payload

@@ -1,0 +1,21 @@
+"""Event logs: the port every service publishes to and consumes from, and its adapters."""
+
+from shared.eventlog.port import (
+    CommitFailed,
+    EventLog,
+    PartitionsCallback,
+    Published,
+    Record,
+    Subscription,
+    TopicPartition,
+)
+
+__all__ = [
+    "CommitFailed",
+    "EventLog",
+    "PartitionsCallback",
+    "Published",
+    "Record",
+    "Subscription",
+    "TopicPartition",
+]

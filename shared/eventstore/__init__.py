@@ -1,0 +1,1 @@
+"""Event store, transactional outbox, processed-event ledger and dead letters, on SQLAlchemy."""

@@ -1,0 +1,146 @@
+"""The outbox relay: publishes committed outbox rows to the event log, in position order."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import uuid
+from datetime import timedelta
+from itertools import groupby
+
+from sqlalchemy import insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.clock import Clock
+from shared.eventlog.port import EventLog
+from shared.eventstore.tables import PlatformTables
+
+log = logging.getLogger(__name__)
+
+
+class OutboxRelay:
+    """Sends unpublished outbox rows, oldest first; one relay per database holds the lease.
+
+    It selects rows that are still unpublished rather than rows after the last position
+    sent, so a transaction that took a smaller position but committed later is never
+    skipped. Per-key order holds because one stream's transactions cannot commit out of
+    order (the stream version is unique). A crash between publishing and marking means
+    a message may be sent twice; consumers are idempotent on event id.
+    """
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        tables: PlatformTables,
+        event_log: EventLog,
+        clock: Clock,
+        *,
+        name: str = "outbox-relay",
+        batch_size: int = 500,
+        lease: timedelta = timedelta(seconds=15),
+        idle_wait: float = 0.05,
+    ) -> None:
+        self._sessions = sessions
+        self._t = tables
+        self._log = event_log
+        self._clock = clock
+        self._name = name
+        self._holder = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._batch = batch_size
+        self._lease = lease
+        self._idle_wait = idle_wait
+        self._wake = asyncio.Event()
+
+    def notify(self) -> None:
+        """Tell the relay new rows may be waiting (saves a poll interval)."""
+        self._wake.set()
+
+    async def _hold_lease(self, session: AsyncSession) -> bool:
+        now = self._clock.now()
+        leases = self._t.leases
+        result = await session.execute(
+            update(leases)
+            .where(
+                leases.c.name == self._name,
+                or_(leases.c.holder == self._holder, leases.c.expires_at < now),
+            )
+            .values(holder=self._holder, expires_at=now + self._lease)
+        )
+        if result.rowcount:  # type: ignore[attr-defined]
+            return True
+        exists = (
+            await session.execute(select(leases.c.name).where(leases.c.name == self._name))
+        ).first()
+        if exists:
+            return False
+        try:
+            async with session.begin_nested():
+                await session.execute(
+                    insert(leases).values(
+                        name=self._name, holder=self._holder, expires_at=now + self._lease
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    async def run_once(self) -> int:
+        """Publish one batch; returns how many messages were sent."""
+        outbox = self._t.outbox
+        # Short transactions on both sides of the publish: a write lock held across a
+        # network round trip would stall every writer of a SQLite database.
+        async with self._sessions() as session, session.begin():
+            if not await self._hold_lease(session):
+                return 0
+            rows = (
+                await session.execute(
+                    select(outbox.c.position, outbox.c.topic, outbox.c.key, outbox.c.value)
+                    .where(outbox.c.published_at.is_(None))
+                    .order_by(outbox.c.position)
+                    .limit(self._batch)
+                )
+            ).all()
+        if not rows:
+            return 0
+        # Consecutive rows of one topic go as one batch; topics keep their relative order.
+        for topic, group in groupby(rows, key=lambda r: r.topic):
+            await self._log.publish_batch(topic, [(r.key, r.value) for r in group])
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                update(outbox)
+                .where(outbox.c.position.in_([r.position for r in rows]))
+                .values(published_at=self._clock.now())
+            )
+        return len(rows)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Relay until `stop` is set; errors are logged and retried with backoff."""
+        backoff = 0.1
+        while not stop.is_set():
+            try:
+                sent = await self.run_once()
+                backoff = 0.1
+            except Exception:
+                log.exception("outbox relay failed; retrying in %.1fs", backoff)
+                sent = 0
+                await _sleep_or_stop(stop, backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            if sent == 0:
+                self._wake.clear()
+                await _sleep_or_stop(stop, self._idle_wait, self._wake)
+
+
+async def _sleep_or_stop(
+    stop: asyncio.Event, seconds: float, wake: asyncio.Event | None = None
+) -> None:
+    waiters = [asyncio.create_task(stop.wait())]
+    if wake is not None:
+        waiters.append(asyncio.create_task(wake.wait()))
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()

@@ -1,0 +1,149 @@
+"""Append-only event streams with optimistic concurrency, and the outbox beside them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.catalogue import Catalogue
+from shared.envelope import Envelope, decode_envelope
+from shared.errors import ConcurrencyError
+from shared.eventstore.tables import PlatformTables
+
+
+def utc(value: datetime) -> datetime:
+    """A stored datetime as aware UTC (SQLite hands them back naive)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class EventStore:
+    """Streams of envelopes inside one session; the unit of work commits them."""
+
+    def __init__(self, session: AsyncSession, tables: PlatformTables, catalogue: Catalogue) -> None:
+        self._session = session
+        self._t = tables.events
+        self._catalogue = catalogue
+
+    async def version(self, stream_id: str) -> int:
+        """The stream's current version; 0 for a stream with no events."""
+        result = await self._session.execute(
+            select(func.max(self._t.c.stream_version)).where(self._t.c.stream_id == stream_id)
+        )
+        return int(result.scalar() or 0)
+
+    async def load(self, stream_id: str) -> tuple[list[Envelope], int]:
+        """Every event of a stream, upcast to current schema versions, and its version."""
+        rows = (
+            await self._session.execute(
+                select(self._t.c.envelope, self._t.c.stream_version)
+                .where(self._t.c.stream_id == stream_id)
+                .order_by(self._t.c.stream_version)
+            )
+        ).all()
+        envelopes = [self._catalogue.upcast(decode_envelope(row.envelope)) for row in rows]
+        return envelopes, (rows[-1].stream_version if rows else 0)
+
+    async def append(
+        self, stream_id: str, expected_version: int, envelopes: Sequence[Envelope]
+    ) -> int:
+        """Append after `expected_version` or raise ConcurrencyError; returns the new version."""
+        if not envelopes:
+            return expected_version
+        current = await self.version(stream_id)
+        if current != expected_version:
+            raise ConcurrencyError(
+                f"stream {stream_id} is at version {current}, expected {expected_version}"
+            )
+        rows = []
+        for i, env in enumerate(envelopes, start=1):
+            if env.recorded_at is None:
+                raise ValueError("an appended event must be stamped with recorded_at")
+            rows.append(
+                {
+                    "stream_id": stream_id,
+                    "stream_version": expected_version + i,
+                    "event_id": str(env.id),
+                    "type": env.type,
+                    "schema_version": env.schema_version,
+                    "account_id": env.account_id,
+                    "occurred_at": env.occurred_at,
+                    "recorded_at": env.recorded_at,
+                    "envelope": env.to_json().decode(),
+                }
+            )
+        try:
+            await self._session.execute(insert(self._t), rows)
+        except IntegrityError as exc:
+            # Another writer won the race between our version check and the insert.
+            raise ConcurrencyError(f"stream {stream_id} was appended to concurrently") from exc
+        return expected_version + len(envelopes)
+
+
+class Outbox:
+    """Messages to publish once their transaction commits; the relay sends them."""
+
+    def __init__(self, session: AsyncSession, tables: PlatformTables, now: datetime) -> None:
+        self._session = session
+        self._t = tables.outbox
+        self._now = now
+
+    async def add(self, topic: str, envelopes: Sequence[Envelope]) -> None:
+        """Queue envelopes for `topic`, keyed by account id."""
+        if not envelopes:
+            return
+        await self._session.execute(
+            insert(self._t),
+            [
+                {
+                    "event_id": str(env.id),
+                    "topic": topic,
+                    "key": env.key(),
+                    "value": env.to_json(),
+                    "created_at": self._now,
+                }
+                for env in envelopes
+            ],
+        )
+
+    async def add_raw(
+        self, topic: str, event_id: str, key: bytes, payload: dict[str, object]
+    ) -> None:
+        """Queue a message that is not an event envelope (a dead-letter record)."""
+        await self._session.execute(
+            insert(self._t).values(
+                event_id=event_id,
+                topic=topic,
+                key=key,
+                value=json.dumps(payload, sort_keys=True).encode(),
+                created_at=self._now,
+            )
+        )
+
+
+class ProcessedLedger:
+    """Which event ids a consumer has already applied, written in the same transaction."""
+
+    def __init__(self, session: AsyncSession, tables: PlatformTables, now: datetime) -> None:
+        self._session = session
+        self._t = tables.processed
+        self._now = now
+
+    async def seen(self, consumer: str, event_id: str) -> bool:
+        """Whether this consumer already applied the event."""
+        result = await self._session.execute(
+            select(self._t.c.event_id).where(
+                self._t.c.consumer == consumer, self._t.c.event_id == event_id
+            )
+        )
+        return result.first() is not None
+
+    async def add(self, consumer: str, event_id: str) -> None:
+        """Mark the event applied; a second insert fails the transaction (a duplicate)."""
+        await self._session.execute(
+            insert(self._t).values(consumer=consumer, event_id=event_id, processed_at=self._now)
+        )

@@ -1,0 +1,121 @@
+"""The platform's tables, added to each service's own metadata (each service owns its DB)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+# SQLite only autoincrements an INTEGER PRIMARY KEY; PostgreSQL wants BIGINT for positions.
+Position = BigInteger().with_variant(Integer(), "sqlite")
+
+
+@dataclass(frozen=True)
+class PlatformTables:
+    """Handles on the platform tables inside one service's metadata."""
+
+    events: Table
+    outbox: Table
+    processed: Table
+    dead_letters: Table
+    parked: Table
+    leases: Table
+
+
+def add_platform_tables(metadata: MetaData) -> PlatformTables:
+    """Define the event store, outbox, ledger, dead-letter and lease tables in `metadata`."""
+    events = Table(
+        "events",
+        metadata,
+        Column("position", Position, primary_key=True, autoincrement=True),
+        Column("stream_id", String(128), nullable=False),
+        Column("stream_version", Integer, nullable=False),
+        Column("event_id", String(36), nullable=False, unique=True),
+        Column("type", String(100), nullable=False),
+        Column("schema_version", Integer, nullable=False),
+        Column("account_id", String(64), nullable=False, index=True),
+        Column("occurred_at", DateTime(timezone=True), nullable=False),
+        Column("recorded_at", DateTime(timezone=True), nullable=False),
+        Column("envelope", Text, nullable=False),
+        UniqueConstraint("stream_id", "stream_version", name="uq_events_stream_version"),
+    )
+    outbox = Table(
+        "outbox",
+        metadata,
+        Column("position", Position, primary_key=True, autoincrement=True),
+        Column("event_id", String(36), nullable=False),
+        Column("topic", String(200), nullable=False),
+        Column("key", LargeBinary, nullable=False),
+        Column("value", LargeBinary, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("published_at", DateTime(timezone=True), nullable=True),
+        # The relay only ever looks for unpublished rows; keep that index tiny.
+        Index(
+            "ix_outbox_unpublished",
+            "position",
+            postgresql_where=text("published_at IS NULL"),
+            sqlite_where=text("published_at IS NULL"),
+        ),
+    )
+    processed = Table(
+        "processed_events",
+        metadata,
+        Column("consumer", String(100), primary_key=True),
+        Column("event_id", String(36), primary_key=True),
+        Column("processed_at", DateTime(timezone=True), nullable=False),
+    )
+    dead_letters = Table(
+        "dead_letters",
+        metadata,
+        Column("id", Position, primary_key=True, autoincrement=True),
+        Column("consumer", String(100), nullable=False),
+        Column("topic", String(200), nullable=False),
+        Column("partition", Integer, nullable=False),
+        Column("offset", BigInteger, nullable=False),
+        Column("key", LargeBinary, nullable=True),
+        Column("value", LargeBinary, nullable=False),
+        Column("kind", String(20), nullable=False),
+        Column("reason", Text, nullable=False),
+        Column("attempts", Integer, nullable=False),
+        Column("account_id", String(64), nullable=True),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("resolved_at", DateTime(timezone=True), nullable=True),
+        Column("resolution", String(20), nullable=True),
+        UniqueConstraint("consumer", "topic", "partition", "offset", name="uq_dead_letter_source"),
+    )
+    parked = Table(
+        "parked_records",
+        metadata,
+        Column("id", Position, primary_key=True, autoincrement=True),
+        Column("consumer", String(100), nullable=False),
+        Column("account_id", String(64), nullable=False),
+        Column("topic", String(200), nullable=False),
+        Column("partition", Integer, nullable=False),
+        Column("offset", BigInteger, nullable=False),
+        Column("key", LargeBinary, nullable=True),
+        Column("value", LargeBinary, nullable=False),
+        Column("parked_at", DateTime(timezone=True), nullable=False),
+        UniqueConstraint("consumer", "topic", "partition", "offset", name="uq_parked_source"),
+        Index("ix_parked_account", "consumer", "account_id", "id"),
+    )
+    leases = Table(
+        "leases",
+        metadata,
+        Column("name", String(100), primary_key=True),
+        Column("holder", String(100), nullable=False),
+        Column("expires_at", DateTime(timezone=True), nullable=False),
+    )
+    return PlatformTables(events, outbox, processed, dead_letters, parked, leases)

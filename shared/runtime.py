@@ -1,0 +1,189 @@
+"""What every service runs besides its HTTP routes: DB, event log, outbox relay, consumers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from shared.catalogue import Catalogue
+from shared.clock import Clock, SystemClock
+from shared.consumer import EventConsumer, Handler
+from shared.eventlog.factory import make_event_log
+from shared.eventlog.port import EventLog
+from shared.eventstore.relay import OutboxRelay
+from shared.eventstore.tables import PlatformTables
+from shared.settings import Settings
+from shared.uow import SqlUnitOfWork
+
+log = logging.getLogger(__name__)
+
+U = TypeVar("U", bound=SqlUnitOfWork)
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A consumer a service runs: its name within the service, its topics and its handler."""
+
+    name: str
+    topics: list[str]
+    handler: Handler
+
+
+@dataclass
+class ServiceRuntime(Generic[U]):
+    """Owns a service's engine, event log, relay and consumers, and their lifecycle."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    tables: PlatformTables
+    catalogue: Catalogue
+    uow_class: type[U]
+    clock: Clock = field(default_factory=SystemClock)
+    event_log: EventLog | None = None
+    subscriptions: list[Subscription] = field(default_factory=list)
+    consumers: dict[str, EventConsumer] = field(default_factory=dict)
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _relay: OutboxRelay | None = None
+
+    def __post_init__(self) -> None:
+        if self.event_log is None:
+            self.event_log = make_event_log(self.settings)
+        self._relay = OutboxRelay(
+            self.sessions,
+            self.tables,
+            self.event_log,
+            self.clock,
+            name=f"{self.settings.service}-outbox",
+            batch_size=self.settings.relay_batch,
+        )
+        for sub in self.subscriptions:
+            name = f"{self.settings.topic_prefix}.{self.settings.service}.{sub.name}"
+            self.consumers[sub.name] = EventConsumer(
+                name=name,
+                event_log=self.event_log,
+                topics=sub.topics,
+                dlq_topic=self.settings.topics.dlq,
+                uow_factory=self.uow,
+                tables=self.tables,
+                catalogue=self.catalogue,
+                handler=sub.handler,
+                max_attempts=self.settings.consumer_max_attempts,
+                retry_backoff=self.settings.consumer_retry_backoff,
+                max_batch=self.settings.consumer_max_batch,
+                on_applied=self.notify_relay,
+            )
+
+    def uow(self) -> U:
+        """A fresh unit of work."""
+        return self.uow_class(self.sessions, self.tables, self.catalogue, self.clock)
+
+    def notify_relay(self) -> None:
+        """Wake the relay after a commit that queued messages."""
+        if self._relay is not None:
+            self._relay.notify()
+
+    @property
+    def log(self) -> EventLog:
+        """The event log (always set after construction)."""
+        assert self.event_log is not None
+        return self.event_log
+
+    async def start(self, *, consume: bool = True) -> None:
+        """Connect, create topics, start the relay and (unless told not to) the consumers."""
+        self._stop.clear()
+        await self.log.start()
+        await self.log.ensure_topics(self.settings.topics.all(), self.settings.topic_partitions)
+        assert self._relay is not None
+        self._tasks.append(asyncio.create_task(self._relay.run(self._stop), name="relay"))
+        if consume:
+            ready = []
+            for name, consumer in self.consumers.items():
+                joined = asyncio.Event()
+                ready.append(joined)
+                self._tasks.append(
+                    asyncio.create_task(self._supervise(consumer, joined), name=name)
+                )
+            await asyncio.gather(*(r.wait() for r in ready))
+
+    async def _supervise(self, consumer: EventConsumer, joined: asyncio.Event) -> None:
+        # A crashed consumer loop (broker gone, DB gone) restarts with backoff;
+        # uncommitted records are redelivered and the ledger absorbs them.
+        backoff = 0.5
+        while not self._stop.is_set():
+            try:
+                await consumer.run(self._stop, joined)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("consumer %s crashed; restarting in %.1fs", consumer.name, backoff)
+                joined.set()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), backoff)
+                backoff = min(backoff * 2, 30)
+
+    async def stop(self) -> None:
+        """Stop consuming, flush the outbox once more, and disconnect."""
+        self._stop.set()
+        for task in self._tasks:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(task, timeout=15)
+        self._tasks.clear()
+        if self._relay is not None:
+            with contextlib.suppress(Exception):
+                while await self._relay.run_once():
+                    pass
+        await self.log.close()
+        await self.engine.dispose()
+
+    def healthy(self) -> bool:
+        """Whether every background task is still alive."""
+        return bool(self._tasks) and all(not t.done() for t in self._tasks)
+
+    async def ready(self) -> dict[str, str]:
+        """A check per dependency; 'ok' or the problem."""
+        checks: dict[str, str] = {}
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = type(exc).__name__
+        checks["workers"] = "ok" if self.healthy() else "stopped"
+        return checks
+
+
+def make_runtime(
+    settings: Settings,
+    *,
+    tables: PlatformTables,
+    catalogue: Catalogue,
+    uow_class: type[U],
+    subscriptions: Callable[[Settings], list[Subscription]],
+    clock: Clock | None = None,
+    event_log: EventLog | None = None,
+) -> ServiceRuntime[U]:
+    """Wire a runtime from settings; the caller's bootstrap supplies the service's parts."""
+    from shared.db import make_engine, make_sessions
+
+    engine = make_engine(settings.database_url)
+    return ServiceRuntime(
+        settings=settings,
+        engine=engine,
+        sessions=make_sessions(engine),
+        tables=tables,
+        catalogue=catalogue,
+        uow_class=uow_class,
+        clock=clock or SystemClock(),
+        event_log=event_log,
+        subscriptions=subscriptions(settings),
+    )

@@ -1,0 +1,92 @@
+"""Settings from the environment, validated at start: a bad value stops the process at once."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.errors import ArrearsError, describe_validation_error
+from shared.topics import Topics
+
+ServiceName = Literal["accounts", "plans", "contact", "audit"]
+SERVICES: tuple[ServiceName, ...] = ("accounts", "plans", "contact", "audit")
+_DB_SCHEMES = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
+
+
+class SettingsError(ArrearsError):
+    """The configuration is wrong; the message names every bad setting."""
+
+
+class Settings(BaseSettings):
+    """One service's settings; `DATABASE_URL` may be set per service, e.g. `PLANS_DATABASE_URL`."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    service: ServiceName
+    database_url: str = ""
+    event_log: Literal["embedded", "kafka"] = "embedded"
+    kafka_bootstrap_servers: str = ""
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: str | None = None
+    kafka_ssl_cafile: Path | None = None
+    topic_prefix: str = Field(default="arrears", pattern=r"^[A-Za-z0-9._-]{1,100}$")
+    topic_partitions: int = Field(default=4, ge=1, le=1000)
+    data_dir: Path = Path("var")
+    embedded_log_path: Path | None = None
+    consumer_max_attempts: int = Field(default=5, ge=1, le=100)
+    consumer_retry_backoff: float = Field(default=0.2, ge=0, le=60)
+    consumer_max_batch: int = Field(default=200, ge=1, le=10_000)
+    ingest_max_batch: int = Field(default=500, ge=1, le=10_000)
+    ingest_max_body_bytes: int = Field(default=5_000_000, ge=1024)
+    relay_batch: int = Field(default=500, ge=1, le=10_000)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _per_service_database_url(cls, values: Any) -> Any:
+        if isinstance(values, dict) and not values.get("database_url"):
+            service = str(values.get("service", "")).upper()
+            url = os.environ.get(f"{service}_DATABASE_URL") or os.environ.get("DATABASE_URL")
+            if url:
+                values = {**values, "database_url": url}
+        return values
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Settings:
+        if not self.database_url:
+            path = (self.data_dir / f"{self.service}.sqlite3").resolve()
+            object.__setattr__(self, "database_url", f"sqlite+aiosqlite:///{path}")
+        if not self.database_url.startswith(_DB_SCHEMES):
+            raise ValueError(f"DATABASE_URL must start with one of {', '.join(_DB_SCHEMES)}")
+        if self.event_log == "kafka" and not self.kafka_bootstrap_servers:
+            raise ValueError("EVENT_LOG=kafka needs KAFKA_BOOTSTRAP_SERVERS")
+        if self.kafka_security_protocol.startswith("SASL") and not (
+            self.kafka_sasl_mechanism and self.kafka_sasl_username and self.kafka_sasl_password
+        ):
+            raise ValueError("SASL needs KAFKA_SASL_MECHANISM, _USERNAME and _PASSWORD")
+        return self
+
+    @property
+    def topics(self) -> Topics:
+        """The topic names under this deployment's prefix."""
+        return Topics(self.topic_prefix)
+
+    @property
+    def log_path(self) -> Path:
+        """Where the embedded event log lives (shared by every service of one install)."""
+        return self.embedded_log_path or self.data_dir / "eventlog.sqlite3"
+
+    @classmethod
+    def load(cls, service: str, **overrides: Any) -> Settings:
+        """Read the environment for `service` or raise SettingsError naming each bad setting."""
+        try:
+            return cls(service=service, **overrides)  # type: ignore[arg-type]
+        except ValidationError as exc:
+            raise SettingsError(
+                f"invalid settings for {service}: {describe_validation_error(exc, prefix='')}"
+            ) from exc

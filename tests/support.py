@@ -1,0 +1,143 @@
+"""Test support: run the four services in-process, each with its own database."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+from services.registry import bootstrap_module, migrations_dir
+from shared.migrations import upgrade
+from shared.settings import SERVICES, Settings
+
+T = TypeVar("T")
+
+
+def envelope(
+    type_: str,
+    account_id: str,
+    data: dict[str, Any],
+    *,
+    version: int = 1,
+    occurred_at: str = "2026-03-01T09:00:00+08:00",
+    source: str = "integrator-test",
+) -> dict[str, Any]:
+    """An inbound envelope as an integrator would send it."""
+    return {
+        "id": str(uuid.uuid4()),
+        "type": type_,
+        "schema_version": version,
+        "account_id": account_id,
+        "occurred_at": occurred_at,
+        "source": source,
+        "data": data,
+    }
+
+
+def opened(account_id: str, **over: Any) -> dict[str, Any]:
+    """An AccountOpened v2 envelope."""
+    data = {
+        "customer_id": f"cust-{account_id}",
+        "product": "consumer_credit",
+        "currency": "CNY",
+        "time_zone": "Asia/Shanghai",
+        **over,
+    }
+    return envelope("AccountOpened", account_id, data, version=2)
+
+
+def bill(
+    account_id: str, bill_id: str, due: str = "2026-03-10", principal: int = 100_00, **over: Any
+) -> dict[str, Any]:
+    """A BillIssued envelope."""
+    data = {
+        "bill_id": bill_id,
+        "currency": "CNY",
+        "principal": principal,
+        "interest": 0,
+        "fees": 0,
+        "issued_on": "2026-03-01",
+        "due_date": due,
+        **over,
+    }
+    return envelope("BillIssued", account_id, data)
+
+
+def payment(account_id: str, payment_id: str, amount: int, **over: Any) -> dict[str, Any]:
+    """A PaymentReceived envelope."""
+    data = {
+        "payment_id": payment_id,
+        "currency": "CNY",
+        "amount": amount,
+        "paid_at": "2026-03-05T10:00:00+08:00",
+        **over,
+    }
+    return envelope("PaymentReceived", account_id, data)
+
+
+def day_closed(business_date: str, account_id: str = "*") -> dict[str, Any]:
+    """A BusinessDayClosed envelope (account `*` closes every account)."""
+    return envelope(
+        "BusinessDayClosed",
+        account_id,
+        {"business_date": business_date},
+        occurred_at=f"{business_date}T23:59:00+08:00",
+    )
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]], check: Callable[[T], bool], timeout: float = 20.0
+) -> T:
+    """Probe until check passes; the last value is returned or an AssertionError raised."""
+    deadline = time.monotonic() + timeout
+    value = await probe()
+    while not check(value):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s; last value: {value!r}")
+        await asyncio.sleep(0.1)
+        value = await probe()
+    return value
+
+
+def settings_for(service: str, data_dir: Path, **overrides: Any) -> Settings:
+    """Settings of one service for a test install under data_dir."""
+    base: dict[str, Any] = {
+        "data_dir": data_dir,
+        "embedded_log_path": data_dir / "eventlog.sqlite3",
+        "consumer_retry_backoff": 0.01,
+        "consumer_max_attempts": 2,
+    }
+    base.update(overrides)
+    return Settings.load(service, **base)
+
+
+@asynccontextmanager
+async def running_stack(
+    settings: dict[str, Settings],
+) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
+    """Migrate and start each service's app; yield an HTTP client per service."""
+    async with AsyncExitStack() as stack:
+        clients = {}
+        for name in SERVICES:
+            if name not in settings:
+                continue
+            await asyncio.to_thread(upgrade, settings[name], migrations_dir(name))
+            app = bootstrap_module(name).create_app(settings[name])
+            await stack.enter_async_context(app.router.lifespan_context(app))
+            client = httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url=f"http://{name}"
+            )
+            clients[name] = await stack.enter_async_context(client)
+        yield clients
+
+
+def now() -> datetime:
+    """The wall clock, for tests that only need 'some time'."""
+    return datetime.now(UTC)

@@ -1,0 +1,63 @@
+"""The vertical slice on the embedded default: bill → overdue → case → plan, in the audit trail."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+from shared.settings import SERVICES
+from tests.support import bill, day_closed, eventually, opened, running_stack, settings_for
+
+
+async def test_an_overdue_bill_opens_a_case_and_audit_tells_the_story(tmp_path: Path) -> None:
+    settings = {s: settings_for(s, tmp_path) for s in SERVICES}
+    async with running_stack(settings) as http:
+        r = await http["accounts"].post(
+            "/v1/inbound/events",
+            json={
+                "events": [
+                    opened("A1"),
+                    bill("A1", "B1", due="2026-03-10"),
+                    day_closed("2026-03-10"),
+                ]
+            },
+        )
+        assert r.status_code == 200, r.text
+        assert [x["status"] for x in r.json()["results"]] == ["accepted"] * 3
+
+        case = await eventually(
+            lambda: http["contact"].get("/v1/accounts/A1/case"), lambda r: r.status_code == 200
+        )
+        assert case.json()["opened_on"] == "2026-03-10"
+
+        terms = {
+            "plan_type": "reinstallment",
+            "currency": "CNY",
+            "amount": 100_00,
+            "months": 6,
+            "channel": "app",
+        }
+        agreed = await eventually(
+            lambda: http["plans"].post("/v1/accounts/A1/plans/agreements", json=terms),
+            lambda r: r.status_code == 201,
+        )
+        assert agreed.json()["type"] == "PlanAgreed"
+
+        history = await eventually(
+            lambda: http["audit"].get("/v1/accounts/A1/history"),
+            lambda r: "PlanAgreed" in [e["type"] for e in r.json()["entries"]],
+        )
+    entries = history.json()["entries"]
+    types = [e["type"] for e in entries]
+    for earlier, later in [
+        ("AccountOpened", "BillIssued"),
+        ("BillIssued", "BillBecameOverdue"),
+        ("BillBecameOverdue", "CollectionCaseOpened"),
+        ("CollectionCaseOpened", "PlanAgreed"),
+    ]:
+        assert types.index(earlier) < types.index(later), types
+    assert [e["seq"] for e in entries] == list(range(1, len(entries) + 1))
+    assert all(e["prev_hash"] == p["hash"] for p, e in itertools.pairwise(entries))
+    overdue = entries[types.index("BillBecameOverdue")]
+    assert overdue["data"]["days_past_due"] == 1
+    assert overdue["source"] == "accounts"
