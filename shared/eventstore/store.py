@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import func, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.catalogue import Catalogue
@@ -80,6 +80,11 @@ class EventStore:
             await self._session.execute(insert(self._t), rows)
         except IntegrityError as exc:
             # Another writer won the race between our version check and the insert.
+            raise ConcurrencyError(f"stream {stream_id} was appended to concurrently") from exc
+        except OperationalError as exc:
+            # SQLite's form of the same race: our snapshot is older than a newer commit.
+            if "locked" not in str(exc.orig):
+                raise
             raise ConcurrencyError(f"stream {stream_id} was appended to concurrently") from exc
         return expected_version + len(envelopes)
 

@@ -1,0 +1,159 @@
+"""One contract for the event store, outbox, relay and ledger on every database we support."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from services.accounts.adapters.tables import platform
+from services.registry import migrations_dir
+from shared.catalogue import new_envelope
+from shared.clock import FixedClock
+from shared.consumer import apply_once
+from shared.db import make_engine, make_sessions
+from shared.envelope import Envelope
+from shared.errors import ConcurrencyError
+from shared.eventlog.embedded import EmbeddedEventLog
+from shared.events import default_catalogue
+from shared.events.inbound import BusinessDayClosed
+from shared.eventstore.relay import OutboxRelay
+from shared.migrations import upgrade
+from shared.settings import Settings
+from shared.uow import SqlUnitOfWork
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+UowFactory = Callable[[], SqlUnitOfWork]
+
+
+def event(account: str = "A1", day: int = 1) -> Envelope:
+    """A small valid event, stamped as recorded."""
+    return new_envelope(
+        BusinessDayClosed(business_date=f"2026-03-{day:02d}"),  # type: ignore[arg-type]
+        account_id=account,
+        occurred_at=NOW,
+        recorded_at=NOW,
+        source="test",
+    )
+
+
+class StoreContract:
+    """Subclasses provide a `database_url` fixture naming an empty database."""
+
+    @pytest.fixture
+    async def uow(self, database_url: str) -> AsyncIterator[UowFactory]:
+        settings = Settings.load("accounts", database_url=database_url)
+        await asyncio.to_thread(upgrade, settings, migrations_dir("accounts"))
+        engine = make_engine(database_url)
+        sessions = make_sessions(engine)
+        self.sessions = sessions
+        clock = FixedClock(NOW)
+        yield lambda: SqlUnitOfWork(sessions, platform, default_catalogue(), clock)
+        await engine.dispose()
+
+    async def test_appended_events_load_back_in_order_with_the_stream_version(
+        self, uow: UowFactory
+    ) -> None:
+        events = [event(day=d) for d in (1, 2, 3)]
+        async with uow() as u:
+            assert await u.events.append("s-1", 0, events) == 3
+            await u.commit()
+        async with uow() as u:
+            loaded, version = await u.events.load("s-1")
+        assert version == 3
+        assert [e.id for e in loaded] == [e.id for e in events]
+        assert loaded[0] == events[0]
+
+    async def test_a_stale_expected_version_is_refused_and_writes_nothing(
+        self, uow: UowFactory
+    ) -> None:
+        async with uow() as u:
+            await u.events.append("s-1", 0, [event()])
+            await u.commit()
+        with pytest.raises(ConcurrencyError):
+            async with uow() as u:
+                await u.events.append("s-1", 0, [event(day=2)])
+        async with uow() as u:
+            assert (await u.events.load("s-1"))[1] == 1
+
+    async def test_of_two_writers_that_read_the_same_version_only_one_commits(
+        self, uow: UowFactory
+    ) -> None:
+        first, second = uow(), uow()
+        async with first as a, second as b:
+            assert await a.events.version("s-1") == 0
+            assert await b.events.version("s-1") == 0
+            await a.events.append("s-1", 0, [event(day=1)])
+            await a.commit()
+            with pytest.raises(ConcurrencyError):
+                await b.events.append("s-1", 0, [event(day=2)])
+        async with uow() as u:
+            loaded, version = await u.events.load("s-1")
+        assert version == 1 and loaded[0].data["business_date"] == "2026-03-01"
+
+    async def test_nothing_is_kept_without_commit(self, uow: UowFactory) -> None:
+        async with uow() as u:
+            await u.record("s-1", 0, [event()], "topic")
+        async with uow() as u:
+            assert (await u.events.load("s-1"))[1] == 0
+            count = await u.session.execute(select(func.count()).select_from(platform.outbox))
+            assert count.scalar() == 0
+
+    async def test_the_relay_publishes_committed_events_in_order_once(
+        self, uow: UowFactory, tmp_path: Path
+    ) -> None:
+        events = [event(account="A1", day=d) for d in range(1, 6)]
+        async with uow() as u:
+            await u.record("s-1", 0, events, "out")
+            await u.commit()
+        log = EmbeddedEventLog(tmp_path / "log.sqlite3")
+        await log.start()
+        try:
+            relay = OutboxRelay(self.sessions, platform, log, FixedClock(NOW))
+            assert await relay.run_once() == 5
+            assert await relay.run_once() == 0
+            ends = await log.end_offsets(["out"])
+            assert sum(ends.values()) == 5
+            sub = log.subscribe("g", ["out"])
+            await sub.start()
+            got = await sub.poll(timeout=1)
+            await sub.close()
+        finally:
+            await log.close()
+        assert [Envelope.model_validate_json(r.value).id for r in got] == [e.id for e in events]
+
+    async def test_only_one_relay_holds_the_lease(self, uow: UowFactory, tmp_path: Path) -> None:
+        async with uow() as u:
+            await u.record("s-1", 0, [event()], "out")
+            await u.commit()
+        log = EmbeddedEventLog(tmp_path / "log.sqlite3")
+        await log.start()
+        try:
+            one = OutboxRelay(self.sessions, platform, log, FixedClock(NOW), name="r")
+            two = OutboxRelay(self.sessions, platform, log, FixedClock(NOW), name="r")
+            assert await one.run_once() == 1
+            async with uow() as u:
+                await u.record("s-1", 1, [event(day=2)], "out")
+                await u.commit()
+            assert await two.run_once() == 0  # the lease is one's until it expires
+            assert await one.run_once() == 1
+        finally:
+            await log.close()
+
+    async def test_an_event_is_applied_once_however_often_it_arrives(self, uow: UowFactory) -> None:
+        calls: list[uuid.UUID] = []
+
+        async def handler(u: SqlUnitOfWork, env: Envelope) -> None:
+            calls.append(env.id)
+            await u.events.append(f"s-{uuid.uuid4()}", 0, [env])
+
+        env = event()
+        assert await apply_once(uow, "c", handler, env) == "applied"
+        assert await apply_once(uow, "c", handler, env) == "duplicate"
+        assert await apply_once(uow, "other-consumer", handler, event()) == "applied"
+        assert calls[:1] == [env.id] and len(calls) == 2

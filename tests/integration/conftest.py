@@ -1,0 +1,61 @@
+"""PostgreSQL for the integration tier: ARREARS_TEST_PG_URL, else a local throwaway cluster."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parents[2]
+LOCAL_PORT = "15433"
+
+
+def _missing(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"PostgreSQL is required in CI: {reason}")
+    pytest.skip(f"PostgreSQL unavailable: {reason}")
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """An asyncpg SQLAlchemy URL of a server where we may create databases."""
+    url = os.environ.get("ARREARS_TEST_PG_URL")
+    if url:
+        yield url
+        return
+    script = ROOT / "deploy/local/postgres.sh"
+    if not (shutil.which("pg_ctl") or list(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))):
+        _missing("set ARREARS_TEST_PG_URL or install PostgreSQL (deploy/local/postgres.sh install)")
+    out = subprocess.run(
+        [str(script), "start", LOCAL_PORT], capture_output=True, text=True, check=False
+    )
+    if out.returncode != 0:
+        _missing(f"deploy/local/postgres.sh start failed: {out.stderr[-500:]}")
+    yield out.stdout.strip().split("=", 1)[1]
+    subprocess.run([str(script), "stop", LOCAL_PORT], capture_output=True, check=False)
+
+
+@pytest.fixture
+async def pg_database(pg_url: str) -> AsyncIterator[str]:
+    """A fresh, empty database for one test; dropped afterwards."""
+    base = make_url(pg_url)
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin_dsn = base.set(drivername="postgresql").render_as_string(hide_password=False)
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    yield base.set(database=name).render_as_string(hide_password=False)
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
