@@ -37,7 +37,7 @@ schemas: install
 	$(BIN)/arrears schemas export docs/schemas
 
 docs: install
-	$(BIN)/python -m services.docgen docs/events.md
+	$(BIN)/arrears schemas docs docs/events.md
 
 bench: install
 	$(BIN)/python bench/pipeline.py

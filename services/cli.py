@@ -49,6 +49,13 @@ def cmd_schemas_export(args: argparse.Namespace) -> None:
     print(f"wrote {len(written)} schemas to {args.directory}", file=sys.stderr)
 
 
+def cmd_schemas_docs(args: argparse.Namespace) -> None:
+    from shared.docgen import render_events_markdown
+
+    Path(args.file).write_text(render_events_markdown(default_catalogue()))
+    print(f"wrote {args.file}", file=sys.stderr)
+
+
 def cmd_dlq(args: argparse.Namespace) -> None:
     runtime = bootstrap_module(args.service).bootstrap()
 
@@ -94,6 +101,9 @@ def parser() -> argparse.ArgumentParser:
     export = schemas_sub.add_parser("export", help="write one JSON Schema per event version")
     export.add_argument("directory")
     export.set_defaults(fn=cmd_schemas_export)
+    docs = schemas_sub.add_parser("docs", help="write the events reference (markdown)")
+    docs.add_argument("file")
+    docs.set_defaults(fn=cmd_schemas_docs)
 
     dlq = sub.add_parser("dlq", help="list, replay or discard dead letters")
     dlq.add_argument("action", choices=["list", "replay", "discard"])

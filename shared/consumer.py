@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import heapq
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -131,7 +132,7 @@ class EventConsumer:
         """Apply a batch in order; returns the offsets to commit afterwards."""
         parked = await self._parked_accounts()
         offsets: dict[TopicPartition, int] = {}
-        for record in records:
+        for record in merge_by_time(records):
             account = await self.process_record(record, parked)
             if account is not None:
                 parked.add(account)
@@ -394,6 +395,24 @@ class EventConsumer:
                 # are still parked, in order, behind the new dead letter.
                 break
         return released
+
+
+def merge_by_time(records: Sequence[Record]) -> list[Record]:
+    """Interleave a batch's partitions by publish time, keeping each partition's own order.
+
+    A consumer of several topics (audit) otherwise sees whole partitions one after the
+    other, and an effect could be recorded before its cause.
+    """
+    by_partition: dict[TopicPartition, list[Record]] = {}
+    for r in records:
+        by_partition.setdefault(r.tp, []).append(r)
+    if len(by_partition) < 2:
+        return list(records)
+    return list(
+        heapq.merge(
+            *by_partition.values(), key=lambda r: (r.timestamp_ms, r.topic, r.partition, r.offset)
+        )
+    )
 
 
 def dead_letter_payload(raw: bytes) -> dict[str, Any]:

@@ -45,6 +45,8 @@ CREATE TABLE IF NOT EXISTS group_offsets (
 CREATE TABLE IF NOT EXISTS group_members (
     grp TEXT NOT NULL, member_id TEXT NOT NULL, heartbeat REAL NOT NULL,
     PRIMARY KEY (grp, member_id));
+CREATE TABLE IF NOT EXISTS log_clock (
+    id INTEGER PRIMARY KEY CHECK (id = 1), last_timestamp_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS partition_leases (
     grp TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL,
     member_id TEXT NOT NULL, expires REAL NOT NULL,
@@ -145,9 +147,16 @@ class EmbeddedEventLog(EventLog):
     async def publish_batch(
         self, topic: str, messages: Sequence[tuple[bytes, bytes]]
     ) -> list[Published]:
-        now_ms = int(time.time() * 1000)
-
         def append(conn: sqlite3.Connection) -> list[Published]:
+            # Every publish gets a timestamp later than any before it in this file, so
+            # readers can merge topics in publish order (Kafka only promises it per partition).
+            row = conn.execute("SELECT last_timestamp_ms FROM log_clock WHERE id = 1").fetchone()
+            now_ms = max(int(time.time() * 1000), (row[0] + 1) if row else 0)
+            conn.execute(
+                "INSERT INTO log_clock (id, last_timestamp_ms) VALUES (1, ?)"
+                " ON CONFLICT (id) DO UPDATE SET last_timestamp_ms = excluded.last_timestamp_ms",
+                (now_ms,),
+            )
             # Like Kafka with auto-create: the first publish creates the topic.
             count = self._create_topic(conn, topic, self.default_partitions)
             next_offsets = dict(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Any, ClassVar, Literal
-from zoneinfo import available_timezones
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AwareDatetime, Field, field_validator
 
@@ -42,8 +42,10 @@ class AccountOpened(EventData):
     @field_validator("time_zone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        if value not in available_timezones():
-            raise ValueError(f"unknown IANA time zone {value!r}")
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {value!r}") from None
         return value
 
 

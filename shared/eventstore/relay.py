@@ -6,7 +6,7 @@ import asyncio
 import logging
 import os
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from itertools import groupby
 
 from sqlalchemy import insert, or_, select, update
@@ -52,6 +52,7 @@ class OutboxRelay:
         self._lease = lease
         self._idle_wait = idle_wait
         self._wake = asyncio.Event()
+        self._held_until: datetime | None = None
 
     def notify(self) -> None:
         """Tell the relay new rows may be waiting (saves a poll interval)."""
@@ -59,6 +60,11 @@ class OutboxRelay:
 
     async def _hold_lease(self, session: AsyncSession) -> bool:
         now = self._clock.now()
+        # Renew only once half the lease is gone: a write per batch would contend with
+        # every other writer of a SQLite database. Others take the lease only after expiry.
+        if self._held_until is not None and now < self._held_until - self._lease / 2:
+            return True
+        self._held_until = None
         leases = self._t.leases
         result = await session.execute(
             update(leases)
@@ -69,6 +75,7 @@ class OutboxRelay:
             .values(holder=self._holder, expires_at=now + self._lease)
         )
         if result.rowcount:  # type: ignore[attr-defined]
+            self._held_until = now + self._lease
             return True
         exists = (
             await session.execute(select(leases.c.name).where(leases.c.name == self._name))
@@ -84,6 +91,7 @@ class OutboxRelay:
                 )
         except IntegrityError:
             return False
+        self._held_until = now + self._lease
         return True
 
     async def run_once(self) -> int:
@@ -117,7 +125,7 @@ class OutboxRelay:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Relay until `stop` is set; errors are logged and retried with backoff."""
-        backoff = 0.1
+        backoff, idle = 0.1, self._idle_wait
         while not stop.is_set():
             try:
                 sent = await self.run_once()
@@ -128,9 +136,13 @@ class OutboxRelay:
                 await _sleep_or_stop(stop, backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
-            if sent == 0:
-                self._wake.clear()
-                await _sleep_or_stop(stop, self._idle_wait, self._wake)
+            if sent:
+                idle = self._idle_wait
+                continue
+            # Idle: wait longer each time, up to a second, unless a local commit wakes us.
+            self._wake.clear()
+            await _sleep_or_stop(stop, idle, self._wake)
+            idle = self._idle_wait if self._wake.is_set() else min(idle * 2, 1.0)
 
 
 async def _sleep_or_stop(

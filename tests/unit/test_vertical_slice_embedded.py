@@ -29,6 +29,11 @@ async def test_an_overdue_bill_opens_a_case_and_audit_tells_the_story(tmp_path: 
             lambda: http["contact"].get("/v1/accounts/A1/case"), lambda r: r.status_code == 200
         )
         assert case.json()["opened_on"] == "2026-03-10"
+        # The agent agrees a plan once the case is on record; only then is the order causal.
+        await eventually(
+            lambda: http["audit"].get("/v1/accounts/A1/history"),
+            lambda r: "CollectionCaseOpened" in [e["type"] for e in r.json()["entries"]],
+        )
 
         terms = {
             "plan_type": "reinstallment",
