@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy import (
     BigInteger,
@@ -15,9 +16,31 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TypeDecorator,
     UniqueConstraint,
     text,
 )
+from sqlalchemy.engine import Dialect
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware instant stored as UTC; SQLite would otherwise drop the offset silently."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored: give a timezone")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
 
 # SQLite only autoincrements an INTEGER PRIMARY KEY; PostgreSQL wants BIGINT for positions.
 Position = BigInteger().with_variant(Integer(), "sqlite")
@@ -47,8 +70,8 @@ def add_platform_tables(metadata: MetaData) -> PlatformTables:
         Column("type", String(100), nullable=False),
         Column("schema_version", Integer, nullable=False),
         Column("account_id", String(64), nullable=False, index=True),
-        Column("occurred_at", DateTime(timezone=True), nullable=False),
-        Column("recorded_at", DateTime(timezone=True), nullable=False),
+        Column("occurred_at", UtcDateTime(), nullable=False),
+        Column("recorded_at", UtcDateTime(), nullable=False),
         Column("envelope", Text, nullable=False),
         UniqueConstraint("stream_id", "stream_version", name="uq_events_stream_version"),
     )
@@ -60,8 +83,8 @@ def add_platform_tables(metadata: MetaData) -> PlatformTables:
         Column("topic", String(200), nullable=False),
         Column("key", LargeBinary, nullable=False),
         Column("value", LargeBinary, nullable=False),
-        Column("created_at", DateTime(timezone=True), nullable=False),
-        Column("published_at", DateTime(timezone=True), nullable=True),
+        Column("created_at", UtcDateTime(), nullable=False),
+        Column("published_at", UtcDateTime(), nullable=True),
         # The relay only ever looks for unpublished rows; keep that index tiny.
         Index(
             "ix_outbox_unpublished",
@@ -75,7 +98,7 @@ def add_platform_tables(metadata: MetaData) -> PlatformTables:
         metadata,
         Column("consumer", String(100), primary_key=True),
         Column("event_id", String(36), primary_key=True),
-        Column("processed_at", DateTime(timezone=True), nullable=False),
+        Column("processed_at", UtcDateTime(), nullable=False),
     )
     dead_letters = Table(
         "dead_letters",
@@ -91,8 +114,8 @@ def add_platform_tables(metadata: MetaData) -> PlatformTables:
         Column("reason", Text, nullable=False),
         Column("attempts", Integer, nullable=False),
         Column("account_id", String(64), nullable=True),
-        Column("created_at", DateTime(timezone=True), nullable=False),
-        Column("resolved_at", DateTime(timezone=True), nullable=True),
+        Column("created_at", UtcDateTime(), nullable=False),
+        Column("resolved_at", UtcDateTime(), nullable=True),
         Column("resolution", String(20), nullable=True),
         UniqueConstraint("consumer", "topic", "partition", "offset", name="uq_dead_letter_source"),
     )
@@ -107,7 +130,7 @@ def add_platform_tables(metadata: MetaData) -> PlatformTables:
         Column("offset", BigInteger, nullable=False),
         Column("key", LargeBinary, nullable=True),
         Column("value", LargeBinary, nullable=False),
-        Column("parked_at", DateTime(timezone=True), nullable=False),
+        Column("parked_at", UtcDateTime(), nullable=False),
         UniqueConstraint("consumer", "topic", "partition", "offset", name="uq_parked_source"),
         Index("ix_parked_account", "consumer", "account_id", "id"),
     )
@@ -116,6 +139,6 @@ def add_platform_tables(metadata: MetaData) -> PlatformTables:
         metadata,
         Column("name", String(100), primary_key=True),
         Column("holder", String(100), nullable=False),
-        Column("expires_at", DateTime(timezone=True), nullable=False),
+        Column("expires_at", UtcDateTime(), nullable=False),
     )
     return PlatformTables(events, outbox, processed, dead_letters, parked, leases)

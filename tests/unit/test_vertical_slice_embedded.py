@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from datetime import datetime
 from pathlib import Path
 
 from shared.settings import SERVICES
@@ -63,6 +64,11 @@ async def test_an_overdue_bill_opens_a_case_and_audit_tells_the_story(tmp_path: 
         assert types.index(earlier) < types.index(later), types
     assert [e["seq"] for e in entries] == list(range(1, len(entries) + 1))
     assert all(e["prev_hash"] == p["hash"] for p, e in itertools.pairwise(entries))
+    # The instant survives storage whatever its offset (SQLite would drop +08:00 silently).
+    opened_entry = entries[types.index("AccountOpened")]
+    assert datetime.fromisoformat(opened_entry["occurred_at"]) == datetime.fromisoformat(
+        "2026-03-01T09:00:00+08:00"
+    )
     overdue = entries[types.index("BillBecameOverdue")]
     assert overdue["data"]["days_past_due"] == 1
     assert overdue["source"] == "accounts"

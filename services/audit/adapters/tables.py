@@ -3,14 +3,13 @@
 from sqlalchemy import (
     BigInteger,
     Column,
-    DateTime,
     MetaData,
     String,
     Table,
     Text,
 )
 
-from shared.eventstore.tables import add_platform_tables
+from shared.eventstore.tables import UtcDateTime, add_platform_tables
 
 metadata = MetaData()
 platform = add_platform_tables(metadata)
@@ -23,9 +22,9 @@ audit_entries = Table(
     Column("event_id", String(36), nullable=False, unique=True),
     Column("type", String(100), nullable=False),
     Column("source", String(100), nullable=False),
-    Column("occurred_at", DateTime(timezone=True), nullable=False),
-    Column("recorded_at", DateTime(timezone=True), nullable=True),
-    Column("ingested_at", DateTime(timezone=True), nullable=False),
+    Column("occurred_at", UtcDateTime(), nullable=False),
+    Column("recorded_at", UtcDateTime(), nullable=True),
+    Column("ingested_at", UtcDateTime(), nullable=False),
     Column("event", Text, nullable=False),
     Column("hash", String(64), nullable=False),
     Column("prev_hash", String(64), nullable=False),
