@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.errors import ConcurrencyError, InvalidEvent, Rejected
 from shared.runtime import ServiceRuntime
@@ -31,6 +32,51 @@ def health_router(runtime: ServiceRuntime[Any]) -> APIRouter:
         )
 
     return router
+
+
+class BodyLimit:
+    """Refuses request bodies over `max_bytes` (OWASP API4), declared or chunked."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, receive, send)
+            return
+        # No trustworthy length (chunked): read the body up to the limit before the app
+        # sees any of it, so an oversized request is refused having changed nothing.
+        chunks: list[bytes] = []
+        seen, more = 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            seen += len(chunks[-1])
+            more = message.get("more_body", False)
+            if seen > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+        body, replayed = b"".join(chunks), False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem(413, "Payload too large", f"the body limit is {self.max_bytes} bytes")
+        await response(scope, receive, send)
 
 
 def problem(status: int, title: str, detail: str) -> JSONResponse:
@@ -84,16 +130,7 @@ def create_service_app(
     app.state.runtime = runtime
     for name, value in state.items():
         setattr(app.state, name, value)
-    max_body = runtime.settings.ingest_max_body_bytes
-
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next: Any) -> Any:
-        # Refuse oversized bodies before reading them (OWASP API4).
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > max_body:
-            return problem(413, "Payload too large", f"the body limit is {max_body} bytes")
-        return await call_next(request)
-
+    app.add_middleware(BodyLimit, max_bytes=runtime.settings.ingest_max_body_bytes)
     install_error_handlers(app)
     app.include_router(health_router(runtime))
     for router in routers:

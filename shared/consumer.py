@@ -6,6 +6,7 @@ import asyncio
 import heapq
 import json
 import logging
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -23,6 +24,7 @@ from shared.uow import SqlUnitOfWork
 log = logging.getLogger(__name__)
 
 Outcome = Literal["applied", "duplicate"]
+DLQ_NAMESPACE = uuid.UUID("5b0c3e8e-4f57-4a8c-9d39-0d7f1f6a4e21")
 
 
 Handler = Callable[[Any, Envelope], Awaitable[None]]
@@ -149,6 +151,8 @@ class EventConsumer:
             await self._dead_letter(record, "invalid", exc.reason, 0, None)
             return None
         if env.account_id in parked:
+            if await self._is_dead_letter(record):
+                return None  # a redelivery of the record that parked the account
             await self._park(record, env.account_id)
             return None
         outcome = await self._attempt(record, env)
@@ -189,20 +193,27 @@ class EventConsumer:
             )
             return {r[0] for r in rows if r[0] is not None}
 
+    def _is_source(self, table: Any, record: Record) -> Any:
+        return (
+            (table.c.consumer == self.name)
+            & (table.c.topic == record.topic)
+            & (table.c.partition == record.partition)
+            & (table.c.offset == record.offset)
+        )
+
+    async def _is_dead_letter(self, record: Record) -> bool:
+        dl = self._t.dead_letters
+        async with self._uow() as uow:
+            found = await uow.session.execute(select(dl.c.id).where(self._is_source(dl, record)))
+            return found.first() is not None
+
     async def _dead_letter(
         self, record: Record, kind: str, reason: str, attempts: int, account_id: str | None
     ) -> None:
         dl = self._t.dead_letters
         async with self._uow() as uow:
             existing = (
-                await uow.session.execute(
-                    select(dl.c.id).where(
-                        dl.c.consumer == self.name,
-                        dl.c.topic == record.topic,
-                        dl.c.partition == record.partition,
-                        dl.c.offset == record.offset,
-                    )
-                )
+                await uow.session.execute(select(dl.c.id).where(self._is_source(dl, record)))
             ).first()
             if existing:  # a redelivery of a record already dead-lettered
                 return
@@ -223,7 +234,13 @@ class EventConsumer:
             )
             await uow.outbox.add_raw(
                 self._dlq,
-                event_id=f"dlq:{self.name}:{record.topic}:{record.partition}:{record.offset}",
+                # Deterministic, so a re-dead-lettering is recognisable; 36 chars like every id.
+                event_id=str(
+                    uuid.uuid5(
+                        DLQ_NAMESPACE,
+                        f"{self.name}:{record.topic}:{record.partition}:{record.offset}",
+                    )
+                ),
                 key=record.key or b"",
                 payload={
                     "consumer": self.name,
@@ -255,12 +272,7 @@ class EventConsumer:
         async with self._uow() as uow:
             exists = (
                 await uow.session.execute(
-                    select(parked.c.id).where(
-                        parked.c.consumer == self.name,
-                        parked.c.topic == record.topic,
-                        parked.c.partition == record.partition,
-                        parked.c.offset == record.offset,
-                    )
+                    select(parked.c.id).where(self._is_source(parked, record))
                 )
             ).first()
             if not exists:

@@ -28,7 +28,8 @@ class InboundHandler:
         self._topics = topics
 
     async def __call__(self, uow: AccountsUnitOfWork, env: Envelope) -> None:
-        fact = env if env.recorded_at is not None else env.recorded(uow.now)
+        # recorded_at is when arrears recorded the fact: ours to set, whatever came in.
+        fact = env.recorded(uow.now)
         data = self._catalogue.parse(fact)
         match data:
             case AccountOpened():
