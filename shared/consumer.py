@@ -131,17 +131,80 @@ class EventConsumer:
             await sub.close()
 
     async def process(self, records: Sequence[Record]) -> dict[TopicPartition, int]:
-        """Apply a batch in order; returns the offsets to commit afterwards."""
+        """Apply a batch in order; returns the offsets to commit afterwards.
+
+        Runs of good records are applied in one transaction each (one commit, not one
+        per event). The record that ends a run — invalid, refused, failing, or of a
+        parked account — is then dealt with on its own, exactly as the one-by-one path
+        would, and the next run starts after it.
+        """
+        ordered = merge_by_time(records)
+        offsets = {r.tp: r.offset + 1 for r in ordered}
         parked = await self._parked_accounts()
-        offsets: dict[TopicPartition, int] = {}
-        for record in merge_by_time(records):
-            account = await self.process_record(record, parked)
+        i = 0
+        while i < len(ordered):
+            run = self._decode_run(ordered[i:], parked)
+            applied, failure = await self._apply_run(run)
+            i += applied
+            if i == len(ordered):
+                break
+            if applied < len(run):
+                account = await self._after_failure(ordered[i], run[applied], failure)
+            else:
+                account = await self.process_record(ordered[i], parked)
             if account is not None:
                 parked.add(account)
-            offsets[record.tp] = record.offset + 1
+            i += 1
         if self._on_applied:
             self._on_applied()
         return offsets
+
+    def _decode_run(self, records: Sequence[Record], parked: set[str]) -> list[Envelope]:
+        """The leading records that are valid and not of a parked account."""
+        run = []
+        for record in records:
+            try:
+                env = self._catalogue.validate(decode_envelope(record.value))
+            except InvalidEvent:
+                break
+            if env.account_id in parked:
+                break
+            run.append(env)
+        return run
+
+    async def _apply_run(self, run: list[Envelope]) -> tuple[int, Exception | None]:
+        """Apply the longest prefix of `run` that succeeds, in one transaction.
+
+        Returns how many were applied and why the next one failed (None if all were).
+        """
+        end, failure = len(run), None
+        while end > 0:
+            position = 0
+            try:
+                async with self._uow() as uow:
+                    for position, env in enumerate(run[:end]):  # noqa: B007 - read in except
+                        if await uow.processed.seen(self.name, str(env.id)):
+                            continue
+                        await self._handler(uow, env)
+                        await uow.processed.add(self.name, str(env.id))
+                    position = end
+                    await uow.commit()
+                return end, failure
+            except Exception as exc:  # the failing record is then handled alone
+                if position >= end:
+                    return 0, exc  # the commit failed: retry from the first record alone
+                end, failure = position, exc
+        return 0, failure
+
+    async def _after_failure(
+        self, record: Record, env: Envelope, exc: Exception | None
+    ) -> str | None:
+        """Deal with a record whose first attempt (in a run) failed; returns a parked account."""
+        if isinstance(exc, Rejected):
+            await self._dead_letter(record, "rejected", exc.reason, 1, env.account_id)
+            return None
+        outcome = await self._attempt(record, env, first=2, reason=_describe(exc))
+        return env.account_id if outcome == "parked" else None
 
     async def process_record(self, record: Record, parked: set[str]) -> str | None:
         """Apply one record; returns the account id if this record got it parked."""
@@ -158,16 +221,17 @@ class EventConsumer:
         outcome = await self._attempt(record, env)
         return env.account_id if outcome == "parked" else None
 
-    async def _attempt(self, record: Record, env: Envelope) -> str:
-        reason = ""
-        for attempt in range(1, self._max_attempts + 1):
+    async def _attempt(
+        self, record: Record, env: Envelope, first: int = 1, reason: str = ""
+    ) -> str:
+        for attempt in range(first, self._max_attempts + 1):
             try:
                 return await apply_once(self._uow, self.name, self._handler, env)
             except Rejected as exc:
                 await self._dead_letter(record, "rejected", exc.reason, attempt, env.account_id)
                 return "rejected"
-            except Exception as exc:
-                reason = f"{type(exc).__name__}: {exc}"
+            except Exception as exc:  # any failure is retried, then parked
+                reason = _describe(exc)
                 log.warning(
                     "%s failed on %s (attempt %d/%d): %s",
                     self.name,
@@ -407,6 +471,10 @@ class EventConsumer:
                 # are still parked, in order, behind the new dead letter.
                 break
         return released
+
+
+def _describe(exc: BaseException | None) -> str:
+    return f"{type(exc).__name__}: {exc}" if exc is not None else "unknown failure"
 
 
 def merge_by_time(records: Sequence[Record]) -> list[Record]:

@@ -248,13 +248,9 @@ async def test_a_failing_event_is_retried_max_attempts_then_parks_only_its_accou
     x_open = opened("X")
     handler = Breakable(consumer.handler, x_open)
     c = consumer_with(runtime, handler, max_attempts=3)
+    x_later = [bill("X", "XB1"), bill("X", "XB2"), payment("X", "XP1", 150)]
     records = await inbound.send(
-        x_open,
-        opened("Y"),
-        bill("X", "XB1"),
-        bill("Y", "YB1"),
-        bill("X", "XB2"),
-        payment("X", "XP1", 150),
+        x_open, opened("Y"), x_later[0], bill("Y", "YB1"), x_later[1], x_later[2]
     )
 
     offsets = await c.process(records)
@@ -264,7 +260,9 @@ async def test_a_failing_event_is_retried_max_attempts_then_parks_only_its_accou
     assert (letter.kind, letter.attempts, letter.account_id) == ("failed", 3, "X")
     assert letter.reason == "RuntimeError: downstream unavailable"
     assert letter.parked == 3
-    assert sum(handler.calls.values()) == 3 + 2  # X's later records never reached it
+    # X's later records never reached the handler. (Y's may have run twice: a batch
+    # transaction rolled back when X failed is applied again without X; state shows once.)
+    assert all(handler.calls[e["id"]] == 0 for e in x_later)
     assert await stream(runtime, "X") == []
     assert list((await account(runtime, "Y")).bills) == ["YB1"]
     # Nothing stops a partition: every record's offset is committed.
