@@ -182,12 +182,17 @@ class EventConsumer:
             position = 0
             try:
                 async with self._uow() as uow:
+                    # One ledger read and one write for the whole run, not two per event.
+                    done = await uow.processed.seen_many(self.name, [str(e.id) for e in run[:end]])
+                    applied: list[str] = []
                     for position, env in enumerate(run[:end]):  # noqa: B007 - read in except
-                        if await uow.processed.seen(self.name, str(env.id)):
+                        if str(env.id) in done:
                             continue
                         await self._handler(uow, env)
-                        await uow.processed.add(self.name, str(env.id))
+                        done.add(str(env.id))
+                        applied.append(str(env.id))
                     position = end
+                    await uow.processed.add_many(self.name, applied)
                     await uow.commit()
                 return end, failure
             except Exception as exc:  # the failing record is then handled alone

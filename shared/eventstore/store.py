@@ -147,6 +147,28 @@ class ProcessedLedger:
         )
         return result.first() is not None
 
+    async def seen_many(self, consumer: str, event_ids: Sequence[str]) -> set[str]:
+        """Which of these event ids this consumer already applied (one query)."""
+        if not event_ids:
+            return set()
+        result = await self._session.execute(
+            select(self._t.c.event_id).where(
+                self._t.c.consumer == consumer, self._t.c.event_id.in_(list(event_ids))
+            )
+        )
+        return {row[0] for row in result}
+
+    async def add_many(self, consumer: str, event_ids: Sequence[str]) -> None:
+        """Mark several events applied (one statement)."""
+        if event_ids:
+            await self._session.execute(
+                insert(self._t),
+                [
+                    {"consumer": consumer, "event_id": e, "processed_at": self._now}
+                    for e in event_ids
+                ],
+            )
+
     async def add(self, consumer: str, event_id: str) -> None:
         """Mark the event applied; a second insert fails the transaction (a duplicate)."""
         await self._session.execute(

@@ -395,6 +395,19 @@ async def test_a_redelivered_batch_is_applied_once(
     assert await consumer.dead_letters() == []
 
 
+async def test_the_same_event_twice_in_one_batch_is_applied_once(
+    runtime: Runtime, inbound: Feed, consumer: EventConsumer
+) -> None:
+    pay = payment("A1", "P1", 60_00)
+    records = await inbound.send(opened("A1"), bill("A1", "B1"), pay, pay)
+
+    await consumer.process(records)
+
+    a1 = await account(runtime, "A1")
+    assert a1.bills["B1"].paid == 60_00
+    assert await consumer.dead_letters() == []
+
+
 async def test_a_redelivered_dead_letter_is_recorded_once(
     runtime: Runtime, inbound: Feed, consumer: EventConsumer
 ) -> None:
