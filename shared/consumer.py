@@ -406,15 +406,13 @@ class EventConsumer:
             return f"still failing: {getattr(exc, 'reason', exc)}"
         except Exception as exc:
             return f"still failing: {type(exc).__name__}: {exc}"
-        await self._resolve(dead_letter_id, "replayed")
-        released = await self._release(row["account_id"]) if row["kind"] == "failed" else 0
+        released = await self._resolve_and_release(row, "replayed")
         return f"replayed; {released} parked record(s) released"
 
     async def discard(self, dead_letter_id: int) -> str:
         """Give up on a dead letter (it stays on record); release the account's parked records."""
         row = await self._unresolved(dead_letter_id)
-        await self._resolve(dead_letter_id, "discarded")
-        released = await self._release(row["account_id"]) if row["kind"] == "failed" else 0
+        released = await self._resolve_and_release(row, "discarded")
         return f"discarded; {released} parked record(s) released"
 
     async def _unresolved(self, dead_letter_id: int) -> dict[str, Any]:
@@ -445,36 +443,58 @@ class EventConsumer:
             )
             await uow.commit()
 
-    async def _release(self, account_id: str | None) -> int:
-        """Apply the account's parked records in their original order; stop at a new failure."""
+    async def _release(self, account_id: str | None) -> tuple[int, bool]:
+        """Apply the account's parked records, oldest first, until none is left.
+
+        Returns how many were released and whether one failed again (parking the
+        account anew, with the rest still waiting behind it). Each row is deleted only
+        after it was applied, so a crash in between re-applies it (the ledger makes
+        that harmless) rather than losing it.
+        """
         if account_id is None:
-            return 0
+            return 0, False
         parked = self._t.parked
-        async with self._uow() as uow:
-            rows = (
-                (
-                    await uow.session.execute(
-                        select(parked)
-                        .where(parked.c.consumer == self.name, parked.c.account_id == account_id)
-                        .order_by(parked.c.id)
-                    )
-                )
-                .mappings()
-                .all()
-            )
         released = 0
-        for row in rows:
+        while True:
+            async with self._uow() as uow:
+                row = (
+                    (
+                        await uow.session.execute(
+                            select(parked)
+                            .where(
+                                parked.c.consumer == self.name, parked.c.account_id == account_id
+                            )
+                            .order_by(parked.c.id)
+                            .limit(1)
+                        )
+                    )
+                    .mappings()
+                    .first()
+                )
+            if row is None:
+                return released, False
             record = Record(
                 row["topic"], row["partition"], row["offset"], row["key"], row["value"], 0
             )
+            reparked = await self.process_record(record, set()) is not None
             async with self._uow() as uow:
                 await uow.session.execute(delete(parked).where(parked.c.id == row["id"]))
                 await uow.commit()
             released += 1
-            if await self.process_record(record, set()) is not None:
-                # It failed again and parked the account anew; the rows not yet released
-                # are still parked, in order, behind the new dead letter.
-                break
+            if reparked:
+                return released, True
+
+    async def _resolve_and_release(self, row: dict[str, Any], resolution: str) -> int:
+        # Release, resolve, release again: the live loop keeps parking this account's
+        # new records until the dead letter is resolved, so a second pass picks up
+        # whatever it parked meanwhile, still in order.
+        released, failed = (0, False)
+        if row["kind"] == "failed":
+            released, failed = await self._release(row["account_id"])
+        await self._resolve(row["id"], resolution)
+        if row["kind"] == "failed" and not failed:
+            more, _ = await self._release(row["account_id"])
+            released += more
         return released
 
 
