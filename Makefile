@@ -15,9 +15,10 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-## run: all four services on http://127.0.0.1:8000 (embedded event log, SQLite under var/)
+## run: all four services on http://127.0.0.1:8000 (embedded event log, SQLite under var/,
+## development tokens signed with a per-install secret in var/dev-secret)
 run: install
-	$(BIN)/arrears serve all --host 127.0.0.1 --port 8000
+	AUTH_MODE=development $(BIN)/arrears serve all --host 127.0.0.1 --port 8000
 
 ## lint: ruff, mypy and the import contracts (a service importing another fails here)
 lint: install

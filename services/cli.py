@@ -7,9 +7,11 @@ import asyncio
 import json
 import logging
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 from services.registry import bootstrap_module, migrations_dir
+from shared.auth import ROLES, mint_dev_token
 from shared.errors import ArrearsError
 from shared.events import default_catalogue
 from shared.migrations import upgrade
@@ -39,9 +41,30 @@ def cmd_serve(args: argparse.Namespace) -> None:
         print(f"arrears is up on {base}", file=sys.stderr)
         for service in SERVICES:
             print(f"  {service:9} API docs: {base}/{service}/docs", file=sys.stderr)
+        if Settings.load("accounts").auth_mode == "development":
+            print(
+                "  get a development token (printed alone on stdout):\n"
+                "    .venv/bin/arrears token --role integrator --sub my-platform\n"
+                "    .venv/bin/arrears token --role borrower --sub alice --account A1\n"
+                '  then: curl -H "Authorization: Bearer $TOKEN" ...',
+                file=sys.stderr,
+            )
     else:
         app = bootstrap_module(args.service).create_app()
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+
+
+def cmd_token(args: argparse.Namespace) -> None:
+    # Development tokens only: signed with this install's secret under DATA_DIR.
+    settings = Settings.load("accounts", auth_mode="development")
+    token = mint_dev_token(
+        settings,
+        role=args.role,
+        subject=args.sub,
+        accounts=args.account or None,
+        ttl=timedelta(minutes=args.ttl_minutes),
+    )
+    print(token)
 
 
 def cmd_schemas_export(args: argparse.Namespace) -> None:
@@ -104,6 +127,13 @@ def parser() -> argparse.ArgumentParser:
     docs = schemas_sub.add_parser("docs", help="write the events reference (markdown)")
     docs.add_argument("file")
     docs.set_defaults(fn=cmd_schemas_docs)
+
+    token = sub.add_parser("token", help="mint a development token (AUTH_MODE=development)")
+    token.add_argument("--role", required=True, choices=ROLES)
+    token.add_argument("--sub", required=True, help="who the token is for")
+    token.add_argument("--account", action="append", help="an account a borrower may see")
+    token.add_argument("--ttl-minutes", type=int, default=480)
+    token.set_defaults(fn=cmd_token)
 
     dlq = sub.add_parser("dlq", help="list, replay or discard dead letters")
     dlq.add_argument("action", choices=["list", "replay", "discard"])

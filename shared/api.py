@@ -4,19 +4,22 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.auth import TokenVerifier
+from shared.consumer import EventConsumer
 from shared.errors import ConcurrencyError, InvalidEvent, Rejected
 from shared.runtime import ServiceRuntime
+from shared.security import PUBLIC, RateLimiter, secured
 
 
 def health_router(runtime: ServiceRuntime[Any]) -> APIRouter:
     """`/healthz` (the process lives) and `/readyz` (it can do its work)."""
-    router = APIRouter(tags=["health"])
+    router = APIRouter(tags=["health"], route_class=secured({"healthz": PUBLIC, "readyz": PUBLIC}))
 
     @router.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -79,6 +82,66 @@ class BodyLimit:
         await response(scope, receive, send)
 
 
+MAX_PAGE = 500
+
+
+def admin_router(runtime: ServiceRuntime[Any]) -> APIRouter:
+    """Ops: list, replay and discard this service's dead letters (no borrower data shown)."""
+    router = APIRouter(
+        prefix="/v1/admin",
+        tags=["admin"],
+        route_class=secured(
+            {
+                "list_dead_letters": {"ops"},
+                "replay_dead_letter": {"ops"},
+                "discard_dead_letter": {"ops"},
+            }
+        ),
+    )
+
+    def consumer(name: str) -> EventConsumer:
+        if name not in runtime.consumers:
+            raise HTTPException(
+                404, f"no consumer {name}; this service has {sorted(runtime.consumers)}"
+            )
+        return runtime.consumers[name]
+
+    @router.get("/dead-letters")
+    async def list_dead_letters(
+        include_resolved: bool = False,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+        after_id: Annotated[int, Query(ge=0)] = 0,
+    ) -> dict[str, Any]:
+        """Dead letters of every consumer of this service, oldest first, a page at a time."""
+        letters = []
+        for name, c in runtime.consumers.items():
+            for dl in await c.dead_letters(include_resolved=include_resolved):
+                if dl.id > after_id:
+                    letters.append({"consumer": name, **dl.__dict__})
+        letters.sort(key=lambda d: d["id"])
+        page = letters[:limit]
+        return {
+            "dead_letters": page,
+            "next_after_id": page[-1]["id"] if len(letters) > limit else None,
+        }
+
+    @router.post("/dead-letters/{consumer_name}/{dead_letter_id}/replay")
+    async def replay_dead_letter(consumer_name: str, dead_letter_id: int) -> dict[str, str]:
+        """Apply a dead letter again and release its account's parked records."""
+        result = await consumer(consumer_name).replay(dead_letter_id)
+        runtime.notify_relay()
+        return {"result": result}
+
+    @router.post("/dead-letters/{consumer_name}/{dead_letter_id}/discard")
+    async def discard_dead_letter(consumer_name: str, dead_letter_id: int) -> dict[str, str]:
+        """Give up on a dead letter and release its account's parked records."""
+        result = await consumer(consumer_name).discard(dead_letter_id)
+        runtime.notify_relay()
+        return {"result": result}
+
+    return router
+
+
 def problem(status: int, title: str, detail: str) -> JSONResponse:
     """An RFC 9457 problem-details response."""
     return JSONResponse(
@@ -128,11 +191,14 @@ def create_service_app(
 
     app = FastAPI(title=title, version="0.1.0", lifespan=lifespan)
     app.state.runtime = runtime
+    app.state.verifier = TokenVerifier(runtime.settings)
+    app.state.borrower_limiter = RateLimiter(runtime.settings.borrower_requests_per_minute)
     for name, value in state.items():
         setattr(app.state, name, value)
     app.add_middleware(BodyLimit, max_bytes=runtime.settings.ingest_max_body_bytes)
     install_error_handlers(app)
     app.include_router(health_router(runtime))
+    app.include_router(admin_router(runtime))
     for router in routers:
         app.include_router(router)
     return app

@@ -45,6 +45,18 @@ class Settings(BaseSettings):
     ingest_max_batch: int = Field(default=500, ge=1, le=10_000)
     ingest_max_body_bytes: int = Field(default=5_000_000, ge=1024)
     relay_batch: int = Field(default=500, ge=1, le=10_000)
+    auth_mode: Literal["development", "production"] = "production"
+    auth_dev_secret_file: Path | None = None
+    auth_public_key_file: Path | None = None
+    auth_jwks_file: Path | None = None
+    auth_issuer: str = ""
+    auth_audience: str = "arrears"
+    auth_algorithms: list[Literal["RS256", "ES256", "RS384", "ES384", "RS512", "EdDSA"]] = [
+        "RS256",
+        "ES256",
+    ]
+    auth_leeway_seconds: int = Field(default=30, ge=0, le=300)
+    borrower_requests_per_minute: int = Field(default=60, ge=1, le=100_000)
 
     @model_validator(mode="before")
     @classmethod
@@ -75,6 +87,16 @@ class Settings(BaseSettings):
     def topics(self) -> Topics:
         """The topic names under this deployment's prefix."""
         return Topics(self.topic_prefix)
+
+    @property
+    def dev_secret_path(self) -> Path:
+        """Where the development signing secret lives (one per install)."""
+        return self.auth_dev_secret_file or self.data_dir / "dev-secret"
+
+    @property
+    def issuer(self) -> str:
+        """The token issuer to require; development has its own."""
+        return self.auth_issuer or "arrears-dev"
 
     @property
     def log_path(self) -> Path:

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import httpx
 
 from services.registry import bootstrap_module, migrations_dir
+from shared.auth import mint_dev_token
 from shared.migrations import upgrade
 from shared.settings import SERVICES, Settings
 
@@ -113,16 +114,38 @@ def settings_for(service: str, data_dir: Path, **overrides: Any) -> Settings:
         "embedded_log_path": data_dir / "eventlog.sqlite3",
         "consumer_retry_backoff": 0.01,
         "consumer_max_attempts": 2,
+        "auth_mode": "development",
+        "auth_dev_secret_file": data_dir / "dev-secret",
     }
     base.update(overrides)
     return Settings.load(service, **base)
+
+
+DEFAULT_ROLES = {
+    "accounts": "integrator",
+    "plans": "agent",
+    "contact": "agent",
+    "audit": "compliance",
+}
+
+
+def auth(
+    settings: Settings, role: str, sub: str = "tester", accounts: list[str] | None = None
+) -> dict[str, str]:
+    """An Authorization header with a development token for `role`."""
+    token = mint_dev_token(settings, role=role, subject=sub, accounts=accounts)
+    return {"Authorization": f"Bearer {token}"}
 
 
 @asynccontextmanager
 async def running_stack(
     settings: dict[str, Settings],
 ) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
-    """Migrate and start each service's app; yield an HTTP client per service."""
+    """Migrate and start each service's app; yield an HTTP client per service.
+
+    Each client sends a token of the role that service's main caller has
+    (DEFAULT_ROLES); pass other headers per request to act as someone else.
+    """
     async with AsyncExitStack() as stack:
         clients = {}
         for name in SERVICES:
@@ -132,7 +155,9 @@ async def running_stack(
             app = bootstrap_module(name).create_app(settings[name])
             await stack.enter_async_context(app.router.lifespan_context(app))
             client = httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url=f"http://{name}"
+                transport=httpx.ASGITransport(app=app),
+                base_url=f"http://{name}",
+                headers=auth(settings[name], DEFAULT_ROLES[name]),
             )
             clients[name] = await stack.enter_async_context(client)
         yield clients

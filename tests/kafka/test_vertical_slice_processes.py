@@ -20,8 +20,8 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from shared.settings import SERVICES
-from tests.support import bill, day_closed, eventually, opened
+from shared.settings import SERVICES, Settings
+from tests.support import auth, bill, day_closed, eventually, opened
 
 pytestmark = pytest.mark.kafka
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,9 +34,15 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def stack(kafka_bootstrap: str, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+def stack(
+    kafka_bootstrap: str, tmp_path: Path
+) -> Iterator[tuple[str, dict[str, str], dict[str, dict[str, str]]]]:
     """Four `python -m services.X` processes on Kafka, each with its own SQLite database."""
     prefix = f"slice{uuid.uuid4().hex[:8]}"
+    dev = Settings.load(
+        "accounts", auth_mode="development", auth_dev_secret_file=tmp_path / "dev-secret"
+    )
+    tokens = {role: auth(dev, role) for role in ("agent", "compliance")}
     urls, procs = {}, []
     for service in SERVICES:
         port = free_port()
@@ -47,6 +53,8 @@ def stack(kafka_bootstrap: str, tmp_path: Path) -> Iterator[tuple[str, dict[str,
             "TOPIC_PREFIX": prefix,
             "DATA_DIR": str(tmp_path / service),
             "CONSUMER_MAX_ATTEMPTS": "2",
+            "AUTH_MODE": "development",
+            "AUTH_DEV_SECRET_FILE": str(tmp_path / "dev-secret"),
         }
         env.pop("DATABASE_URL", None)
         log = (tmp_path / f"{service}.log").open("w")
@@ -69,7 +77,7 @@ def stack(kafka_bootstrap: str, tmp_path: Path) -> Iterator[tuple[str, dict[str,
         )
         urls[service] = f"http://127.0.0.1:{port}"
     try:
-        yield prefix, urls
+        yield prefix, urls, tokens
     finally:
         for p in procs:
             p.terminate()
@@ -83,9 +91,9 @@ def stack(kafka_bootstrap: str, tmp_path: Path) -> Iterator[tuple[str, dict[str,
 
 
 async def test_integrator_events_flow_through_four_processes_into_the_audit_trail(
-    stack: tuple[str, dict[str, str]], kafka_bootstrap: str
+    stack: tuple[str, dict[str, str], dict[str, dict[str, str]]], kafka_bootstrap: str
 ) -> None:
-    prefix, urls = stack
+    prefix, urls, tokens = stack
     async with httpx.AsyncClient(timeout=5) as http:
         for url in urls.values():
 
@@ -112,13 +120,15 @@ async def test_integrator_events_flow_through_four_processes_into_the_audit_trai
             await producer.stop()
 
         await eventually(
-            lambda: http.get(f"{urls['contact']}/v1/accounts/K1/case"),
+            lambda: http.get(f"{urls['contact']}/v1/accounts/K1/case", headers=tokens["agent"]),
             lambda r: r.status_code == 200,
             timeout=60,
         )
         # The agent agrees a plan once the case is on record; only then is the order causal.
         await eventually(
-            lambda: http.get(f"{urls['audit']}/v1/accounts/K1/history"),
+            lambda: http.get(
+                f"{urls['audit']}/v1/accounts/K1/history", headers=tokens["compliance"]
+            ),
             lambda r: "CollectionCaseOpened" in [e["type"] for e in r.json()["entries"]],
             timeout=60,
         )
@@ -130,12 +140,18 @@ async def test_integrator_events_flow_through_four_processes_into_the_audit_trai
             "channel": "agent",
         }
         await eventually(
-            lambda: http.post(f"{urls['plans']}/v1/accounts/K1/plans/agreements", json=terms),
+            lambda: http.post(
+                f"{urls['plans']}/v1/accounts/K1/plans/agreements",
+                json=terms,
+                headers=tokens["agent"],
+            ),
             lambda r: r.status_code == 201,
             timeout=60,
         )
         history = await eventually(
-            lambda: http.get(f"{urls['audit']}/v1/accounts/K1/history"),
+            lambda: http.get(
+                f"{urls['audit']}/v1/accounts/K1/history", headers=tokens["compliance"]
+            ),
             lambda r: "PlanAgreed" in [e["type"] for e in r.json()["entries"]],
             timeout=60,
         )

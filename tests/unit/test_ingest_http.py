@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,11 +22,24 @@ from shared.clock import FixedClock
 from shared.envelope import decode_envelope
 from shared.migrations import upgrade
 from shared.runtime import ServiceRuntime
+from shared.settings import Settings
 from tests.contract.eventlog_contract import drain
-from tests.support import bill, envelope, opened, payment, settings_for
+from tests.support import auth, bill, envelope, opened, payment, settings_for
 
 NOW = datetime(2026, 3, 20, 4, 0, tzinfo=UTC)
 Runtime = ServiceRuntime[AccountsUnitOfWork]
+
+
+class IntegratorWritesAgentReads(httpx.Auth):
+    """The integrator submits events; an agent reads the account back."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._write = auth(settings, "integrator", sub="integrator-test")
+        self._read = auth(settings, "agent")
+
+    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
+        request.headers.update(self._read if request.method == "GET" else self._write)
+        yield request
 
 
 @asynccontextmanager
@@ -40,7 +53,11 @@ async def accounts_api(
     transport = httpx.ASGITransport(app=app)
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://accounts") as client,
+        httpx.AsyncClient(
+            transport=transport,
+            base_url="http://accounts",
+            auth=IntegratorWritesAgentReads(settings),
+        ) as client,
     ):
         yield client, app.state.runtime
 

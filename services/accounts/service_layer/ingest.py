@@ -8,8 +8,9 @@ from typing import Any, Literal
 
 from services.accounts.service_layer.handlers import InboundHandler
 from services.accounts.service_layer.unit_of_work import AccountsUnitOfWork
+from shared.auth import Principal
 from shared.catalogue import Catalogue
-from shared.envelope import decode_envelope
+from shared.envelope import Envelope, decode_envelope
 from shared.errors import ConcurrencyError, InvalidEvent, Rejected
 
 Status = Literal["accepted", "duplicate", "rejected"]
@@ -33,6 +34,7 @@ async def ingest(
     catalogue: Catalogue,
     ledger_name: str,
     inbound_topic: str,
+    principal: Principal,
 ) -> list[IngestResult]:
     """Apply each event in its own transaction, as the inbound consumer would.
 
@@ -54,7 +56,13 @@ async def ingest(
                     IngestResult(
                         index,
                         str(env.id),
-                        await _apply(env, uow_factory, handler, ledger_name, inbound_topic),
+                        await _apply(
+                            _as_submitted_by(env, principal),
+                            uow_factory,
+                            handler,
+                            ledger_name,
+                            inbound_topic,
+                        ),
                     )
                 )
                 break
@@ -75,8 +83,14 @@ async def ingest(
     return results
 
 
+def _as_submitted_by(env: Envelope, principal: Principal) -> Envelope:
+    """Server-owned fields (OWASP API3): the source and actor are the token's, not the body's."""
+    metadata = {**env.metadata, "actor": principal.actor()}
+    return env.model_copy(update={"source": principal.subject, "metadata": metadata})
+
+
 async def _apply(
-    env: Any,
+    env: Envelope,
     uow_factory: Callable[[], AccountsUnitOfWork],
     handler: InboundHandler,
     ledger_name: str,

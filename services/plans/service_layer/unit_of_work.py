@@ -33,12 +33,14 @@ class PlansUnitOfWork(SqlUnitOfWork):
                 insert(known_accounts).values(account_id=account_id, currency=currency)
             )
 
-    async def plans_of(self, account_id: str) -> list[Envelope]:
-        """Every plan event of an account, oldest first."""
+    async def plans_of(self, account_id: str, *, offset: int, limit: int) -> list[Envelope]:
+        """A page of an account's plan events, oldest first."""
         events = self._tables.events
         rows = await self.session.execute(
             select(events.c.envelope)
             .where(events.c.account_id == account_id)
             .order_by(events.c.position)
+            .offset(offset)
+            .limit(limit)
         )
         return [decode_envelope(r[0]) for r in rows]

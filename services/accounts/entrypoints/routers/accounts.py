@@ -7,8 +7,11 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 
 from services.accounts.entrypoints.dependencies import Runtime
+from shared.security import secured
 
-router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
+ACCESS = {"get_account": {"agent", "supervisor", "compliance", "borrower"}}
+
+router = APIRouter(prefix="/v1/accounts", tags=["accounts"], route_class=secured(ACCESS))
 
 
 @router.get("/{account_id}")

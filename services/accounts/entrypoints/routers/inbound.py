@@ -9,8 +9,11 @@ from pydantic import BaseModel, Field
 
 from services.accounts.entrypoints.dependencies import Runtime
 from services.accounts.service_layer.ingest import IngestResult, ingest
+from shared.security import CurrentPrincipal, secured
 
-router = APIRouter(prefix="/v1/inbound", tags=["inbound"])
+ACCESS = {"post_events": {"integrator"}}
+
+router = APIRouter(prefix="/v1/inbound", tags=["inbound"], route_class=secured(ACCESS))
 
 
 class IngestRequest(BaseModel):
@@ -29,7 +32,9 @@ class IngestResponse(BaseModel):
 
 
 @router.post("/events", response_model=IngestResponse)
-async def post_events(body: IngestRequest, runtime: Runtime) -> IngestResponse:
+async def post_events(
+    body: IngestRequest, runtime: Runtime, principal: CurrentPrincipal
+) -> IngestResponse:
     """Apply each event; an invalid one is rejected with the field and reason, the rest go on."""
     limit = runtime.settings.ingest_max_batch
     if len(body.events) > limit:
@@ -42,6 +47,7 @@ async def post_events(body: IngestRequest, runtime: Runtime) -> IngestResponse:
         catalogue=runtime.catalogue,
         ledger_name=consumer.name,
         inbound_topic=runtime.settings.topics.inbound,
+        principal=principal,
     )
     runtime.notify_relay()
     counts = {s: sum(r.status == s for r in results) for s in ("accepted", "duplicate", "rejected")}

@@ -7,8 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from services.audit.entrypoints.dependencies import Runtime
+from shared.security import secured
 
-router = APIRouter(prefix="/v1/accounts", tags=["history"])
+ACCESS = {"get_history": {"compliance"}}
+
+router = APIRouter(prefix="/v1/accounts", tags=["history"], route_class=secured(ACCESS))
 
 MAX_PAGE = 1000
 

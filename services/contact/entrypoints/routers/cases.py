@@ -7,8 +7,11 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 
 from services.contact.entrypoints.dependencies import Runtime
+from shared.security import secured
 
-router = APIRouter(prefix="/v1/accounts", tags=["cases"])
+ACCESS = {"get_case": {"agent", "supervisor", "compliance", "borrower"}}
+
+router = APIRouter(prefix="/v1/accounts", tags=["cases"], route_class=secured(ACCESS))
 
 
 @router.get("/{account_id}/case")
