@@ -58,16 +58,6 @@ class Settings(BaseSettings):
     auth_leeway_seconds: int = Field(default=30, ge=0, le=300)
     borrower_requests_per_minute: int = Field(default=60, ge=1, le=100_000)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _per_service_database_url(cls, values: Any) -> Any:
-        if isinstance(values, dict) and not values.get("database_url"):
-            service = str(values.get("service", "")).upper()
-            url = os.environ.get(f"{service}_DATABASE_URL") or os.environ.get("DATABASE_URL")
-            if url:
-                values = {**values, "database_url": url}
-        return values
-
     @model_validator(mode="after")
     def _coherent(self) -> Settings:
         if not self.database_url:
@@ -106,6 +96,11 @@ class Settings(BaseSettings):
     @classmethod
     def load(cls, service: str, **overrides: Any) -> Settings:
         """Read the environment for `service` or raise SettingsError naming each bad setting."""
+        # <SERVICE>_DATABASE_URL beats DATABASE_URL: one environment can hold all four
+        # (make run); init values beat the environment in pydantic-settings.
+        per_service = os.environ.get(f"{service.upper()}_DATABASE_URL")
+        if per_service and "database_url" not in overrides:
+            overrides = {**overrides, "database_url": per_service}
         try:
             return cls(service=service, **overrides)  # type: ignore[arg-type]
         except ValidationError as exc:
