@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import logging
 import sys
@@ -15,6 +16,7 @@ from shared.auth import ROLES, mint_dev_token
 from shared.errors import ArrearsError
 from shared.events import default_catalogue
 from shared.migrations import upgrade
+from shared.pii import install_log_redaction, uvicorn_log_config
 from shared.settings import SERVICES, Settings
 
 
@@ -51,7 +53,13 @@ def cmd_serve(args: argparse.Namespace) -> None:
             )
     else:
         app = bootstrap_module(args.service).create_app()
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        log_config=uvicorn_log_config(),
+    )
 
 
 def cmd_token(args: argparse.Namespace) -> None:
@@ -95,7 +103,7 @@ def cmd_dlq(args: argparse.Namespace) -> None:
                 return
             (consumer,) = consumers
             fn = consumer.replay if args.action == "replay" else consumer.discard
-            print(await fn(args.id))
+            print(await fn(args.id, f"cli:{getpass.getuser()}"))
         finally:
             await runtime.stop()
 
@@ -148,6 +156,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `arrears` command."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    install_log_redaction()
     args = parser().parse_args(argv)
     if getattr(args, "action", None) in ("replay", "discard") and (
         args.id is None or args.consumer is None

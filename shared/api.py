@@ -14,7 +14,7 @@ from shared.auth import TokenVerifier
 from shared.consumer import EventConsumer
 from shared.errors import ConcurrencyError, InvalidEvent, Rejected
 from shared.runtime import ServiceRuntime
-from shared.security import PUBLIC, RateLimiter, secured
+from shared.security import PUBLIC, CurrentPrincipal, RateLimiter, secured
 
 
 def health_router(runtime: ServiceRuntime[Any]) -> APIRouter:
@@ -126,16 +126,20 @@ def admin_router(runtime: ServiceRuntime[Any]) -> APIRouter:
         }
 
     @router.post("/dead-letters/{consumer_name}/{dead_letter_id}/replay")
-    async def replay_dead_letter(consumer_name: str, dead_letter_id: int) -> dict[str, str]:
+    async def replay_dead_letter(
+        consumer_name: str, dead_letter_id: int, principal: CurrentPrincipal
+    ) -> dict[str, str]:
         """Apply a dead letter again and release its account's parked records."""
-        result = await consumer(consumer_name).replay(dead_letter_id)
+        result = await consumer(consumer_name).replay(dead_letter_id, f"ops:{principal.subject}")
         runtime.notify_relay()
         return {"result": result}
 
     @router.post("/dead-letters/{consumer_name}/{dead_letter_id}/discard")
-    async def discard_dead_letter(consumer_name: str, dead_letter_id: int) -> dict[str, str]:
+    async def discard_dead_letter(
+        consumer_name: str, dead_letter_id: int, principal: CurrentPrincipal
+    ) -> dict[str, str]:
         """Give up on a dead letter and release its account's parked records."""
-        result = await consumer(consumer_name).discard(dead_letter_id)
+        result = await consumer(consumer_name).discard(dead_letter_id, f"ops:{principal.subject}")
         runtime.notify_relay()
         return {"result": result}
 

@@ -60,6 +60,7 @@ class DeadLetter:
     created_at: str
     resolved_at: str | None
     resolution: str | None
+    resolved_by: str | None
     parked: int
 
 
@@ -388,6 +389,7 @@ class EventConsumer:
                 created_at=utc(r["created_at"]).isoformat(),
                 resolved_at=utc(r["resolved_at"]).isoformat() if r["resolved_at"] else None,
                 resolution=r["resolution"],
+                resolved_by=r["resolved_by"],
                 parked=waiting.get(r["account_id"], 0)
                 if r["kind"] == "failed" and not r["resolved_at"]
                 else 0,
@@ -395,7 +397,7 @@ class EventConsumer:
             for r in rows
         ]
 
-    async def replay(self, dead_letter_id: int) -> str:
+    async def replay(self, dead_letter_id: int, actor: str) -> str:
         """Apply a dead letter again; if it now succeeds, release the account's parked records."""
         row = await self._unresolved(dead_letter_id)
         record = Record(row["topic"], row["partition"], row["offset"], row["key"], row["value"], 0)
@@ -406,13 +408,13 @@ class EventConsumer:
             return f"still failing: {getattr(exc, 'reason', exc)}"
         except Exception as exc:
             return f"still failing: {type(exc).__name__}: {exc}"
-        released = await self._resolve_and_release(row, "replayed")
+        released = await self._resolve_and_release(row, "replayed", actor)
         return f"replayed; {released} parked record(s) released"
 
-    async def discard(self, dead_letter_id: int) -> str:
+    async def discard(self, dead_letter_id: int, actor: str) -> str:
         """Give up on a dead letter (it stays on record); release the account's parked records."""
         row = await self._unresolved(dead_letter_id)
-        released = await self._resolve_and_release(row, "discarded")
+        released = await self._resolve_and_release(row, "discarded", actor)
         return f"discarded; {released} parked record(s) released"
 
     async def _unresolved(self, dead_letter_id: int) -> dict[str, Any]:
@@ -433,13 +435,13 @@ class EventConsumer:
             raise LookupError(f"dead letter {dead_letter_id} is already {row['resolution']}")
         return dict(row)
 
-    async def _resolve(self, dead_letter_id: int, resolution: str) -> None:
+    async def _resolve(self, dead_letter_id: int, resolution: str, actor: str) -> None:
         dl = self._t.dead_letters
         async with self._uow() as uow:
             await uow.session.execute(
                 update(dl)
                 .where(dl.c.id == dead_letter_id)
-                .values(resolved_at=uow.now, resolution=resolution)
+                .values(resolved_at=uow.now, resolution=resolution, resolved_by=actor)
             )
             await uow.commit()
 
@@ -484,14 +486,14 @@ class EventConsumer:
             if reparked:
                 return released, True
 
-    async def _resolve_and_release(self, row: dict[str, Any], resolution: str) -> int:
+    async def _resolve_and_release(self, row: dict[str, Any], resolution: str, actor: str) -> int:
         # Release, resolve, release again: the live loop keeps parking this account's
         # new records until the dead letter is resolved, so a second pass picks up
         # whatever it parked meanwhile, still in order.
         released, failed = (0, False)
         if row["kind"] == "failed":
             released, failed = await self._release(row["account_id"])
-        await self._resolve(row["id"], resolution)
+        await self._resolve(row["id"], resolution, actor)
         if row["kind"] == "failed" and not failed:
             more, _ = await self._release(row["account_id"])
             released += more

@@ -117,6 +117,7 @@ def add_platform_tables(metadata: MetaData) -> PlatformTables:
         Column("created_at", UtcDateTime(), nullable=False),
         Column("resolved_at", UtcDateTime(), nullable=True),
         Column("resolution", String(20), nullable=True),
+        Column("resolved_by", String(200), nullable=True),
         UniqueConstraint("consumer", "topic", "partition", "offset", name="uq_dead_letter_source"),
     )
     parked = Table(

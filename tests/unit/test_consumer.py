@@ -300,12 +300,12 @@ async def test_replaying_a_fixed_failure_applies_it_and_releases_the_account_in_
     )
     letter = only(await c.dead_letters())
 
-    still = await c.replay(letter.id)
+    still = await c.replay(letter.id, "ops:tester")
     assert still == "still failing: RuntimeError: downstream unavailable"
     assert only(await c.dead_letters()).parked == 3
 
     handler.fix()
-    assert await c.replay(letter.id) == "replayed; 3 parked record(s) released"
+    assert await c.replay(letter.id, "ops:tester") == "replayed; 3 parked record(s) released"
 
     assert [(e.type, e.data.get("bill_id")) for e in await stream(runtime, "X")] == [
         ("AccountOpened", None),
@@ -322,7 +322,7 @@ async def test_replaying_a_fixed_failure_applies_it_and_releases_the_account_in_
     assert (resolved.resolution, resolved.parked) == ("replayed", 0)
     assert resolved.resolved_at == NOW.isoformat()
     with pytest.raises(LookupError, match="already replayed"):
-        await c.replay(letter.id)
+        await c.replay(letter.id, "ops:tester")
 
 
 async def test_after_release_the_account_is_no_longer_parked(
@@ -333,7 +333,7 @@ async def test_after_release_the_account_is_no_longer_parked(
     c = consumer_with(runtime, handler, max_attempts=1)
     await c.process(await inbound.send(x_open))
     handler.fix()
-    await c.replay(only(await c.dead_letters()).id)
+    await c.replay(only(await c.dead_letters()).id, "ops:tester")
 
     await c.process(await inbound.send(bill("X", "XB1")))
 
@@ -357,7 +357,9 @@ async def test_discarding_a_failure_skips_it_and_releases_the_rest_in_order(
     letter = only(await c.dead_letters())
     assert letter.parked == 2
 
-    assert await c.discard(letter.id) == "discarded; 2 parked record(s) released"
+    assert await c.discard(letter.id, "ops:tester") == "discarded; 2 parked record(s) released"
+    (resolved,) = await c.dead_letters(include_resolved=True)
+    assert (resolved.resolution, resolved.resolved_by) == ("discarded", "ops:tester")
 
     x = await account(runtime, "X")
     assert list(x.bills) == ["XB2"]
@@ -369,9 +371,9 @@ async def test_discarding_a_failure_skips_it_and_releases_the_rest_in_order(
 
 async def test_unknown_dead_letter_ids_are_refused(consumer: EventConsumer) -> None:
     with pytest.raises(LookupError, match="no dead letter 999"):
-        await consumer.replay(999)
+        await consumer.replay(999, "ops:tester")
     with pytest.raises(LookupError, match="no dead letter 999"):
-        await consumer.discard(999)
+        await consumer.discard(999, "ops:tester")
 
 
 # -- (d) redelivery ------------------------------------------------------------------------
@@ -429,7 +431,7 @@ async def test_a_discarded_record_stays_discarded_after_a_redelivery(
     await c.process(records)  # the offsets commit was lost: the batch comes again
     handler.fix()  # e.g. the outage ended before ops looked at the dead letter
 
-    await c.discard(only(await c.dead_letters()).id)
+    await c.discard(only(await c.dead_letters()).id, "ops:tester")
 
     assert list((await account(runtime, "X")).bills) == ["XB2"]
 
