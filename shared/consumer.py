@@ -19,6 +19,7 @@ from shared.errors import InvalidEvent, Rejected
 from shared.eventlog.port import CommitFailed, EventLog, Record, TopicPartition
 from shared.eventstore.store import utc
 from shared.eventstore.tables import PlatformTables
+from shared.pii import redact
 from shared.uow import SqlUnitOfWork
 
 log = logging.getLogger(__name__)
@@ -280,6 +281,7 @@ class EventConsumer:
     async def _dead_letter(
         self, record: Record, kind: str, reason: str, attempts: int, account_id: str | None
     ) -> None:
+        reason = redact(reason)  # it reaches the DLQ topic, ops' API and the CLI
         dl = self._t.dead_letters
         async with self._uow() as uow:
             existing = (
@@ -405,9 +407,9 @@ class EventConsumer:
             env = self._catalogue.validate(decode_envelope(record.value))
             await apply_once(self._uow, self.name, self._handler, env)
         except (InvalidEvent, Rejected) as exc:
-            return f"still failing: {getattr(exc, 'reason', exc)}"
+            return f"still failing: {redact(exc.reason)}"
         except Exception as exc:
-            return f"still failing: {type(exc).__name__}: {exc}"
+            return f"still failing: {_describe(exc)}"
         released = await self._resolve_and_release(row, "replayed", actor)
         return f"replayed; {released} parked record(s) released"
 
@@ -501,7 +503,8 @@ class EventConsumer:
 
 
 def _describe(exc: BaseException | None) -> str:
-    return f"{type(exc).__name__}: {exc}" if exc is not None else "unknown failure"
+    # Exception text can quote event data; the reason goes to the DLQ, ops and the CLI.
+    return redact(f"{type(exc).__name__}: {exc}") if exc is not None else "unknown failure"
 
 
 def merge_by_time(records: Sequence[Record]) -> list[Record]:

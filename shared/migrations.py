@@ -46,7 +46,7 @@ def run_env(metadata: MetaData) -> None:
 
     async def run() -> None:
         ensure_sqlite_dir(url)
-        engine = create_async_engine(url, poolclass=pool.NullPool)
+        engine = create_async_engine(url, poolclass=pool.NullPool, hide_parameters=True)
         async with engine.connect() as connection:
             await connection.run_sync(migrate)
         await engine.dispose()

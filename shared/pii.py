@@ -2,9 +2,10 @@
 
 Masking rules (one per kind, the same whether a value is masked alone or inside text):
 
-- phone, Chinese mobile (`1[3-9]` + 9 digits, optionally written with +86, 0086 or 86 and
-  spaces or dashes): the Chinese convention, first 3 and last 4 digits, the country code
-  normalised to "+86 " when one was written: "+86 138 1234 5678" -> "+86 138****5678".
+- phone, Chinese mobile (`1[3-9]` + 9 digits in groups of 3-4-4 at most, optionally after
+  +86, 0086 or 86): the Chinese convention, first 3 and last 4 digits, the country code
+  kept as written: "138-1234-5678" -> "138****5678", "+86 138 1234 5678" ->
+  "+86 138****5678", "+8613812345678" -> "+86138****5678".
 - phone, anything else: every digit but the last 4 becomes `*`, the punctuation (+, spaces,
   dashes, parentheses) stays, so the shape is still recognisable: "+44 20 7946 0958" ->
   "+** ** **** 0958". Fewer than 7 digits is not a phone number worth keeping a tail of:
@@ -53,9 +54,10 @@ PII_ROLES: frozenset[str] = frozenset(
         # the borrower, so they see the real numbers.
         "agent",
         "supervisor",
-        # A borrower only ever reaches their own accounts: shared.security answers any
-        # other account id with 404 before an endpoint runs, so what they see unmasked is
-        # their own data.
+        # Safe because a borrower only ever reaches their own data: object-level checks
+        # (shared.security answers another account id with 404 before the endpoint runs)
+        # decide whose data is returned; this only decides how it is shown. A route that
+        # lists across accounts must filter to the token's accounts before it masks.
         "borrower",
         # Not here: compliance reviews cases and needs no contact details by default
         # (an unmasking path for it would be a separate, audited route); ops and
@@ -66,8 +68,10 @@ PII_ROLES: frozenset[str] = frozenset(
 
 # -- masking single values ----------------------------------------------------------
 
-_SEPARATORS = re.compile(r"[\s().\-]")
-_CN_MOBILE_COMPACT = re.compile(r"(\+86|0086|86)?(1[3-9]\d{9})")
+# "%2B" is "+" percent-encoded, as a number arrives in a query string.
+_CN_MOBILE = re.compile(
+    r"(?P<cc>(?:\+|%2[Bb]|00)?86)?(?P<sep>[\s\-]*)(?P<number>1[3-9]\d(?:[\s\-]?\d{4}){2})"
+)
 _PRC_ID = re.compile(r"\d{17}[\dXx]")
 _SSN = re.compile(r"\d{3}-?\d{2}-?\d{4}")
 
@@ -89,20 +93,25 @@ def _keep_last(value: str, keep: int, minimum: int, masked: Callable[[str], bool
 def mask_phone(s: str) -> str:
     """A phone number with all but its last 4 digits masked (Chinese mobiles keep the first 3)."""
     value = s.strip()
-    cn = _CN_MOBILE_COMPACT.fullmatch(_SEPARATORS.sub("", value))
+    cn = _CN_MOBILE.fullmatch(value)
     if cn:
-        number = cn.group(2)
-        return f"{'+86 ' if cn.group(1) else ''}{number[:3]}****{number[-4:]}"
+        number = re.sub(r"\D", "", cn["number"])
+        # The country code as written, and a space only if there was one: in a URL (the
+        # access log) a space would split the request line.
+        prefix = (cn["cc"] + (" " if cn["sep"] else "")) if cn["cc"] else ""
+        return f"{prefix}{number[:3]}****{number[-4:]}"
     return _keep_last(value, 4, 7, str.isdigit)
 
 
 def mask_email(s: str) -> str:
     """An e-mail address with its local part masked but for the first character."""
-    local, at, domain = s.strip().rpartition("@")
+    value = s.strip()
+    # "%40" is "@" percent-encoded (a query string); the mask keeps whichever was written.
+    local, at, domain = value.rpartition("@" if "@" in value else "%40")
     if not at or not local or not domain:
         return "***"  # not an address: nothing in it is safe to show
     head = local[0] if len(local) > 1 else ""
-    return f"{head}***@{domain}"
+    return f"{head}***{at}{domain}"
 
 
 def mask_id_number(s: str) -> str:
@@ -143,18 +152,21 @@ _END = r"(?![\dA-Za-z])(?!\.\d)"
 _PATTERN = re.compile(
     # Alternatives are tried left to right at each position: an e-mail first, so that
     # "13812345678@qq.com" is masked as the address it is.
-    r"(?P<email>(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*"
+    # "%40" and "%2B" are "@" and "+" percent-encoded, as they reach the access log in a
+    # query string.
+    r"(?P<email>(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]+(?:@|%40)[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*"
     r"\.[A-Za-z]{2,}(?![A-Za-z0-9\-]))"
     # Region code, birth date (years 1800-2099), serial, check character.
     rf"|(?P<prc_id>{_START}[1-9]\d{{5}}(?:18|19|20)\d{{2}}(?:0[1-9]|1[0-2])"
     rf"(?:0[1-9]|[12]\d|3[01])\d{{3}}[\dXx]{_END})"
     # A dash on either side means a longer dash-separated code (UUID-like), not an SSN.
     r"|(?P<ssn>(?<![\dA-Za-z\-])\d{3}-\d{2}-\d{4}(?![\dA-Za-z\-]))"
-    rf"|(?P<cn_mobile>{_START}(?:(?:\+|00)86[ \-]?)?1[3-9]\d(?:[ \-]?\d{{4}}){{2}}{_END})"
+    rf"|(?P<cn_mobile>{_START}(?:(?:\+|%2[Bb]|00)?86[ \-]?)?1[3-9]\d(?:[ \-]?\d{{4}}){{2}}{_END})"
     # E.164: country codes never start with 0, so a time-zone offset (+08:00) never matches.
     # A parenthesised area code may follow the country code, nowhere else: a "(" later on
     # starts the next number in a list, not more of this one.
-    rf"|(?P<intl>{_START}\+[1-9]\d{{0,2}}(?:[ \-]?\(\d{{1,4}}\))?(?:[ \-]?\d){{7,14}}{_END})"
+    rf"|(?P<intl>{_START}(?:\+|%2[Bb])[1-9]\d{{0,2}}(?:[ \-]?\(\d{{1,4}}\))?"
+    rf"(?:[ \-]?\d){{7,14}}{_END})"
     # North American numbers without +1; the separator before the last 4 is required, so
     # a bare 10-digit number (an epoch timestamp) is left alone.
     r"|(?P<nanp>(?<![\dA-Za-z\-])(?:\([2-9]\d{2}\)|[2-9]\d{2})[ .\-]?[2-9]\d{2}[ .\-]\d{4}"

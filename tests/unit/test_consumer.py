@@ -510,3 +510,17 @@ async def test_a_recorded_at_sent_on_the_inbound_topic_is_replaced_by_the_server
     await consumer.process(await inbound.send(forged))
     (stored,) = await stream(runtime, "A1")
     assert stored.recorded_at == NOW
+
+
+async def test_a_failure_reason_quoting_pii_is_dead_lettered_masked(
+    runtime: Runtime, inbound: Feed
+) -> None:
+    async def leaky(uow: Any, env: Envelope) -> None:
+        raise RuntimeError("could not reach 13812345678 or zhang.wei@example.com")
+
+    c = consumer_with(runtime, leaky, max_attempts=1)
+    await c.process(await inbound.send(opened("X")))
+
+    letter = only(await c.dead_letters())
+    assert "13812345678" not in letter.reason and "zhang.wei" not in letter.reason
+    assert "138****5678" in letter.reason and "z***@example.com" in letter.reason

@@ -8,12 +8,15 @@ import logging
 import subprocess
 import sys
 import textwrap
+import types
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import uvicorn
 
+from services import cli
 from shared.auth import ROLES
 from shared.pii import (
     PII_ROLES,
@@ -29,7 +32,12 @@ from shared.pii import (
 
 ROOT = Path(__file__).resolve().parents[2]
 
-PHONE, EMAIL, PRC_ID, SSN = "13812345678", "zhang.wei@example.com", "11010119900307123X", "123-45-6789"
+PHONE, EMAIL, PRC_ID, SSN = (
+    "13812345678",
+    "zhang.wei@example.com",
+    "11010119900307123X",
+    "123-45-6789",
+)
 
 # -- masking single values ----------------------------------------------------------
 
@@ -41,8 +49,11 @@ PHONE, EMAIL, PRC_ID, SSN = "13812345678", "zhang.wei@example.com", "11010119900
         ("138 1234 5678", "138****5678"),
         ("138-1234-5678", "138****5678"),
         ("+86 138 1234 5678", "+86 138****5678"),
-        ("+8613812345678", "+86 138****5678"),
-        ("008613812345678", "+86 138****5678"),
+        ("+86-138-1234-5678", "+86 138****5678"),
+        ("+8613812345678", "+86138****5678"),
+        ("008613812345678", "0086138****5678"),
+        ("8613812345678", "86138****5678"),
+        ("%2B8613812345678", "%2B86138****5678"),  # percent-encoded, from a query string
         ("19912345678", "199****5678"),
         (" 13812345678 ", "138****5678"),
         # Not a Chinese mobile (12 is no mobile prefix): every digit but the last 4.
@@ -65,6 +76,7 @@ def test_mask_phone(raw: str, masked: str) -> None:
         ("zhang.wei@example.com", "z***@example.com"),
         ("Zhang.Wei+loans@mail.example.com.cn", "Z***@mail.example.com.cn"),
         ("13812345678@qq.com", "1***@qq.com"),
+        ("zhang.wei%40example.com", "z***%40example.com"),  # percent-encoded
         ("a@example.com", "***@example.com"),  # one character shown would be all of it
         ("not an address", "***"),
         ("@example.com", "***"),
@@ -146,12 +158,12 @@ def test_mask_for_refuses_an_unknown_kind() -> None:
 
 def test_redact_masks_every_kind_in_a_sentence() -> None:
     text = (
-        "客户手机13812345678，身份证110101199003071234；"
+        "客户手机13812345678\N{FULLWIDTH COMMA}身份证110101199003071234\N{FULLWIDTH SEMICOLON}"
         "call +86 138-1234-5678 or +44 20 7946 0958 or (415) 555-2671, "
         "mail Zhang.Wei@example.com or 13912345678@qq.com, SSN 123-45-6789."
     )
     assert redact(text) == (
-        "客户手机138****5678，身份证110***********1234；"
+        "客户手机138****5678\N{FULLWIDTH COMMA}身份证110***********1234\N{FULLWIDTH SEMICOLON}"
         "call +86 138****5678 or +** ** **** 0958 or (***) ***-2671, "
         "mail Z***@example.com or 1***@qq.com, SSN ***-**-6789."
     )
@@ -272,7 +284,9 @@ def test_install_on_a_given_logger() -> None:
     assert stream.getvalue() == "mail z***@example.com\n"
 
 
-def _record(msg: object, args: tuple[object, ...] | None = None, **extra: object) -> logging.LogRecord:
+def _record(
+    msg: object, args: tuple[object, ...] | None = None, **extra: object
+) -> logging.LogRecord:
     return logging.makeLogRecord({"msg": msg, "args": args, **extra})
 
 
@@ -372,3 +386,60 @@ def test_uvicorn_handlers_redact_after_dict_config() -> None:
     assert "lookup for z***@example.com" in done.stderr
     assert "ValueError: bad id 110***********123X" in done.stderr
 
+
+@pytest.mark.parametrize(
+    ("line", "redacted"),
+    [
+        (
+            "GET /accounts?phone=%2B8613812345678&email=zhang.wei%40example.com&page=2",
+            "GET /accounts?phone=%2B86138****5678&email=z***%40example.com&page=2",
+        ),
+        ("GET /accounts?phone=+442079460958", "GET /accounts?phone=+********0958"),
+        ("GET /borrowers/110101199003071234/cases", "GET /borrowers/110***********1234/cases"),
+    ],
+)
+def test_redact_access_log_paths(line: str, redacted: str) -> None:
+    assert redact(line) == redacted
+
+
+# -- the command ------------------------------------------------------------------------
+
+_CLI_SCRIPT = textwrap.dedent(
+    """
+    import argparse, logging
+    from services import cli
+
+    def log_something(args):
+        logging.getLogger("shared.consumer").warning("call %s", "13812345678")
+
+    command = argparse.ArgumentParser()
+    command.set_defaults(fn=log_something)
+    cli.parser = lambda: command
+    cli.main([])
+    """
+)
+
+
+def test_the_command_redacts_its_logs() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _CLI_SCRIPT],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "WARNING shared.consumer call 138****5678" in done.stderr
+    assert PHONE not in done.stderr
+
+
+def test_serve_hands_uvicorn_the_redacting_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict[str, object] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: seen.update(kwargs, app=app))
+    monkeypatch.setattr(
+        cli, "bootstrap_module", lambda name: types.SimpleNamespace(create_app=lambda: name)
+    )
+    cli.cmd_serve(cli.parser().parse_args(["serve", "accounts", "--no-migrate", "--port", "8123"]))
+    assert seen["app"] == "accounts"
+    assert seen["log_config"] == uvicorn_log_config()
