@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any, Literal
 
 from alembic import command, context
 from alembic.config import Config
-from sqlalchemy import MetaData, pool
+from sqlalchemy import MetaData, TypeDecorator, pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -29,6 +30,14 @@ def upgrade(settings: Settings, migrations_dir: Path, revision: str = "head") ->
     command.upgrade(alembic_config(settings, migrations_dir), revision)
 
 
+def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[False]:
+    # Migrations must not import application types: render a TypeDecorator as the
+    # plain SQLAlchemy type it stores (UtcDateTime -> sa.DateTime(timezone=True)).
+    if type_ == "type" and isinstance(obj, TypeDecorator):
+        return f"sa.{obj.impl!r}"
+    return False
+
+
 def run_env(metadata: MetaData) -> None:
     """The body of every service's `env.py`: online, async, with batch mode for SQLite."""
     url = context.config.get_main_option("sqlalchemy.url")
@@ -38,6 +47,7 @@ def run_env(metadata: MetaData) -> None:
         context.configure(
             connection=connection,
             target_metadata=metadata,
+            render_item=_render_item,
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
         )

@@ -83,6 +83,7 @@ def concrete(path: str, account_id: str = OWN) -> str:
     """A path with every parameter filled in; account ids as given."""
     path = path.replace("{account_id}", account_id)
     path = path.replace("{dead_letter_id}", "1").replace("{consumer_name}", "inbound")
+    path = path.replace("{event_id}", "0b9e0c53-59a3-4bd0-8a4f-7d1d7a3c9a01")
     assert "{" not in path, f"test does not know how to fill {path}"
     return path
 
@@ -130,6 +131,8 @@ def test_every_route_of_every_service_declares_its_roles(tmp_path: Path) -> None
 # What the roles table in issue 3 says, checked against what the routes declare.
 EXPECTED = {
     ("accounts", "POST", "/v1/inbound/events"): {"integrator"},
+    ("accounts", "GET", "/v1/inbound/submissions/{event_id}"): {"integrator"},
+    ("accounts", "GET", "/v1/inbound/submissions"): {"integrator"},
     ("accounts", "GET", "/v1/accounts/{account_id}"): {
         "agent",
         "supervisor",
@@ -551,3 +554,27 @@ def test_production_without_keys_or_issuer_refuses_to_start(tmp_path: Path) -> N
     missing = _production(tmp_path, auth_public_key_file=tmp_path / "nope.pem")
     with pytest.raises(SettingsError, match="does not exist"):
         TokenVerifier(missing)
+
+
+async def test_an_integrator_reads_its_own_submission_results_only(stack: Stack) -> None:
+    settings, client = stack.settings["accounts"], stack.clients["accounts"]
+    mine, other = auth(settings, "integrator", sub="p1"), auth(settings, "integrator", sub="p2")
+    good, bad = opened(OWN), bill("NOBODY", "B1")
+    r = await client.post("/v1/inbound/events", json={"events": [good, bad]}, headers=mine)
+    assert [x["status"] for x in r.json()["results"]] == ["accepted", "rejected"]
+
+    found = await client.get(f"/v1/inbound/submissions/{good['id']}", headers=mine)
+    assert found.status_code == 200 and found.json()["status"] == "accepted"
+    refused = (await client.get(f"/v1/inbound/submissions/{bad['id']}", headers=mine)).json()
+    assert refused["status"] == "rejected" and "unknown account" in refused["reason"]
+    # Another integrator cannot tell the submission exists.
+    assert (
+        await client.get(f"/v1/inbound/submissions/{good['id']}", headers=other)
+    ).status_code == 404
+    listed = await client.get("/v1/inbound/submissions?status=rejected", headers=mine)
+    assert [s["event_id"] for s in listed.json()["submissions"]] == [bad["id"]]
+    assert (await client.get("/v1/inbound/submissions", headers=other)).json()["submissions"] == []
+    # Resubmitting the same id is a duplicate and the record still says accepted.
+    await client.post("/v1/inbound/events", json={"events": [good]}, headers=mine)
+    again = await client.get(f"/v1/inbound/submissions/{good['id']}", headers=mine)
+    assert again.json()["status"] == "accepted"

@@ -1,6 +1,6 @@
 """The accounts database: the platform tables plus an index of open accounts."""
 
-from sqlalchemy import Column, MetaData, String, Table
+from sqlalchemy import Column, Index, MetaData, String, Table, Text
 
 from shared.eventstore.tables import UtcDateTime, add_platform_tables
 
@@ -12,4 +12,16 @@ account_index = Table(
     metadata,
     Column("account_id", String(64), primary_key=True),
     Column("opened_at", UtcDateTime(), nullable=False),
+)
+
+# What became of each event an integrator submitted over HTTP, so it can look it up later.
+submissions = Table(
+    "submissions",
+    metadata,
+    Column("submitter", String(200), primary_key=True),
+    Column("event_id", String(36), primary_key=True),
+    Column("status", String(20), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("submitted_at", UtcDateTime(), nullable=False),
+    Index("ix_submissions_submitter_time", "submitter", "submitted_at"),
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -80,7 +81,25 @@ async def ingest(
                             "the account changed concurrently; retry",
                         )
                     )
+    async with uow_factory() as uow:
+        await uow.submissions.record(
+            principal.subject,
+            [
+                (r.event_id, r.status, r.reason)
+                for r in results
+                if r.event_id and _is_uuid(r.event_id)
+            ],
+        )
+        await uow.commit()
     return results
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
 
 
 def _as_submitted_by(env: Envelope, principal: Principal) -> Envelope:

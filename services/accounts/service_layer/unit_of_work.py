@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.accounts.adapters.tables import account_index
+from services.accounts.adapters.tables import account_index, submissions
 from services.accounts.domain.model import Account
 from shared.envelope import Envelope
 from shared.eventstore.store import EventStore
+from shared.pii import redact
 from shared.uow import SqlUnitOfWork
 
 
@@ -46,12 +48,79 @@ class AccountRepository:
         return [r[0] for r in rows]
 
 
+class SubmissionLog:
+    """Each integrator's submitted event ids and what became of them (latest outcome)."""
+
+    def __init__(self, session: AsyncSession, now: datetime) -> None:
+        self._session = session
+        self._now = now
+
+    async def record(self, submitter: str, outcomes: Sequence[tuple[str, str, str | None]]) -> None:
+        """Store (event_id, status, reason) outcomes; a resubmission replaces the old one.
+
+        A duplicate of an accepted event stays recorded as accepted.
+        """
+        t = submissions
+        for event_id, status, reason in outcomes:
+            key = (t.c.submitter == submitter) & (t.c.event_id == event_id)
+            if status == "duplicate":
+                existing = (await self._session.execute(select(t.c.status).where(key))).first()
+                if existing is not None:
+                    continue
+                status, reason = "accepted", None  # accepted earlier by another channel
+            await self._session.execute(delete(t).where(key))
+            await self._session.execute(
+                insert(t).values(
+                    submitter=submitter,
+                    event_id=event_id,
+                    status=status,
+                    reason=redact(reason) if reason else None,
+                    submitted_at=self._now,
+                )
+            )
+
+    async def get(self, submitter: str, event_id: str) -> dict[str, object] | None:
+        """One submission of this submitter, or None (another's looks like none)."""
+        t = submissions
+        row = (
+            (
+                await self._session.execute(
+                    select(t).where(t.c.submitter == submitter, t.c.event_id == event_id)
+                )
+            )
+            .mappings()
+            .first()
+        )
+        return _submission(row) if row else None
+
+    async def list(
+        self, submitter: str, status: str | None, offset: int, limit: int
+    ) -> list[dict[str, object]]:
+        """This submitter's submissions, newest first, a page at a time."""
+        t = submissions
+        query = select(t).where(t.c.submitter == submitter)
+        if status is not None:
+            query = query.where(t.c.status == status)
+        query = query.order_by(t.c.submitted_at.desc(), t.c.event_id).offset(offset).limit(limit)
+        return [_submission(r) for r in (await self._session.execute(query)).mappings()]
+
+
+def _submission(row: Any) -> dict[str, object]:
+    return {
+        "event_id": row["event_id"],
+        "status": row["status"],
+        "reason": row["reason"],
+        "submitted_at": row["submitted_at"].isoformat(),
+    }
+
+
 class AccountsUnitOfWork(SqlUnitOfWork):
     """One transaction over the accounts database."""
 
     async def __aenter__(self) -> AccountsUnitOfWork:
         await super().__aenter__()
         self.accounts = AccountRepository(self.session, self.events)
+        self.submissions = SubmissionLog(self.session, self.now)
         return self
 
     async def save(

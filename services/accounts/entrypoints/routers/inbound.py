@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from services.accounts.entrypoints.dependencies import Runtime
 from services.accounts.service_layer.ingest import IngestResult, ingest
 from shared.security import CurrentPrincipal, secured
 
-ACCESS = {"post_events": {"integrator"}}
+ACCESS = {
+    "post_events": {"integrator"},
+    "get_submission": {"integrator"},
+    "list_submissions": {"integrator"},
+}
+MAX_PAGE = 500
 
 router = APIRouter(prefix="/v1/inbound", tags=["inbound"], route_class=secured(ACCESS))
 
@@ -55,3 +60,29 @@ async def post_events(
         **counts,
         results=[{k: v for k, v in r.__dict__.items() if v is not None} for r in results],
     )
+
+
+@router.get("/submissions/{event_id}")
+async def get_submission(
+    event_id: str, runtime: Runtime, principal: CurrentPrincipal
+) -> dict[str, object]:
+    """What became of one event this integrator submitted over HTTP."""
+    async with runtime.uow() as uow:
+        found = await uow.submissions.get(principal.subject, event_id)
+    if found is None:
+        raise HTTPException(404, f"you submitted no event {event_id}")
+    return found
+
+
+@router.get("/submissions")
+async def list_submissions(
+    runtime: Runtime,
+    principal: CurrentPrincipal,
+    status: Literal["accepted", "rejected"] | None = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+) -> dict[str, object]:
+    """This integrator's submissions, newest first (e.g. `?status=rejected`)."""
+    async with runtime.uow() as uow:
+        page = await uow.submissions.list(principal.subject, status, offset, limit)
+    return {"submissions": page, "next_offset": offset + limit if len(page) == limit else None}
