@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import ssl
 from pathlib import Path
 
@@ -9,6 +10,18 @@ import pytest
 
 from shared.eventlog.factory import kafka_security
 from shared.settings import Settings, SettingsError
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    # CI exports KAFKA_BOOTSTRAP_SERVERS and friends; these tests start from nothing.
+    for name in list(os.environ):
+        if (
+            name.startswith(("KAFKA_", "AUTH_", "TOPIC_"))
+            or name.endswith("DATABASE_URL")
+            or (name in ("EVENT_LOG", "DATA_DIR"))
+        ):
+            monkeypatch.delenv(name)
 
 
 def test_database_url_can_be_set_per_service(monkeypatch: pytest.MonkeyPatch) -> None:
