@@ -37,7 +37,26 @@ ENVELOPE_MEANING = {
 
 TOPICS = {
     "inbound": ["AccountOpened", "BillIssued", "PaymentReceived", "BusinessDayClosed"],
-    "accounts": ["PaymentAllocated", "BillBecameOverdue"],
+    "accounts": [
+        "PaymentAllocated",
+        "PaymentReallocated",
+        "CreditApplied",
+        "BillBecameOverdue",
+        "LateFeeAccrued",
+        "LateFeeReversed",
+        "DelinquencyBucketChanged",
+        "AccountDayClosed",
+        "AccountChargedOff",
+        "AccountCured",
+        "PaymentDueSoon",
+        "FirstPaymentDefaulted",
+        "RepeatedPartialPayments",
+        "DueDatesDeferred",
+        "BalanceReinstalled",
+        "FeesWaived",
+        "DelinquencyPaused",
+        "DelinquencyResumed",
+    ],
     "plans": ["PlanAgreed"],
     "contact": ["CollectionCaseOpened"],
 }

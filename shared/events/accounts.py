@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import ClassVar
+from decimal import Decimal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.catalogue import EventData, Upcaster
 from shared.money import Currency, NonNegativeMinor, PositiveMinor
 
+Component = Literal["late_fee", "fees", "interest", "principal"]
+"""The parts of a bill, in the default order a payment pays them."""
 
-class Allocation(BaseModel):
-    """Part of a payment applied to one bill."""
+COMPONENTS: tuple[Component, ...] = ("late_fee", "fees", "interest", "principal")
+
+
+class AllocationV1(BaseModel):
+    """Part of a payment applied to one bill (v1: not itemised by component)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -20,7 +26,44 @@ class Allocation(BaseModel):
     amount: PositiveMinor
 
 
-class PaymentAllocated(EventData):
+class Allocation(BaseModel):
+    """Part of an amount applied to one bill, itemised by component.
+
+    The four components are all set and sum to `amount`, or all null: a v1 allocation,
+    which the accounts service itemises on replay in the policy's component order.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    bill_id: str
+    amount: PositiveMinor
+    late_fee: NonNegativeMinor | None = None
+    fees: NonNegativeMinor | None = None
+    interest: NonNegativeMinor | None = None
+    principal: NonNegativeMinor | None = None
+
+    @model_validator(mode="after")
+    def _components_sum_to_amount(self) -> Allocation:
+        parts = [self.late_fee, self.fees, self.interest, self.principal]
+        if all(p is None for p in parts):
+            return self
+        if any(p is None for p in parts):
+            raise ValueError("set all four components or none")
+        if sum(p for p in parts if p is not None) != self.amount:
+            raise ValueError("components do not sum to amount")
+        return self
+
+    @property
+    def itemised(self) -> bool:
+        """Whether the components are known."""
+        return self.principal is not None
+
+    def components(self) -> dict[str, int]:
+        """The itemised components (zeros included); only for itemised allocations."""
+        return {c: getattr(self, c) or 0 for c in COMPONENTS}
+
+
+class PaymentAllocatedV1(EventData):
     """A received payment was applied to bills, oldest due first; any rest is credit."""
 
     event_type: ClassVar[str] = "PaymentAllocated"
@@ -29,12 +72,72 @@ class PaymentAllocated(EventData):
     payment_id: str
     currency: Currency
     amount: PositiveMinor
-    allocations: list[Allocation]
+    allocations: list[AllocationV1]
     unallocated: NonNegativeMinor
 
 
+class PaymentAllocated(EventData):
+    """A received payment was applied in policy order, per bill and component; the rest is credit.
+
+    `business_date` is the payment's date in the account's time zone; `backdated` says it
+    fell on a business date already closed, so corrections follow it in the stream.
+    """
+
+    event_type: ClassVar[str] = "PaymentAllocated"
+    schema_version: ClassVar[int] = 2
+
+    payment_id: str
+    currency: Currency
+    amount: PositiveMinor
+    allocations: list[Allocation]
+    unallocated: NonNegativeMinor
+    business_date: date | None = None
+    backdated: bool = False
+
+
+def upcast_payment_allocated_v1_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 allocations were per bill only: components unknown, no business date."""
+    allocations = [
+        {**a, "late_fee": None, "fees": None, "interest": None, "principal": None}
+        for a in data["allocations"]
+    ]
+    return {**data, "allocations": allocations, "business_date": None, "backdated": False}
+
+
+class PaymentReallocated(EventData):
+    """A backdated payment changed how an earlier-recorded amount is applied; this replaces it.
+
+    `source_id` is a payment id, or `credit:<bill_id>` for credit applied to a bill. The
+    earlier allocation stays in history; from this event on, these allocations count.
+    """
+
+    event_type: ClassVar[str] = "PaymentReallocated"
+    schema_version: ClassVar[int] = 1
+
+    source_id: str
+    kind: Literal["payment", "credit"]
+    currency: Currency
+    allocations: list[Allocation]
+    unallocated: NonNegativeMinor
+    as_of: date
+    reason: str = Field(max_length=200)
+
+
+class CreditApplied(EventData):
+    """Credit from earlier over-payments was applied to a newly issued bill."""
+
+    event_type: ClassVar[str] = "CreditApplied"
+    schema_version: ClassVar[int] = 1
+
+    bill_id: str
+    currency: Currency
+    amount: PositiveMinor
+    allocation: Allocation
+    remaining_credit: NonNegativeMinor
+
+
 class BillBecameOverdue(EventData):
-    """A bill was still unpaid when its due date's business day closed."""
+    """A bill was still unpaid when its due date's business day closed (grace included)."""
 
     event_type: ClassVar[str] = "BillBecameOverdue"
     schema_version: ClassVar[int] = 1
@@ -47,5 +150,266 @@ class BillBecameOverdue(EventData):
     days_past_due: int = Field(ge=1)
 
 
-MODELS: list[type[EventData]] = [PaymentAllocated, BillBecameOverdue]
-UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+class LateFeeAccrued(EventData):
+    """A day's late fee (违约金) on one bill: `base` * `daily_rate`, rounded half up, ≥ the minimum.
+
+    `base` is the bill's unpaid principal + interest + fees. A `correction` (base 0) adds
+    fee that a backdated payment showed was due; it has `as_of`, the payment's date.
+    """
+
+    event_type: ClassVar[str] = "LateFeeAccrued"
+    schema_version: ClassVar[int] = 1
+
+    bill_id: str
+    currency: Currency
+    business_date: date
+    amount: PositiveMinor
+    base: NonNegativeMinor
+    daily_rate: Decimal
+    correction: bool = False
+    as_of: date | None = None
+
+
+class LateFeeReversed(EventData):
+    """Late fee accrued on a bill after `as_of` would not have accrued: a backdated payment."""
+
+    event_type: ClassVar[str] = "LateFeeReversed"
+    schema_version: ClassVar[int] = 1
+
+    bill_id: str
+    currency: Currency
+    amount: PositiveMinor
+    business_date: date
+    as_of: date
+    reason: str = Field(max_length=200)
+
+
+class DelinquencyBucketChanged(EventData):
+    """The account moved from one delinquency bucket to another (history is never edited).
+
+    At a day close, or when a payment improves it in real time (`reason` names the payment).
+    A `correction` follows a backdated payment: `as_of` is the payment's business date.
+    """
+
+    event_type: ClassVar[str] = "DelinquencyBucketChanged"
+    schema_version: ClassVar[int] = 1
+
+    from_bucket: str
+    to_bucket: str
+    business_date: date
+    days_past_due: int = Field(ge=0)
+    correction: bool = False
+    as_of: date | None = None
+    reason: str | None = Field(default=None, max_length=200)
+
+
+class AccountDayClosed(EventData):
+    """The account's close of one business date: its DPD and bucket at that close.
+
+    One per date and account, in date order, so idempotency and catch-up show in history.
+    """
+
+    event_type: ClassVar[str] = "AccountDayClosed"
+    schema_version: ClassVar[int] = 1
+
+    business_date: date
+    days_past_due: int = Field(ge=0)
+    bucket: str
+    paused: bool = False
+
+
+class AccountChargedOff(EventData):
+    """The account passed the policy's charge-off DPD; late fees stop, buckets freeze."""
+
+    event_type: ClassVar[str] = "AccountChargedOff"
+    schema_version: ClassVar[int] = 1
+
+    currency: Currency
+    business_date: date
+    days_past_due: int = Field(ge=1)
+    outstanding: NonNegativeMinor
+
+
+class AccountCured(EventData):
+    """An overdue account became current: by a payment, a backdated payment or relief."""
+
+    event_type: ClassVar[str] = "AccountCured"
+    schema_version: ClassVar[int] = 1
+
+    business_date: date
+    from_bucket: str
+    payment_id: str | None = None
+    correction: bool = False
+
+
+class PaymentDueSoon(EventData):
+    """Early warning: a bill with something unpaid falls due within the policy's reminder days.
+
+    Sent once per bill and due date, at the first close that is at most N days before it.
+    """
+
+    event_type: ClassVar[str] = "PaymentDueSoon"
+    schema_version: ClassVar[int] = 1
+
+    bill_id: str
+    currency: Currency
+    due_date: date
+    business_date: date
+    days_until_due: int = Field(ge=1)
+    amount_due: PositiveMinor
+
+
+class FirstPaymentDefaulted(EventData):
+    """Early warning: the account's first bill went overdue with nothing paid on it.
+
+    First-payment default is the strongest single fraud and affordability signal.
+    """
+
+    event_type: ClassVar[str] = "FirstPaymentDefaulted"
+    schema_version: ClassVar[int] = 1
+
+    bill_id: str
+    currency: Currency
+    due_date: date
+    business_date: date
+    amount_due: PositiveMinor
+
+
+class RepeatedPartialPayments(EventData):
+    """Early warning: N payments in a row (policy, default 3) left overdue bills unpaid.
+
+    Each counted payment met a past-due balance and left some of it; a payment that clears
+    the past-due balance restarts the count. Sent at every N-th such payment.
+    """
+
+    event_type: ClassVar[str] = "RepeatedPartialPayments"
+    schema_version: ClassVar[int] = 1
+
+    currency: Currency
+    payment_ids: list[str]
+    overdue_outstanding: PositiveMinor
+    business_date: date | None = None
+
+
+class DueDateMove(BaseModel):
+    """One bill's due date, before and after a deferral."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    bill_id: str
+    from_date: date
+    to_date: date
+
+
+class DueDatesDeferred(EventData):
+    """Deferral (延期还款): the due dates of every unpaid bill moved `months` later."""
+
+    event_type: ClassVar[str] = "DueDatesDeferred"
+    schema_version: ClassVar[int] = 1
+
+    plan_id: str
+    months: int = Field(ge=1)
+    moves: list[DueDateMove]
+    months_used: int = Field(ge=1, description="deferral months used on the account, this included")
+
+
+class Installment(BaseModel):
+    """One new bill created by a re-installment."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    bill_id: str
+    due_date: date
+    principal: NonNegativeMinor
+    interest: NonNegativeMinor
+    fees: NonNegativeMinor
+    late_fee: NonNegativeMinor
+
+
+class BalanceReinstalled(EventData):
+    """Re-installment (二次分期): the overdue balance was replaced by new bills.
+
+    `replaced` itemises what each overdue bill no longer owes; the installments' components
+    sum exactly to it, each plus `round(amount * monthly_rate)` as interest.
+    """
+
+    event_type: ClassVar[str] = "BalanceReinstalled"
+    schema_version: ClassVar[int] = 1
+
+    plan_id: str
+    currency: Currency
+    amount: PositiveMinor
+    replaced: list[Allocation]
+    installments: list[Installment]
+    monthly_rate: Decimal = Decimal(0)
+    first_due_date: date
+    issued_on: date
+
+
+class FeesWaived(EventData):
+    """Waiver (临时性减免): named fees were reduced, late fee first by default, oldest bill first.
+
+    `requested` is the amount asked for (null: everything waivable in `components`).
+    """
+
+    event_type: ClassVar[str] = "FeesWaived"
+    schema_version: ClassVar[int] = 1
+
+    plan_id: str
+    currency: Currency
+    amount: PositiveMinor
+    waived: list[Allocation]
+    requested: PositiveMinor | None = None
+    components: list[Component]
+    reason: str = Field(default="", max_length=200)
+
+
+class DelinquencyPaused(EventData):
+    """A relief plan became active: no late fees, no bucket worsening, DPD does not count.
+
+    Insert-only: a pause is ended by `DelinquencyResumed`, never edited. `business_date` is
+    the first business date paused (null before the account's first close).
+    """
+
+    event_type: ClassVar[str] = "DelinquencyPaused"
+    schema_version: ClassVar[int] = 1
+
+    plan_id: str
+    business_date: date | None = None
+
+
+class DelinquencyResumed(EventData):
+    """A relief plan ended, broken or completed: delinquency counts again from `business_date`."""
+
+    event_type: ClassVar[str] = "DelinquencyResumed"
+    schema_version: ClassVar[int] = 1
+
+    plan_id: str
+    reason: Literal["broken", "completed"]
+    business_date: date | None = None
+
+
+MODELS: list[type[EventData]] = [
+    PaymentAllocatedV1,
+    PaymentAllocated,
+    PaymentReallocated,
+    CreditApplied,
+    BillBecameOverdue,
+    LateFeeAccrued,
+    LateFeeReversed,
+    DelinquencyBucketChanged,
+    AccountDayClosed,
+    AccountChargedOff,
+    AccountCured,
+    PaymentDueSoon,
+    FirstPaymentDefaulted,
+    RepeatedPartialPayments,
+    DueDatesDeferred,
+    BalanceReinstalled,
+    FeesWaived,
+    DelinquencyPaused,
+    DelinquencyResumed,
+]
+UPCASTERS: dict[tuple[str, int], Upcaster] = {
+    ("PaymentAllocated", 1): upcast_payment_allocated_v1_v2,
+}

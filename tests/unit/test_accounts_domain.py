@@ -13,7 +13,7 @@ from services.accounts.domain.model import Account
 from shared.catalogue import EventData, new_envelope
 from shared.envelope import Envelope
 from shared.errors import Rejected
-from shared.events.accounts import PaymentAllocated
+from shared.events.accounts import BillBecameOverdue, PaymentAllocated
 from shared.events.inbound import AccountOpened, BillIssued, PaymentReceived
 
 AT = datetime(2026, 3, 1, 1, 0, tzinfo=UTC)
@@ -48,26 +48,36 @@ class History:
             issued_on=min(ISSUED, due),
             due_date=due,
         )
-        self.account.issue_bill(data)
+        follows = self.account.issue_bill(data)
         self._record(data)
+        for event in follows:
+            self._record(event)
 
     def pay(
         self, payment_id: str, amount: int, bill_id: str | None = None, currency: str = "CNY"
     ) -> PaymentAllocated:
         data = payment_of(payment_id, amount, bill_id, currency)
-        allocated = self.account.receive_payment(data)
+        events = self.account.receive_payment(data)
         self._record(data)
-        self._record(allocated)
+        for event in events:
+            self._record(event)
+        allocated = events[0]
+        assert isinstance(allocated, PaymentAllocated)
         return allocated
 
     def close(self, business_date: date) -> list[str]:
-        overdue = self.account.close_day(business_date)
-        for event in overdue:
+        events = self.account.close_day(business_date)
+        for event in events:
             self._record(event)
-        return [o.bill_id for o in overdue]
+        return [o.bill_id for o in overdue_in(events)]
 
     def outstanding(self) -> dict[str, int]:
         return {b.bill_id: b.outstanding for b in self.account.bills.values()}
+
+
+def overdue_in(events: list[EventData]) -> list[BillBecameOverdue]:
+    """The BillBecameOverdue among a close's events (a close now reports more than these)."""
+    return [e for e in events if isinstance(e, BillBecameOverdue)]
 
 
 def payment_of(
@@ -229,7 +239,7 @@ def test_an_account_cannot_be_opened_twice() -> None:
 def test_an_unpaid_bill_is_overdue_at_the_close_of_its_due_date_with_dpd_1() -> None:
     h = History()
     h.bill("B1", 100, date(2026, 3, 10))
-    (overdue,) = h.account.close_day(date(2026, 3, 10))
+    (overdue,) = overdue_in(h.account.close_day(date(2026, 3, 10)))
     assert overdue.bill_id == "B1"
     assert overdue.days_past_due == 1
     assert overdue.overdue_amount == 100
@@ -243,7 +253,7 @@ def test_days_past_due_counts_from_the_day_after_the_due_date(days_late: int) ->
     h = History()
     h.bill("B1", 100, due)
     business_date = due + timedelta(days=days_late)
-    (overdue,) = h.account.close_day(business_date)
+    (overdue,) = overdue_in(h.account.close_day(business_date))
     assert overdue.days_past_due == (business_date - due).days + 1 == days_late + 1
 
 
@@ -260,7 +270,7 @@ def test_the_overdue_amount_is_what_is_still_unpaid() -> None:
     h = History()
     h.bill("B1", 100, date(2026, 3, 10))
     h.pay("P1", 30)
-    (overdue,) = h.account.close_day(date(2026, 3, 12))
+    (overdue,) = overdue_in(h.account.close_day(date(2026, 3, 12)))
     assert overdue.overdue_amount == 70
     assert overdue.days_past_due == 3
 
@@ -281,7 +291,7 @@ def test_overdue_bills_are_reported_oldest_due_first() -> None:
 
 
 def test_closing_a_day_on_an_account_never_opened_reports_nothing() -> None:
-    assert Account("ghost").close_day(date(2026, 3, 10)) == []
+    assert Account("ghost").close_day(date(2026, 3, 10)) == []  # not even AccountDayClosed
 
 
 def test_the_overdue_flag_survives_a_replay() -> None:
@@ -289,7 +299,7 @@ def test_the_overdue_flag_survives_a_replay() -> None:
     h.bill("B1", 100, date(2026, 3, 10))
     h.close(date(2026, 3, 10))
     replayed = Account.from_events("A1", h.events, len(h.events))
-    assert replayed.close_day(date(2026, 3, 11)) == []
+    assert overdue_in(replayed.close_day(date(2026, 3, 11))) == []
 
 
 # -- properties ---------------------------------------------------------------------------

@@ -40,8 +40,10 @@ class InboundHandler:
                 await uow.save(account, [fact], [], self._topics.accounts)
             case PaymentReceived():
                 account = await uow.accounts.get(fact.account_id)
-                allocated = account.receive_payment(data)
-                emitted = [self._emit(uow, fact, allocated, data.paid_at)]
+                emitted = [
+                    self._emit(uow, fact, event, data.paid_at)
+                    for event in account.receive_payment(data)
+                ]
                 await uow.save(account, [fact], emitted, self._topics.accounts)
             case BusinessDayClosed():
                 await self._close_day(uow, fact, data)
