@@ -117,7 +117,8 @@ def admin_router(runtime: ServiceRuntime[Any]) -> APIRouter:
         for name, c in runtime.consumers.items():
             for dl in await c.dead_letters(include_resolved=include_resolved):
                 if dl.id > after_id:
-                    letters.append({"consumer": name, **dl.__dict__})
+                    # `consumer` is what the replay and discard routes take; `group` in full.
+                    letters.append({**dl.__dict__, "consumer": name, "group": dl.consumer})
         letters.sort(key=lambda d: d["id"])
         page = letters[:limit]
         return {

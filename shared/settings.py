@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     ingest_max_batch: int = Field(default=500, ge=1, le=10_000)
     ingest_max_body_bytes: int = Field(default=5_000_000, ge=1024)
     relay_batch: int = Field(default=500, ge=1, le=10_000)
+    policy_file: Path | None = Field(
+        default=None, description="the service's policy (accounts: servicing policy, JSON)"
+    )
     auth_mode: Literal["development", "production"] = "production"
     auth_dev_secret_file: Path | None = None
     auth_public_key_file: Path | None = None

@@ -2,22 +2,34 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from services.accounts.adapters.tables import platform
+from services.accounts.domain.policy import DEFAULT_POLICIES, Policies
 from services.accounts.entrypoints.routers import accounts, inbound
-from services.accounts.service_layer.handlers import InboundHandler
+from services.accounts.service_layer.handlers import InboundHandler, PlansHandler
 from services.accounts.service_layer.unit_of_work import AccountsUnitOfWork
 from shared.api import create_service_app
 from shared.clock import Clock
 from shared.eventlog.port import EventLog
 from shared.events import default_catalogue
 from shared.runtime import ServiceRuntime, Subscription, make_runtime
-from shared.settings import Settings
+from shared.settings import Settings, SettingsError
 
 MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
+
+
+def load_policies(settings: Settings) -> Policies:
+    """The servicing policy from POLICY_FILE (JSON), or the defaults; bad values stop start-up."""
+    if settings.policy_file is None:
+        return DEFAULT_POLICIES
+    try:
+        return Policies.from_mapping(json.loads(settings.policy_file.read_text()))
+    except (OSError, ValueError) as exc:
+        raise SettingsError(f"POLICY_FILE {settings.policy_file}: {exc}") from exc
 
 
 def bootstrap(
@@ -30,12 +42,22 @@ def bootstrap(
     settings = settings or Settings.load("accounts")
     catalogue = default_catalogue()
     handler = InboundHandler(catalogue, settings.topics)
+    plans = PlansHandler(settings.topics)
+
+    configured = load_policies(settings)
+
+    class ConfiguredUnitOfWork(AccountsUnitOfWork):
+        policies = configured
+
     return make_runtime(
         settings,
         tables=platform,
         catalogue=catalogue,
-        uow_class=AccountsUnitOfWork,
-        subscriptions=lambda s: [Subscription("inbound", [s.topics.inbound], handler)],
+        uow_class=ConfiguredUnitOfWork,
+        subscriptions=lambda s: [
+            Subscription("inbound", [s.topics.inbound], handler),
+            Subscription("plans", [s.topics.plans], plans),
+        ],
         clock=clock,
         event_log=event_log,
     )

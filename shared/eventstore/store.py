@@ -48,6 +48,19 @@ class EventStore:
         envelopes = [self._catalogue.upcast(decode_envelope(row.envelope)) for row in rows]
         return envelopes, (rows[-1].stream_version if rows else 0)
 
+    async def of_types(
+        self, stream_id: str, types: Sequence[str], offset: int, limit: int
+    ) -> list[Envelope]:
+        """A page of a stream's events of the given types, upcast, in version order."""
+        rows = await self._session.execute(
+            select(self._t.c.envelope)
+            .where(self._t.c.stream_id == stream_id, self._t.c.type.in_(list(types)))
+            .order_by(self._t.c.stream_version)
+            .offset(offset)
+            .limit(limit)
+        )
+        return [self._catalogue.upcast(decode_envelope(r.envelope)) for r in rows]
+
     async def append(
         self, stream_id: str, expected_version: int, envelopes: Sequence[Envelope]
     ) -> int:

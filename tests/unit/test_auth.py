@@ -128,17 +128,17 @@ def test_every_route_of_every_service_declares_its_roles(tmp_path: Path) -> None
                 assert route.path in ("/healthz", "/readyz"), f"{route.path} must not be public"
 
 
+READERS = {"agent", "supervisor", "compliance", "borrower"}
+
 # What the roles table in issue 3 says, checked against what the routes declare.
 EXPECTED = {
     ("accounts", "POST", "/v1/inbound/events"): {"integrator"},
     ("accounts", "GET", "/v1/inbound/submissions/{event_id}"): {"integrator"},
     ("accounts", "GET", "/v1/inbound/submissions"): {"integrator"},
-    ("accounts", "GET", "/v1/accounts/{account_id}"): {
-        "agent",
-        "supervisor",
-        "compliance",
-        "borrower",
-    },
+    ("accounts", "GET", "/v1/accounts/{account_id}"): READERS,
+    ("accounts", "GET", "/v1/accounts/{account_id}/bills"): READERS,
+    ("accounts", "GET", "/v1/accounts/{account_id}/allocations"): READERS,
+    ("accounts", "GET", "/v1/accounts/{account_id}/delinquency"): READERS,
     ("plans", "POST", "/v1/accounts/{account_id}/plans/agreements"): {
         "agent",
         "supervisor",

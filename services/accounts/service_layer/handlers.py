@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
 
+from services.accounts.domain.money import add_months
 from services.accounts.service_layer.unit_of_work import AccountsUnitOfWork
 from shared.catalogue import Catalogue, EventData, new_envelope
 from shared.envelope import Envelope
@@ -18,6 +20,48 @@ from shared.events.inbound import (
 from shared.topics import Topics
 
 SOURCE = "accounts"
+
+
+def end_of_day(day: date, time_zone: str) -> datetime:
+    """The last instant of a business date in a time zone."""
+    return datetime.combine(day, time.max, tzinfo=ZoneInfo(time_zone or "UTC"))
+
+
+class PlansHandler:
+    """Applies the relief agreed in the plans service to the account's schedule and fees.
+
+    Deferral and re-installment change the schedule; a waiver reduces late fees and fees.
+    Terms the account cannot take (more than 13 months of deferral in total, a waiver
+    larger than the fees) are refused with the reason and dead-lettered for people.
+    """
+
+    def __init__(self, topics: Topics) -> None:
+        self._topics = topics
+
+    async def __call__(self, uow: AccountsUnitOfWork, env: Envelope) -> None:
+        if env.type != "PlanAgreed":
+            return
+        plan = env.data
+        account = await uow.accounts.get(env.account_id)
+        if not account.opened:
+            raise Rejected(f"unknown account {env.account_id}")
+        if plan["currency"] != account.currency:
+            raise Rejected(f"plan currency {plan['currency']} is not the account's")
+        agreed_on = account.business_date_of(env.occurred_at)
+        match plan["plan_type"]:
+            case "deferral":
+                events = account.apply_deferral(plan["plan_id"], plan["months"])
+            case "reinstallment":
+                events = account.apply_reinstallment(
+                    plan["plan_id"], plan["months"], add_months(agreed_on, 1)
+                )
+            case "waiver":
+                events = account.apply_waiver(plan["plan_id"], plan["amount"] or None)
+            case _:
+                # Personalised plans mix measures; their terms arrive with the plans issue.
+                raise Rejected(f"accounts cannot apply a {plan['plan_type']} plan yet")
+        emitted = [InboundHandler._emit(uow, env, e, env.occurred_at) for e in events]
+        await uow.save(account, [], emitted, self._topics.accounts)
 
 
 class InboundHandler:
@@ -36,8 +80,11 @@ class InboundHandler:
                 await self._open(uow, fact, data)
             case BillIssued():
                 account = await uow.accounts.get(fact.account_id)
-                account.issue_bill(data)
-                await uow.save(account, [fact], [], self._topics.accounts)
+                emitted = [
+                    self._emit(uow, fact, event, fact.occurred_at)
+                    for event in account.issue_bill(data)
+                ]
+                await uow.save(account, [fact], emitted, self._topics.accounts)
             case PaymentReceived():
                 account = await uow.accounts.get(fact.account_id)
                 emitted = [
@@ -66,15 +113,15 @@ class InboundHandler:
             if fact.account_id == PLATFORM_ACCOUNT
             else [fact.account_id]
         )
-        # The close happens at the end of the business date (UTC until issue 4 brings zones).
-        closed_at = datetime.combine(data.business_date, time.max, tzinfo=UTC)
         for account_id in ids:
             account = await uow.accounts.get(account_id)
             if not account.opened:
                 raise Rejected(f"unknown account {account_id}")
+            # A business day ends at midnight where the borrower lives.
+            closed_at = end_of_day(data.business_date, account.time_zone)
             emitted = [
-                self._emit(uow, fact, overdue, closed_at, account_id)
-                for overdue in account.close_day(data.business_date)
+                self._emit(uow, fact, event, closed_at, account_id)
+                for event in account.close_day(data.business_date)
             ]
             await uow.save(account, [], emitted, self._topics.accounts)
 

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.accounts.adapters.tables import account_index, submissions
 from services.accounts.domain.model import Account
+from services.accounts.domain.policy import DEFAULT_POLICIES, Policies
 from shared.envelope import Envelope
 from shared.eventstore.store import EventStore
 from shared.pii import redact
@@ -25,14 +26,21 @@ def stream_id(account_id: str) -> str:
 class AccountRepository:
     """Loads accounts from their streams; saves their new events."""
 
-    def __init__(self, session: AsyncSession, events: EventStore) -> None:
+    def __init__(self, session: AsyncSession, events: EventStore, policies: Policies) -> None:
         self._session = session
         self._events = events
+        self._policies = policies
 
     async def get(self, account_id: str) -> Account:
         """The account as its stream says; a never-opened account has no customer."""
         events, version = await self._events.load(stream_id(account_id))
-        return Account.from_events(account_id, events, version)
+        return Account.from_events(account_id, events, version, self._policies)
+
+    async def history(
+        self, account_id: str, types: Sequence[str], offset: int, limit: int
+    ) -> list[Envelope]:
+        """A page of the account's events of the given types, in stream order."""
+        return await self._events.of_types(stream_id(account_id), types, offset, limit)
 
     async def add_to_index(self, account_id: str, opened_at: datetime) -> None:
         """List a newly opened account (for day closes that cover every account)."""
@@ -117,9 +125,12 @@ def _submission(row: Any) -> dict[str, object]:
 class AccountsUnitOfWork(SqlUnitOfWork):
     """One transaction over the accounts database."""
 
+    # The servicing policy; bootstrap subclasses this with the deployment's policy file.
+    policies: Policies = DEFAULT_POLICIES
+
     async def __aenter__(self) -> AccountsUnitOfWork:
         await super().__aenter__()
-        self.accounts = AccountRepository(self.session, self.events)
+        self.accounts = AccountRepository(self.session, self.events, self.policies)
         self.submissions = SubmissionLog(self.session, self.now)
         return self
 
