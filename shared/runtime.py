@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -50,6 +50,9 @@ class ServiceRuntime(Generic[U]):
     event_log: EventLog | None = None
     subscriptions: list[Subscription] = field(default_factory=list)
     consumers: dict[str, EventConsumer] = field(default_factory=dict)
+    workers: list[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = field(
+        default_factory=list
+    )
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _relay: OutboxRelay | None = None
@@ -61,7 +64,9 @@ class ServiceRuntime(Generic[U]):
             self.sessions,
             self.tables,
             self.event_log,
-            self.clock,
+            # Leases are between processes: they run on the wall clock, never on the
+            # injected clock (a test clock stuck in March would never see one expire).
+            SystemClock(),
             name=f"{self.settings.service}-outbox",
             batch_size=self.settings.relay_batch,
         )
@@ -104,6 +109,8 @@ class ServiceRuntime(Generic[U]):
         await self.log.ensure_topics(self.settings.topics.all(), self.settings.topic_partitions)
         assert self._relay is not None
         self._tasks.append(asyncio.create_task(self._relay.run(self._stop), name="relay"))
+        for worker in self.workers:
+            self._tasks.append(asyncio.create_task(worker(self._stop), name=repr(worker)))
         if consume:
             ready = []
             for name, consumer in self.consumers.items():
@@ -142,6 +149,7 @@ class ServiceRuntime(Generic[U]):
             with contextlib.suppress(Exception):
                 while await self._relay.run_once():
                     pass
+                await self._relay.release()
         await self.log.close()
         await self.engine.dispose()
 

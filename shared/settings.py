@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -48,6 +49,12 @@ class Settings(BaseSettings):
     policy_file: Path | None = Field(
         default=None, description="the service's policy (accounts: servicing policy, JSON)"
     )
+    day_close_at: str | None = Field(
+        default=None,
+        pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
+        description="accounts: close each business day itself at this local time (HH:MM)",
+    )
+    day_close_time_zone: str = "Asia/Shanghai"
     auth_mode: Literal["development", "production"] = "production"
     auth_dev_secret_file: Path | None = None
     auth_public_key_file: Path | None = None
@@ -68,6 +75,12 @@ class Settings(BaseSettings):
             object.__setattr__(self, "database_url", f"sqlite+aiosqlite:///{path}")
         if not self.database_url.startswith(_DB_SCHEMES):
             raise ValueError(f"DATABASE_URL must start with one of {', '.join(_DB_SCHEMES)}")
+        try:
+            ZoneInfo(self.day_close_time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"DAY_CLOSE_TIME_ZONE {self.day_close_time_zone!r} is unknown"
+            ) from None
         if self.event_log == "kafka" and not self.kafka_bootstrap_servers:
             raise ValueError("EVENT_LOG=kafka needs KAFKA_BOOTSTRAP_SERVERS")
         if self.kafka_security_protocol.startswith("SASL") and not (

@@ -11,6 +11,7 @@ from services.accounts.adapters.tables import platform
 from services.accounts.domain.policy import DEFAULT_POLICIES, Policies
 from services.accounts.entrypoints.routers import accounts, inbound
 from services.accounts.service_layer.handlers import InboundHandler, PlansHandler
+from services.accounts.service_layer.scheduler import DayCloseScheduler
 from services.accounts.service_layer.unit_of_work import AccountsUnitOfWork
 from shared.api import create_service_app
 from shared.clock import Clock
@@ -49,7 +50,7 @@ def bootstrap(
     class ConfiguredUnitOfWork(AccountsUnitOfWork):
         policies = configured
 
-    return make_runtime(
+    runtime: ServiceRuntime[AccountsUnitOfWork] = make_runtime(
         settings,
         tables=platform,
         catalogue=catalogue,
@@ -61,6 +62,17 @@ def bootstrap(
         clock=clock,
         event_log=event_log,
     )
+    if settings.day_close_at:
+        scheduler = DayCloseScheduler(
+            cut_off=settings.day_close_at,
+            time_zone=settings.day_close_time_zone,
+            clock=runtime.clock,
+            uow_factory=runtime.uow,
+            inbound_topic=settings.topics.inbound,
+            notify=runtime.notify_relay,
+        )
+        runtime.workers.append(scheduler.run)
+    return runtime
 
 
 def create_app(settings: Settings | None = None, **kwargs: object) -> FastAPI:

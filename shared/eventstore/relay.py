@@ -9,7 +9,7 @@ import uuid
 from datetime import datetime, timedelta
 from itertools import groupby
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -93,6 +93,15 @@ class OutboxRelay:
             return False
         self._held_until = now + self._lease
         return True
+
+    async def release(self) -> None:
+        """Give the lease up (on a clean stop), so a successor need not wait for expiry."""
+        leases = self._t.leases
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                delete(leases).where(leases.c.name == self._name, leases.c.holder == self._holder)
+            )
+        self._held_until = None
 
     async def run_once(self) -> int:
         """Publish one batch; returns how many messages were sent."""

@@ -142,6 +142,11 @@ class StoreContract:
                 await u.commit()
             assert await two.run_once() == 0  # the lease is one's until it expires
             assert await one.run_once() == 1
+            async with uow() as u:
+                await u.record("s-1", 2, [event(day=3)], "out")
+                await u.commit()
+            await one.release()  # a clean stop hands over at once
+            assert await two.run_once() == 1
         finally:
             await log.close()
 
