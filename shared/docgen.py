@@ -57,7 +57,7 @@ TOPICS = {
         "DelinquencyPaused",
         "DelinquencyResumed",
     ],
-    "plans": ["PlanAgreed"],
+    "plans": ["PlanAgreed", "PlanBroken", "PlanCompleted"],
     "contact": ["CollectionCaseOpened"],
 }
 

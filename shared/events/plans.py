@@ -27,5 +27,24 @@ class PlanAgreed(EventData):
     channel: Channel
 
 
-MODELS: list[type[EventData]] = [PlanAgreed]
+class PlanBroken(EventData):
+    """The borrower missed a plan installment beyond the grace: the plan no longer holds."""
+
+    event_type: ClassVar[str] = "PlanBroken"
+    schema_version: ClassVar[int] = 1
+
+    plan_id: str
+    reason: str = Field(max_length=500)
+
+
+class PlanCompleted(EventData):
+    """Every installment of the plan was met."""
+
+    event_type: ClassVar[str] = "PlanCompleted"
+    schema_version: ClassVar[int] = 1
+
+    plan_id: str
+
+
+MODELS: list[type[EventData]] = [PlanAgreed, PlanBroken, PlanCompleted]
 UPCASTERS: dict[tuple[str, int], Upcaster] = {}

@@ -15,6 +15,7 @@ from tests.support import (
     auth,
     bill,
     day_closed,
+    envelope,
     eventually,
     opened,
     payment,
@@ -142,3 +143,54 @@ async def test_the_policy_file_sets_the_late_fee_rate(tmp_path: Path) -> None:
         await ingest(http, day_closed("2026-03-09", "F1"), day_closed("2026-03-10", "F1"))
         summary = (await http["accounts"].get("/v1/accounts/F1", headers=agent)).json()
     assert summary["balances"]["late_fee"] == 100  # 0.1 % of 1000.00 yuan for one day
+
+
+async def test_an_active_plan_pauses_delinquency_until_plans_says_it_broke(tmp_path: Path) -> None:
+    settings = {"accounts": settings_for("accounts", tmp_path)}
+    agent = auth(settings["accounts"], "agent")
+    async with running_stack(settings) as http:
+        await ingest(http, opened("P1"), bill("P1", "B1", due="2026-03-10", principal=1000_00))
+        await ingest(http, day_closed("2026-03-09", "P1"), day_closed("2026-03-11", "P1"))
+        before = (await http["accounts"].get("/v1/accounts/P1", headers=agent)).json()
+        assert before["balances"]["late_fee"] == 100
+
+        # Publish as the plans service does (its lifecycle events arrive with issue 5).
+        runtime = http["accounts"]._transport.app.state.runtime  # type: ignore[attr-defined]
+        plans_topic = runtime.settings.topics.plans
+
+        async def from_plans(data: Any, type_: str = "PlanAgreed") -> None:
+            env = envelope(type_, "P1", data, source="plans")
+            await runtime.log.publish(plans_topic, b"P1", json.dumps(env).encode())
+
+        await from_plans(
+            {
+                "plan_id": "PL1",
+                "plan_type": "deferral",
+                "currency": "CNY",
+                "amount": 1000_00,
+                "months": 1,
+                "channel": "agent",
+            }
+        )
+        paused = await eventually(
+            lambda: http["accounts"].get("/v1/accounts/P1", headers=agent),
+            lambda r: r.json()["relief"]["delinquency_paused"],
+        )
+        assert paused.json()["relief"]["active_plans"] == ["PL1"]
+        # Past the deferred due date (2026-04-10) the bill is unpaid again, but paused.
+        await ingest(http, day_closed("2026-04-20", "P1"))
+        during = (await http["accounts"].get("/v1/accounts/P1", headers=agent)).json()
+        assert during["balances"]["late_fee"] == 100  # no fees accrue while paused
+        assert during["days_past_due"] == 0
+
+        await from_plans({"plan_id": "PL1", "reason": "missed installment"}, "PlanBroken")
+        await eventually(
+            lambda: http["accounts"].get("/v1/accounts/P1", headers=agent),
+            lambda r: not r.json()["relief"]["delinquency_paused"],
+        )
+        await ingest(http, day_closed("2026-04-22", "P1"))
+        after = (await http["accounts"].get("/v1/accounts/P1", headers=agent)).json()
+        assert after["balances"]["late_fee"] > 100 and after["days_past_due"] > 0
+        history = (await http["accounts"].get("/v1/accounts/P1/delinquency", headers=agent)).json()
+        types = [e["type"] for e in history["entries"]]
+        assert types.index("DelinquencyPaused") < types.index("DelinquencyResumed")

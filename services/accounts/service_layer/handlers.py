@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
+from services.accounts.domain.model import Account
 from services.accounts.domain.money import add_months
 from services.accounts.service_layer.unit_of_work import AccountsUnitOfWork
 from shared.catalogue import Catalogue, EventData, new_envelope
@@ -39,29 +40,47 @@ class PlansHandler:
         self._topics = topics
 
     async def __call__(self, uow: AccountsUnitOfWork, env: Envelope) -> None:
-        if env.type != "PlanAgreed":
+        if env.type not in ("PlanAgreed", "PlanBroken", "PlanCompleted"):
             return
-        plan = env.data
         account = await uow.accounts.get(env.account_id)
         if not account.opened:
             raise Rejected(f"unknown account {env.account_id}")
+        if env.type == "PlanAgreed":
+            events = self._agreed(account, env)
+        elif env.data["plan_id"] not in account.active_plans:
+            return  # a plan that never paused this account (a waiver) has nothing to end
+        else:
+            reason = "broken" if env.type == "PlanBroken" else "completed"
+            events = account.end_plan(env.data["plan_id"], reason)
+        emitted = [InboundHandler._emit(uow, env, e, env.occurred_at) for e in events]
+        await uow.save(account, [], emitted, self._topics.accounts)
+
+    @staticmethod
+    def _agreed(account: Account, env: Envelope) -> list[EventData]:
+        plan = env.data
         if plan["currency"] != account.currency:
             raise Rejected(f"plan currency {plan['currency']} is not the account's")
         agreed_on = account.business_date_of(env.occurred_at)
+        plan_id = plan["plan_id"]
         match plan["plan_type"]:
             case "deferral":
-                events = account.apply_deferral(plan["plan_id"], plan["months"])
+                measure = account.apply_deferral(plan_id, plan["months"])
             case "reinstallment":
-                events = account.apply_reinstallment(
-                    plan["plan_id"], plan["months"], add_months(agreed_on, 1)
+                measure = account.apply_reinstallment(
+                    plan_id, plan["months"], add_months(agreed_on, 1)
                 )
             case "waiver":
-                events = account.apply_waiver(plan["plan_id"], plan["amount"] or None)
+                # A one-off reduction: nothing stays active, so nothing is paused.
+                return account.apply_waiver(plan_id, plan["amount"] or None)
             case _:
                 # Personalised plans mix measures; their terms arrive with the plans issue.
                 raise Rejected(f"accounts cannot apply a {plan['plan_type']} plan yet")
-        emitted = [InboundHandler._emit(uow, env, e, env.occurred_at) for e in events]
-        await uow.save(account, [], emitted, self._topics.accounts)
+        # Then the plan pauses delinquency until plans says it was completed or broken;
+        # the pause is decided on a copy that already has the measure applied.
+        after = account.scratch()
+        for event in measure:
+            after.apply_data(event)
+        return [*measure, *after.start_plan(plan_id)]
 
 
 class InboundHandler:
