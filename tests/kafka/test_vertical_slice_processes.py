@@ -127,7 +127,8 @@ async def test_integrator_events_flow_through_four_processes_into_the_audit_trai
         # The agent agrees a plan once the case is on record; only then is the order causal.
         await eventually(
             lambda: http.get(
-                f"{urls['audit']}/v1/accounts/K1/history", headers=tokens["compliance"]
+                f"{urls['audit']}/v1/accounts/K1/history?purpose=slice-test",
+                headers=tokens["compliance"],
             ),
             lambda r: "CollectionCaseOpened" in [e["type"] for e in r.json()["entries"]],
             timeout=60,
@@ -150,7 +151,8 @@ async def test_integrator_events_flow_through_four_processes_into_the_audit_trai
         )
         history = await eventually(
             lambda: http.get(
-                f"{urls['audit']}/v1/accounts/K1/history", headers=tokens["compliance"]
+                f"{urls['audit']}/v1/accounts/K1/history?purpose=slice-test",
+                headers=tokens["compliance"],
             ),
             lambda r: "PlanAgreed" in [e["type"] for e in r.json()["entries"]],
             timeout=60,

@@ -157,6 +157,9 @@ EXPECTED = {
         "borrower",
     },
     ("audit", "GET", "/v1/accounts/{account_id}/history"): {"compliance"},
+    ("audit", "GET", "/v1/accounts/{account_id}/verify"): {"compliance"},
+    ("audit", "GET", "/v1/verify"): {"compliance"},
+    ("audit", "GET", "/v1/access-log"): {"compliance"},
 }
 
 
@@ -367,7 +370,7 @@ def test_the_rate_limiter_refills_over_time() -> None:
 async def test_list_endpoints_refuse_pages_over_the_maximum(stack: Stack) -> None:
     compliance = auth(stack.settings["audit"], "compliance")
     r = await stack.clients["audit"].get(
-        f"/v1/accounts/{OWN}/history?limit=100000", headers=compliance
+        f"/v1/accounts/{OWN}/history?limit=100000&purpose=test", headers=compliance
     )
     assert r.status_code == 422
     r = await stack.clients["plans"].get(

@@ -32,7 +32,7 @@ async def test_an_overdue_bill_opens_a_case_and_audit_tells_the_story(tmp_path: 
         assert case.json()["opened_on"] == "2026-03-10"
         # The agent agrees a plan once the case is on record; only then is the order causal.
         await eventually(
-            lambda: http["audit"].get("/v1/accounts/A1/history"),
+            lambda: http["audit"].get("/v1/accounts/A1/history?purpose=slice-test"),
             lambda r: "CollectionCaseOpened" in [e["type"] for e in r.json()["entries"]],
         )
 
@@ -50,7 +50,7 @@ async def test_an_overdue_bill_opens_a_case_and_audit_tells_the_story(tmp_path: 
         assert agreed.json()["type"] == "PlanAgreed"
 
         history = await eventually(
-            lambda: http["audit"].get("/v1/accounts/A1/history"),
+            lambda: http["audit"].get("/v1/accounts/A1/history?purpose=slice-test"),
             lambda r: "PlanAgreed" in [e["type"] for e in r.json()["entries"]],
         )
     entries = history.json()["entries"]

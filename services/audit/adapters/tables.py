@@ -9,7 +9,7 @@ from sqlalchemy import (
     Text,
 )
 
-from shared.eventstore.tables import UtcDateTime, add_platform_tables
+from shared.eventstore.tables import Position, UtcDateTime, add_platform_tables
 
 metadata = MetaData()
 platform = add_platform_tables(metadata)
@@ -28,4 +28,18 @@ audit_entries = Table(
     Column("event", Text, nullable=False),
     Column("hash", String(64), nullable=False),
     Column("prev_hash", String(64), nullable=False),
+)
+
+# Every read, export and verification of the trail, by whom and why (append-only).
+access_log = Table(
+    "access_log",
+    metadata,
+    Column("id", Position, primary_key=True, autoincrement=True),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("subject", String(200), nullable=False),
+    Column("role", String(50), nullable=False),
+    Column("action", String(50), nullable=False),
+    Column("purpose", Text, nullable=False),
+    Column("account_id", String(64), nullable=True),
+    Column("filters", Text, nullable=False),
 )

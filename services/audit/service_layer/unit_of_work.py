@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 
-from services.audit.adapters.tables import audit_entries
+from services.audit.adapters.tables import access_log, audit_entries
 from services.audit.domain.chain import GENESIS, canonical, link
+from services.audit.domain.verify import BrokenLink, StoredEntry, verify_chain
+from shared.auth import Principal
 from shared.envelope import Envelope
 from shared.eventstore.store import utc
 from shared.uow import SqlUnitOfWork
@@ -48,21 +53,15 @@ class AuditUnitOfWork(SqlUnitOfWork):
             )
         )
 
-    async def history(self, account_id: str, after_seq: int, limit: int) -> list[dict[str, Any]]:
-        """Trail entries of an account after `after_seq`, in order."""
+    async def history(
+        self, account_id: str, after_seq: int, limit: int, filters: HistoryFilters | None = None
+    ) -> list[dict[str, Any]]:
+        """Trail entries of an account after `after_seq`, in order, filtered."""
         t = audit_entries
-        rows = (
-            (
-                await self.session.execute(
-                    select(t)
-                    .where(t.c.account_id == account_id, t.c.seq > after_seq)
-                    .order_by(t.c.seq)
-                    .limit(limit)
-                )
-            )
-            .mappings()
-            .all()
-        )
+        query = select(t).where(t.c.account_id == account_id, t.c.seq > after_seq)
+        if filters is not None:
+            query = filters.apply(query)
+        rows = (await self.session.execute(query.order_by(t.c.seq).limit(limit))).mappings().all()
         out = []
         for r in rows:
             event = json.loads(r["event"])
@@ -82,3 +81,114 @@ class AuditUnitOfWork(SqlUnitOfWork):
                 }
             )
         return out
+
+    async def verify(self, account_id: str, batch: int = 1000) -> BrokenLink | None:
+        """Recompute one account's chain from its first entry; the first break or None."""
+        t = audit_entries
+
+        async def rows() -> AsyncIterator[StoredEntry]:
+            after = 0
+            while True:
+                page = (
+                    await self.session.execute(
+                        select(
+                            t.c.seq,
+                            t.c.event_id,
+                            t.c.type,
+                            t.c.source,
+                            t.c.event,
+                            t.c.hash,
+                            t.c.prev_hash,
+                        )
+                        .where(t.c.account_id == account_id, t.c.seq > after)
+                        .order_by(t.c.seq)
+                        .limit(batch)
+                    )
+                ).all()
+                for r in page:
+                    yield StoredEntry(
+                        r.seq, r.event_id, r.type, r.source, r.event, r.hash, r.prev_hash
+                    )
+                if len(page) < batch:
+                    return
+                after = page[-1].seq
+
+        return verify_chain(account_id, [e async for e in rows()])
+
+    async def accounts(self) -> list[str]:
+        """Every account with a trail."""
+        t = audit_entries
+        result = await self.session.execute(
+            select(t.c.account_id).distinct().order_by(t.c.account_id)
+        )
+        return [r[0] for r in result]
+
+    async def log_access(
+        self,
+        principal: Principal,
+        action: str,
+        purpose: str,
+        account_id: str | None,
+        filters: dict[str, Any],
+    ) -> None:
+        """Record who read, exported or verified what, and why (the caller commits)."""
+        await self.session.execute(
+            insert(access_log).values(
+                at=self.now,
+                subject=principal.subject,
+                role=principal.role,
+                action=action,
+                purpose=purpose,
+                account_id=account_id,
+                filters=json.dumps(filters, sort_keys=True, default=str),
+            )
+        )
+
+    async def access_entries(
+        self, after_id: int, limit: int, account_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The access log, oldest first."""
+        query = select(access_log).where(access_log.c.id > after_id)
+        if account_id is not None:
+            query = query.where(access_log.c.account_id == account_id)
+        rows = (await self.session.execute(query.order_by(access_log.c.id).limit(limit))).mappings()
+        return [
+            {**dict(r), "at": utc(r["at"]).isoformat(), "filters": json.loads(r["filters"])}
+            for r in rows
+        ]
+
+
+@dataclass(frozen=True)
+class HistoryFilters:
+    """What a compliance reader narrowed the trail to; both "as of" axes included."""
+
+    types: tuple[str, ...] = ()
+    source: str | None = None
+    occurred_from: datetime | None = None
+    occurred_to: datetime | None = None
+    as_of_occurred: datetime | None = None
+    as_of_recorded: datetime | None = None
+
+    def apply(self, query: Any) -> Any:
+        """Narrow a select over the trail."""
+        t = audit_entries
+        if self.types:
+            query = query.where(t.c.type.in_(self.types))
+        if self.source:
+            query = query.where(t.c.source == self.source)
+        if self.occurred_from:
+            query = query.where(t.c.occurred_at >= self.occurred_from)
+        if self.occurred_to:
+            query = query.where(t.c.occurred_at < self.occurred_to)
+        if self.as_of_occurred:
+            query = query.where(t.c.occurred_at <= self.as_of_occurred)
+        if self.as_of_recorded:
+            # What the system knew then: recorded by a service by that time (an event no
+            # service stamped counts from when audit received it).
+            known = func.coalesce(t.c.recorded_at, t.c.ingested_at)
+            query = query.where(known <= self.as_of_recorded)
+        return query
+
+    def describe(self) -> dict[str, Any]:
+        """The filters as logged in the access log."""
+        return {k: v for k, v in self.__dict__.items() if v not in (None, ())}

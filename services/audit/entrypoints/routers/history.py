@@ -1,33 +1,119 @@
-"""GET /v1/accounts/{account_id}/history: the account's trail, in order."""
+"""The trail for compliance: history with filters on both time axes, verification, access log.
+
+Every read and verification is itself recorded (who, role, stated purpose, filters).
+"""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from pydantic import AwareDatetime
 
 from services.audit.entrypoints.dependencies import Runtime
-from shared.security import secured
+from services.audit.service_layer.unit_of_work import HistoryFilters
+from shared.security import CurrentPrincipal, secured
 
-ACCESS = {"get_history": {"compliance"}}
-
-router = APIRouter(prefix="/v1/accounts", tags=["history"], route_class=secured(ACCESS))
-
+ACCESS = {
+    "get_history": {"compliance"},
+    "verify_account": {"compliance"},
+    "verify_all": {"compliance"},
+    "get_access_log": {"compliance"},
+}
 MAX_PAGE = 1000
 
+router = APIRouter(prefix="/v1", tags=["audit"], route_class=secured(ACCESS))
+Purpose = Annotated[
+    str, Query(min_length=3, max_length=500, description="why you are reading (logged)")
+]
 
-@router.get("/{account_id}/history")
+
+@router.get("/accounts/{account_id}/history")
 async def get_history(
     account_id: str,
     runtime: Runtime,
+    principal: CurrentPrincipal,
+    purpose: Purpose,
     after_seq: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 200,
+    type: Annotated[list[str] | None, Query(max_length=50)] = None,
+    source: Annotated[str | None, Query(max_length=100)] = None,
+    occurred_from: AwareDatetime | None = None,
+    occurred_to: AwareDatetime | None = None,
+    as_of_occurred: AwareDatetime | None = None,
+    as_of_recorded: AwareDatetime | None = None,
 ) -> dict[str, Any]:
-    """Entries after `after_seq` (a page at most `limit` long); `next_after_seq` pages on."""
+    """Entries in order, narrowed by type, source, time range, and "as of" either axis.
+
+    `as_of_occurred`: what had happened by then. `as_of_recorded`: what the system knew
+    by then (a payment made on 1 March but posted on 5 March is absent as of 3 March).
+    """
+    filters = HistoryFilters(
+        tuple(type or ()), source, occurred_from, occurred_to, as_of_occurred, as_of_recorded
+    )
     async with runtime.uow() as uow:
-        entries = await uow.history(account_id, after_seq, limit)
+        entries = await uow.history(account_id, after_seq, limit, filters)
+        await uow.log_access(
+            principal,
+            "history",
+            purpose,
+            account_id,
+            {**filters.describe(), "after_seq": after_seq, "limit": limit},
+        )
+        await uow.commit()
     return {
         "account_id": account_id,
         "entries": entries,
         "next_after_seq": entries[-1]["seq"] if len(entries) == limit else None,
+    }
+
+
+@router.get("/accounts/{account_id}/verify")
+async def verify_account(
+    account_id: str, runtime: Runtime, principal: CurrentPrincipal, purpose: Purpose
+) -> dict[str, Any]:
+    """Recompute the account's hash chain; names the first broken link, if any."""
+    async with runtime.uow() as uow:
+        broken = await uow.verify(account_id)
+        await uow.log_access(principal, "verify", purpose, account_id, {})
+        await uow.commit()
+    return {
+        "account_id": account_id,
+        "intact": broken is None,
+        "broken": asdict(broken) if broken else None,
+    }
+
+
+@router.get("/verify")
+async def verify_all(
+    runtime: Runtime, principal: CurrentPrincipal, purpose: Purpose
+) -> dict[str, Any]:
+    """Recompute every account's chain; lists each account's first break."""
+    async with runtime.uow() as uow:
+        accounts = await uow.accounts()
+        broken = [b for a in accounts if (b := await uow.verify(a)) is not None]
+        await uow.log_access(principal, "verify-all", purpose, None, {})
+        await uow.commit()
+    return {"accounts": len(accounts), "intact": not broken, "broken": [asdict(b) for b in broken]}
+
+
+@router.get("/access-log")
+async def get_access_log(
+    runtime: Runtime,
+    principal: CurrentPrincipal,
+    purpose: Purpose,
+    account_id: str | None = None,
+    after_id: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 200,
+) -> dict[str, Any]:
+    """Who read, verified or exported what, and why (reading it is logged too)."""
+    async with runtime.uow() as uow:
+        await uow.log_access(principal, "access-log", purpose, account_id, {"after_id": after_id})
+        await uow.commit()
+    async with runtime.uow() as uow:
+        entries = await uow.access_entries(after_id, limit, account_id)
+    return {
+        "entries": entries,
+        "next_after_id": entries[-1]["id"] if len(entries) == limit else None,
     }

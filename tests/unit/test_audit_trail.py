@@ -1,0 +1,198 @@
+"""The audit trail: tamper evidence, "as of" on both time axes, and the access log."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import delete, insert, select, update
+
+from services.audit.adapters.tables import audit_entries
+from shared.settings import Settings
+from tests.support import auth, bill, eventually, opened, payment, running_stack, settings_for
+
+Clients = dict[str, httpx.AsyncClient]
+
+
+@pytest.fixture
+async def trail(tmp_path: Path) -> AsyncIterator[tuple[Clients, Any, Settings]]:
+    settings = {s: settings_for(s, tmp_path) for s in ("accounts", "audit")}
+    async with running_stack(settings) as http:
+        r = await http["accounts"].post(
+            "/v1/inbound/events",
+            json={"events": [opened("T1"), bill("T1", "B1"), payment("T1", "P1", 10_00)]},
+        )
+        assert r.json()["accepted"] == 3
+        await eventually(lambda: history(http, "T1"), lambda r: len(r.json()["entries"]) >= 4)
+        runtime = http["audit"]._transport.app.state.runtime  # type: ignore[attr-defined]
+        yield http, runtime, settings["audit"]
+
+
+async def history(http: Clients, account: str, **params: Any) -> httpx.Response:
+    return await http["audit"].get(
+        f"/v1/accounts/{account}/history", params={"purpose": "test", **params}
+    )
+
+
+async def verify(http: Clients, account: str = "T1") -> dict[str, Any]:
+    r = await http["audit"].get(f"/v1/accounts/{account}/verify", params={"purpose": "test"})
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+async def tamper(runtime: Any, statement: Any) -> None:
+    async with runtime.uow() as uow:
+        await uow.session.execute(statement)
+        await uow.commit()
+
+
+async def row(runtime: Any, seq: int) -> dict[str, Any]:
+    t = audit_entries
+    async with runtime.uow() as uow:
+        found = (
+            (await uow.session.execute(select(t).where(t.c.account_id == "T1", t.c.seq == seq)))
+            .mappings()
+            .one()
+        )
+    return dict(found)
+
+
+async def test_an_untouched_trail_verifies(trail: tuple[Clients, Any, Settings]) -> None:
+    http, _, _ = trail
+    assert (await verify(http))["intact"] is True
+    everything = await http["audit"].get("/v1/verify", params={"purpose": "test"})
+    assert everything.json()["intact"] is True and everything.json()["accounts"] >= 1
+
+
+async def test_an_edited_event_is_named(trail: tuple[Clients, Any, Settings]) -> None:
+    http, runtime, _ = trail
+    r2 = await row(runtime, 2)
+    t = audit_entries
+    await tamper(
+        runtime,
+        update(t)
+        .where(t.c.account_id == "T1", t.c.seq == 2)
+        .values(event=r2["event"].replace("10000", "99999")),
+    )
+    result = await verify(http)
+    assert result["intact"] is False
+    assert result["broken"]["seq"] == 2
+    assert result["broken"]["problem"] == "the hash does not match the entry's event"
+    assert result["broken"]["found"] == r2["hash"]
+
+
+async def test_a_deleted_entry_is_named(trail: tuple[Clients, Any, Settings]) -> None:
+    http, runtime, _ = trail
+    t = audit_entries
+    await tamper(runtime, delete(t).where(t.c.account_id == "T1", t.c.seq == 2))
+    broken = (await verify(http))["broken"]
+    assert (broken["seq"], broken["problem"]) == (2, "an entry is missing")
+
+
+async def test_an_inserted_entry_is_named(trail: tuple[Clients, Any, Settings]) -> None:
+    http, runtime, _ = trail
+    t = audit_entries
+    last = await row(runtime, 1)
+    # Shift everything after seq 1 up by one, then slip a forged entry in at seq 2.
+    async with runtime.uow() as uow:
+        seqs = [
+            r[0]
+            for r in await uow.session.execute(
+                select(t.c.seq).where(t.c.account_id == "T1", t.c.seq > 1).order_by(t.c.seq.desc())
+            )
+        ]
+        for seq in seqs:
+            await uow.session.execute(
+                update(t).where(t.c.account_id == "T1", t.c.seq == seq).values(seq=seq + 1)
+            )
+        await uow.session.execute(
+            insert(t).values(**{**last, "seq": 2, "event_id": "forged", "prev_hash": last["hash"]})
+        )
+        await uow.commit()
+    broken = (await verify(http))["broken"]
+    assert broken["seq"] == 2
+
+
+async def test_reordered_entries_are_named(trail: tuple[Clients, Any, Settings]) -> None:
+    http, runtime, _ = trail
+    t = audit_entries
+    await tamper(runtime, update(t).where(t.c.account_id == "T1", t.c.seq == 2).values(seq=-2))
+    await tamper(runtime, update(t).where(t.c.account_id == "T1", t.c.seq == 3).values(seq=2))
+    await tamper(runtime, update(t).where(t.c.account_id == "T1", t.c.seq == -2).values(seq=3))
+    broken = (await verify(http))["broken"]
+    assert (broken["seq"], broken["problem"]) == (2, "prev_hash is not the previous entry's hash")
+
+
+async def test_an_edited_column_outside_the_hash_is_named(
+    trail: tuple[Clients, Any, Settings],
+) -> None:
+    http, runtime, _ = trail
+    t = audit_entries
+    await tamper(
+        runtime, update(t).where(t.c.account_id == "T1", t.c.seq == 3).values(source="someone-else")
+    )
+    broken = (await verify(http))["broken"]
+    assert (broken["seq"], broken["problem"]) == (3, "column source differs from the hashed event")
+
+
+async def test_as_of_recorded_and_as_of_occurred_differ_for_a_backdated_payment(
+    trail: tuple[Clients, Any, Settings],
+) -> None:
+    http, _, _ = trail
+    cut = datetime.now(UTC)
+    await asyncio.sleep(0.01)
+    # Paid on 1 March, posted now: it happened before the cut but was known only after.
+    late = payment("T1", "P-LATE", 5_00, paid_at="2026-03-01T10:00:00+08:00")
+    late["occurred_at"] = "2026-03-01T10:00:00+08:00"
+    assert (await http["accounts"].post("/v1/inbound/events", json={"events": [late]})).json()[
+        "accepted"
+    ] == 1
+    await eventually(
+        lambda: history(http, "T1"),
+        lambda r: late["id"] in [e["event_id"] for e in r.json()["entries"]],
+    )
+
+    known_then = await history(http, "T1", as_of_recorded=cut.isoformat())
+    happened_by = await history(http, "T1", as_of_occurred="2026-03-03T00:00:00+08:00")
+    assert late["id"] not in [e["event_id"] for e in known_then.json()["entries"]]
+    assert late["id"] in [e["event_id"] for e in happened_by.json()["entries"]]
+    only_payments = await history(http, "T1", type="PaymentReceived")
+    assert {e["type"] for e in only_payments.json()["entries"]} == {"PaymentReceived"}
+
+
+async def test_every_read_is_in_the_access_log_with_who_and_why(
+    trail: tuple[Clients, Any, Settings],
+) -> None:
+    http, _, settings = trail
+    reader = auth(settings, "compliance", sub="carol")
+    await http["audit"].get(
+        "/v1/accounts/T1/history",
+        headers=reader,
+        params={"purpose": "complaint 42", "type": "BillIssued"},
+    )
+    await http["audit"].get(
+        "/v1/accounts/T1/verify", headers=reader, params={"purpose": "quarterly check"}
+    )
+    log = (
+        await http["audit"].get("/v1/access-log", headers=reader, params={"purpose": "review"})
+    ).json()["entries"]
+    mine = [(e["action"], e["purpose"]) for e in log if e["subject"] == "carol"]
+    assert mine == [
+        ("history", "complaint 42"),
+        ("verify", "quarterly check"),
+        ("access-log", "review"),
+    ]
+    (read,) = [e for e in log if e["purpose"] == "complaint 42"]
+    assert read["role"] == "compliance" and read["filters"]["types"] == ["BillIssued"]
+    assert read["account_id"] == "T1"
+
+
+async def test_a_read_without_a_purpose_is_refused(trail: tuple[Clients, Any, Settings]) -> None:
+    http, _, _ = trail
+    assert (await http["audit"].get("/v1/accounts/T1/history")).status_code == 422
