@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import importlib
 import json
 import logging
 import sys
@@ -87,6 +88,27 @@ def cmd_schemas_docs(args: argparse.Namespace) -> None:
     print(f"wrote {args.file}", file=sys.stderr)
 
 
+def cmd_audit_verify_bundle(args: argparse.Namespace) -> None:
+    # Offline: reads only the file (and the trusted key); no settings, no database.
+    # Looked up by name, like the bootstraps, so no service's entry point imports audit.
+    verify_bundle = importlib.import_module("services.audit.domain.bundle").verify_bundle
+
+    try:
+        bundle = json.loads(Path(args.file).read_text())
+    except (OSError, ValueError) as exc:
+        print(f"arrears: cannot read bundle {args.file}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+    trusted = Path(args.public_key).read_text() if args.public_key else None
+    problems = verify_bundle(bundle, trusted)
+    if problems:
+        for problem in problems:
+            print(f"FAIL: {problem}")
+        raise SystemExit(1)
+    entries = len(bundle["entries"])
+    origin = "the trusted key" if trusted else "the key inside the bundle (origin not proven)"
+    print(f"OK: {entries} entries of account {bundle['account_id']} verified against {origin}")
+
+
 def cmd_dlq(args: argparse.Namespace) -> None:
     runtime = bootstrap_module(args.service).bootstrap()
 
@@ -142,6 +164,13 @@ def parser() -> argparse.ArgumentParser:
     token.add_argument("--account", action="append", help="an account a borrower may see")
     token.add_argument("--ttl-minutes", type=int, default=480)
     token.set_defaults(fn=cmd_token)
+
+    audit = sub.add_parser("audit", help="audit trail tools")
+    audit_sub = audit.add_subparsers(dest="action", required=True)
+    vb = audit_sub.add_parser("verify-bundle", help="verify an evidence bundle offline")
+    vb.add_argument("file")
+    vb.add_argument("--public-key", help="the operator's published Ed25519 public key (PEM)")
+    vb.set_defaults(fn=cmd_audit_verify_bundle)
 
     dlq = sub.add_parser("dlq", help="list, replay or discard dead letters")
     dlq.add_argument("action", choices=["list", "replay", "discard"])

@@ -55,6 +55,10 @@ class Settings(BaseSettings):
         description="accounts: close each business day itself at this local time (HH:MM)",
     )
     day_close_time_zone: str = "Asia/Shanghai"
+    audit_signing_key_file: Path | None = Field(
+        default=None, description="audit: Ed25519 private key (PEM) that signs checkpoints"
+    )
+    audit_checkpoint_seconds: int = Field(default=3600, ge=0, description="0: on demand only")
     auth_mode: Literal["development", "production"] = "production"
     auth_dev_secret_file: Path | None = None
     auth_public_key_file: Path | None = None
@@ -98,6 +102,11 @@ class Settings(BaseSettings):
     def dev_secret_path(self) -> Path:
         """Where the development signing secret lives (one per install)."""
         return self.auth_dev_secret_file or self.data_dir / "dev-secret"
+
+    @property
+    def signing_key_path(self) -> Path:
+        """Where audit's checkpoint signing key lives (development creates it)."""
+        return self.audit_signing_key_file or self.data_dir / "audit-signing-key.pem"
 
     @property
     def issuer(self) -> str:

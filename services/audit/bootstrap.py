@@ -7,7 +7,8 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.audit.adapters.tables import platform
-from services.audit.entrypoints.routers import history
+from services.audit.entrypoints.routers import checkpoints, history
+from services.audit.service_layer.checkpoints import CheckpointWorker, load_signing_key
 from services.audit.service_layer.handlers import record
 from services.audit.service_layer.unit_of_work import AuditUnitOfWork
 from shared.api import create_service_app
@@ -46,6 +47,15 @@ def bootstrap(
 
 
 def create_app(settings: Settings | None = None, **kwargs: object) -> FastAPI:
-    """The audit FastAPI app, with its consumer running in the lifespan."""
+    """The audit FastAPI app, with its consumer and checkpoint signer in the lifespan."""
     runtime = bootstrap(settings, **kwargs)  # type: ignore[arg-type]
-    return create_service_app(runtime, title="arrears audit", routers=[history.router])
+    key = load_signing_key(runtime.settings)
+    if runtime.settings.audit_checkpoint_seconds:
+        worker = CheckpointWorker(runtime.settings.audit_checkpoint_seconds, runtime.uow, key)
+        runtime.workers.append(worker.run)
+    return create_service_app(
+        runtime,
+        title="arrears audit",
+        routers=[history.router, checkpoints.router],
+        signing_key=key,
+    )

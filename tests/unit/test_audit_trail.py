@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
+import io
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,10 +14,17 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import delete, insert, select, update
 
 from services.audit.adapters.tables import audit_entries
-from shared.settings import Settings
+from services.audit.domain.merkle import inclusion_proof, root, root_from_proof
+from services.audit.service_layer.checkpoints import load_signing_key
+from services.cli import parser
+from shared.settings import Settings, SettingsError
 from tests.support import auth, bill, eventually, opened, payment, running_stack, settings_for
 
 Clients = dict[str, httpx.AsyncClient]
@@ -196,3 +207,104 @@ async def test_every_read_is_in_the_access_log_with_who_and_why(
 async def test_a_read_without_a_purpose_is_refused(trail: tuple[Clients, Any, Settings]) -> None:
     http, _, _ = trail
     assert (await http["audit"].get("/v1/accounts/T1/history")).status_code == 422
+
+
+# -- signed checkpoints and evidence bundles ------------------------------------------
+
+
+async def bundle_of(http: Clients, account: str = "T1") -> dict[str, Any]:
+    made = await http["audit"].post("/v1/checkpoints", params={"purpose": "test"})
+    assert made.status_code == 201, made.text
+    r = await http["audit"].get(f"/v1/accounts/{account}/bundle", params={"purpose": "export"})
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = json.loads(r.text)
+    return body
+
+
+def verify_file(tmp_path: Path, bundle: dict[str, Any], *extra: str) -> tuple[int, str]:
+    path = tmp_path / "bundle.json"
+    path.write_text(json.dumps(bundle))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        try:
+            # The command's own function: main() would also configure the process's logging.
+            args = parser().parse_args(["audit", "verify-bundle", str(path), *extra])
+            args.fn(args)
+            code = 0
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+    return code, out.getvalue()
+
+
+async def test_a_bundle_verifies_offline_against_the_published_key(
+    trail: tuple[Clients, Any, Settings], tmp_path: Path
+) -> None:
+    http, _, _ = trail
+    bundle = await bundle_of(http)
+    assert [e["seq"] for e in bundle["entries"]] == list(range(1, len(bundle["entries"]) + 1))
+    published = (await http["audit"].get("/v1/checkpoints/latest")).json()["public_key"]
+    (tmp_path / "key.pem").write_text(published)
+    code, out = verify_file(tmp_path, bundle, "--public-key", str(tmp_path / "key.pem"))
+    assert code == 0 and out.startswith("OK:") and "the trusted key" in out
+
+
+@pytest.mark.parametrize(
+    ("forge", "problem"),
+    [
+        ("edit", "chain broken at seq 2"),
+        ("truncate", "do not end at the account's head"),
+        ("signature", "signature is not valid"),
+        ("root", "inclusion proof does not lead"),
+        ("garbage", "malformed bundle"),
+    ],
+)
+async def test_a_forged_bundle_is_rejected_offline(
+    trail: tuple[Clients, Any, Settings], tmp_path: Path, forge: str, problem: str
+) -> None:
+    http, _, _ = trail
+    bundle = await bundle_of(http)
+    if forge == "edit":
+        bundle["entries"][1]["event"] = bundle["entries"][1]["event"].replace("B1", "B9")
+    elif forge == "truncate":
+        bundle["entries"].pop()
+    elif forge == "signature":
+        sig = bytearray(base64.b64decode(bundle["checkpoint"]["signature"]))
+        sig[0] ^= 1
+        bundle["checkpoint"]["signature"] = base64.b64encode(bytes(sig)).decode()
+    elif forge == "root":
+        bundle["checkpoint"]["root"] = "00" * 32
+    else:
+        bundle["checkpoint"] = {"root": 1}
+    code, out = verify_file(tmp_path, bundle)
+    assert code == 1 and problem in out, out
+
+
+async def test_a_bundle_signed_by_another_key_is_rejected(
+    trail: tuple[Clients, Any, Settings], tmp_path: Path
+) -> None:
+    http, _, _ = trail
+    bundle = await bundle_of(http)
+    other = (
+        Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    (tmp_path / "other.pem").write_bytes(other)
+    code, out = verify_file(tmp_path, bundle, "--public-key", str(tmp_path / "other.pem"))
+    assert code == 1 and "not signed with the trusted key" in out
+
+
+def test_production_audit_without_a_signing_key_refuses_to_start(tmp_path: Path) -> None:
+    settings = settings_for("audit", tmp_path)
+    production = settings.model_copy(update={"auth_mode": "production"})
+    with pytest.raises(SettingsError, match="AUDIT_SIGNING_KEY_FILE"):
+        load_signing_key(production)
+
+
+@given(st.lists(st.binary(min_size=1, max_size=16), min_size=1, max_size=40), st.data())
+def test_every_leaf_proves_its_way_to_the_root(leaves: list[bytes], data: Any) -> None:
+    index = data.draw(st.integers(0, len(leaves) - 1))
+    proof = inclusion_proof(index, leaves)
+    assert root_from_proof(index, len(leaves), leaves[index], proof) == root(leaves)
+    if len(leaves) > 1:
+        assert root_from_proof(index, len(leaves), leaves[index] + b"x", proof) != root(leaves)

@@ -43,3 +43,16 @@ access_log = Table(
     Column("account_id", String(64), nullable=True),
     Column("filters", Text, nullable=False),
 )
+
+# Signed Merkle roots over every account's head, kept and served.
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("id", Position, primary_key=True, autoincrement=True),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("root", String(64), nullable=False),
+    Column("heads", Text, nullable=False),
+    Column("signature", Text, nullable=False),
+    Column("public_key", Text, nullable=False),
+)

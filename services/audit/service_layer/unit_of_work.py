@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import func, insert, select
 
-from services.audit.adapters.tables import access_log, audit_entries
+from services.audit.adapters.tables import access_log, audit_entries, checkpoints
 from services.audit.domain.chain import GENESIS, canonical, link
 from services.audit.domain.verify import BrokenLink, StoredEntry, verify_chain
 from shared.auth import Principal
@@ -114,6 +114,67 @@ class AuditUnitOfWork(SqlUnitOfWork):
                 after = page[-1].seq
 
         return verify_chain(account_id, [e async for e in rows()])
+
+    async def heads(self) -> list[tuple[str, int, str]]:
+        """Every account's newest entry: (account id, seq, hash), by account id."""
+        t = audit_entries
+        newest = (
+            select(t.c.account_id, func.max(t.c.seq).label("seq"))
+            .group_by(t.c.account_id)
+            .subquery()
+        )
+        rows = await self.session.execute(
+            select(t.c.account_id, t.c.seq, t.c.hash)
+            .join(newest, (t.c.account_id == newest.c.account_id) & (t.c.seq == newest.c.seq))
+            .order_by(t.c.account_id)
+        )
+        return [(r.account_id, int(r.seq), r.hash) for r in rows]
+
+    async def save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Keep a signed checkpoint."""
+        await self.session.execute(
+            insert(checkpoints).values(
+                at=datetime.fromisoformat(checkpoint["at"]),
+                size=checkpoint["size"],
+                root=checkpoint["root"],
+                heads=json.dumps(checkpoint["heads"]),
+                signature=checkpoint["signature"],
+                public_key=checkpoint["public_key"],
+            )
+        )
+
+    async def latest_checkpoint(self) -> dict[str, Any] | None:
+        """The newest signed checkpoint, as it was signed."""
+        row = (
+            (
+                await self.session.execute(
+                    select(checkpoints).order_by(checkpoints.c.id.desc()).limit(1)
+                )
+            )
+            .mappings()
+            .first()
+        )
+        if row is None:
+            return None
+        return {
+            "id": row["id"],
+            "at": utc(row["at"]).isoformat(),
+            "size": row["size"],
+            "root": row["root"],
+            "heads": json.loads(row["heads"]),
+            "signature": row["signature"],
+            "public_key": row["public_key"],
+        }
+
+    async def stored_entries(self, account_id: str, up_to_seq: int) -> list[dict[str, Any]]:
+        """Entries exactly as stored (the hashed event text included), up to a seq."""
+        t = audit_entries
+        rows = await self.session.execute(
+            select(t.c.seq, t.c.event_id, t.c.type, t.c.source, t.c.event, t.c.hash, t.c.prev_hash)
+            .where(t.c.account_id == account_id, t.c.seq <= up_to_seq)
+            .order_by(t.c.seq)
+        )
+        return [dict(r._mapping) for r in rows]
 
     async def accounts(self) -> list[str]:
         """Every account with a trail."""

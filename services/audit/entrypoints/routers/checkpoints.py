@@ -1,0 +1,65 @@
+"""Signed checkpoints and evidence bundles for compliance."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import PlainTextResponse
+
+from services.audit.domain.bundle import dumps
+from services.audit.entrypoints.dependencies import Runtime
+from services.audit.service_layer.checkpoints import export_bundle, make_checkpoint
+from shared.security import CurrentPrincipal, secured
+
+ACCESS = {
+    "create_checkpoint": {"compliance"},
+    "latest_checkpoint": {"compliance"},
+    "get_bundle": {"compliance"},
+}
+
+router = APIRouter(prefix="/v1", tags=["checkpoints"], route_class=secured(ACCESS))
+Purpose = Annotated[str, Query(min_length=3, max_length=500)]
+
+
+@router.post("/checkpoints", status_code=201)
+async def create_checkpoint(
+    request: Request, runtime: Runtime, principal: CurrentPrincipal, purpose: Purpose
+) -> dict[str, Any]:
+    """Sign the Merkle root over every account's head now."""
+    async with runtime.uow() as uow:
+        checkpoint = await make_checkpoint(uow, request.app.state.signing_key)
+        await uow.log_access(principal, "checkpoint", purpose, None, {})
+        await uow.commit()
+    return checkpoint
+
+
+@router.get("/checkpoints/latest")
+async def latest_checkpoint(runtime: Runtime) -> dict[str, Any]:
+    """The newest signed checkpoint (publish its root outside this database)."""
+    async with runtime.uow() as uow:
+        checkpoint = await uow.latest_checkpoint()
+    if checkpoint is None:
+        raise HTTPException(404, "no checkpoint yet")
+    return checkpoint
+
+
+@router.get("/accounts/{account_id}/bundle", response_class=PlainTextResponse)
+async def get_bundle(
+    account_id: str, runtime: Runtime, principal: CurrentPrincipal, purpose: Purpose
+) -> PlainTextResponse:
+    """One file with the account's trail, hashes, covering checkpoint and public key.
+
+    `arrears audit verify-bundle FILE` checks it offline, with no database.
+    """
+    async with runtime.uow() as uow:
+        bundle = await export_bundle(uow, account_id)
+        await uow.log_access(principal, "export-bundle", purpose, account_id, {})
+        await uow.commit()
+    if bundle is None:
+        raise HTTPException(404, f"no checkpoint covers account {account_id} yet")
+    return PlainTextResponse(
+        dumps(bundle),
+        media_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="{account_id}-audit.json"'},
+    )

@@ -1,0 +1,125 @@
+"""Signing checkpoints over every account's head, and exporting one account's evidence."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from services.audit.domain.bundle import FORMAT, checkpoint_message, public_pem, sign
+from services.audit.domain.merkle import head_leaf, inclusion_proof, root
+from services.audit.service_layer.unit_of_work import AuditUnitOfWork
+from shared.settings import Settings, SettingsError
+
+log = logging.getLogger(__name__)
+
+
+def load_signing_key(settings: Settings) -> Ed25519PrivateKey:
+    """The Ed25519 key from AUDIT_SIGNING_KEY_FILE; development creates one on first use."""
+    path = settings.signing_key_path
+    if not path.exists():
+        if settings.auth_mode != "development":
+            raise SettingsError("audit needs AUDIT_SIGNING_KEY_FILE (an Ed25519 private key, PEM)")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pem = Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(pem)
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, path)  # processes starting together agree on the first key
+        tmp.unlink()
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except ValueError as exc:
+        raise SettingsError(f"AUDIT_SIGNING_KEY_FILE {path}: not a PEM private key") from exc
+    if not isinstance(key, Ed25519PrivateKey):
+        raise SettingsError(f"AUDIT_SIGNING_KEY_FILE {path}: not an Ed25519 key")
+    return key
+
+
+async def make_checkpoint(uow: AuditUnitOfWork, key: Ed25519PrivateKey) -> dict[str, Any]:
+    """Sign the Merkle root over every account's current head (the caller commits)."""
+    heads = await uow.heads()
+    tree_root = root([head_leaf(a, seq, h) for a, seq, h in heads]).hex()
+    at = uow.now.isoformat()
+    checkpoint = {
+        "at": at,
+        "size": len(heads),
+        "root": tree_root,
+        "heads": [[a, seq, h] for a, seq, h in heads],
+        "signature": sign(key, checkpoint_message(tree_root, len(heads), at)),
+        "public_key": public_pem(key),
+    }
+    await uow.save_checkpoint(checkpoint)
+    return checkpoint
+
+
+async def export_bundle(uow: AuditUnitOfWork, account_id: str) -> dict[str, Any] | None:
+    """One account's trail up to its head in the latest checkpoint, with the proof.
+
+    None when no checkpoint covers the account yet (make one first).
+    """
+    checkpoint = await uow.latest_checkpoint()
+    if checkpoint is None:
+        return None
+    heads = [tuple(h) for h in checkpoint["heads"]]
+    index = next((i for i, h in enumerate(heads) if h[0] == account_id), None)
+    if index is None:
+        return None
+    _, seq, head_hash = heads[index]
+    leaves = [head_leaf(a, s, h) for a, s, h in heads]
+    return {
+        "format": FORMAT,
+        "account_id": account_id,
+        "entries": await uow.stored_entries(account_id, int(seq)),
+        "checkpoint": {
+            "at": checkpoint["at"],
+            "size": checkpoint["size"],
+            "root": checkpoint["root"],
+            "signature": checkpoint["signature"],
+            "leaf_index": index,
+            "head": {"seq": seq, "hash": head_hash},
+            "proof": [p.hex() for p in inclusion_proof(index, leaves)],
+        },
+        "public_key": checkpoint["public_key"],
+    }
+
+
+class CheckpointWorker:
+    """Signs a checkpoint every `seconds` when the trail has changed since the last one."""
+
+    def __init__(
+        self, seconds: int, uow_factory: Callable[[], AuditUnitOfWork], key: Ed25519PrivateKey
+    ) -> None:
+        self._seconds = seconds
+        self._uow = uow_factory
+        self._key = key
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Until stopped."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self._seconds)
+            if stop.is_set():
+                return
+            try:
+                async with self._uow() as uow:
+                    last = await uow.latest_checkpoint()
+                    heads = await uow.heads()
+                    if last is None or [list(h) for h in heads] != last["heads"]:
+                        await make_checkpoint(uow, self._key)
+                        await uow.commit()
+            except Exception:
+                log.exception("checkpoint failed; trying again next interval")
