@@ -109,6 +109,38 @@ def cmd_audit_verify_bundle(args: argparse.Namespace) -> None:
     print(f"OK: {entries} entries of account {bundle['account_id']} verified against {origin}")
 
 
+def cmd_audit_rebuild(args: argparse.Namespace) -> None:
+    audit = bootstrap_module("audit")
+    rebuild_module = importlib.import_module("services.audit.service_layer.rebuild")
+    runtime = audit.bootstrap()
+
+    def bar(done: int, total: int) -> None:
+        width = 40
+        filled = width * done // max(total, 1)
+        print(
+            f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    async def run() -> None:
+        await runtime.start(consume=False)
+        try:
+            read = await rebuild_module.rebuild(runtime, bar)
+            summary = await rebuild_module.heads_and_root(runtime)
+        finally:
+            await runtime.stop()
+        print(file=sys.stderr)
+        print(
+            json.dumps(
+                {"records": read, "accounts": len(summary["heads"]), "root": summary["root"]}
+            )
+        )
+
+    asyncio.run(run())
+
+
 def cmd_dlq(args: argparse.Namespace) -> None:
     runtime = bootstrap_module(args.service).bootstrap()
 
@@ -171,6 +203,10 @@ def parser() -> argparse.ArgumentParser:
     vb.add_argument("file")
     vb.add_argument("--public-key", help="the operator's published Ed25519 public key (PEM)")
     vb.set_defaults(fn=cmd_audit_verify_bundle)
+    rb = audit_sub.add_parser(
+        "rebuild", help="discard the audit store and re-consume every topic (service stopped)"
+    )
+    rb.set_defaults(fn=cmd_audit_rebuild)
 
     dlq = sub.add_parser("dlq", help="list, replay or discard dead letters")
     dlq.add_argument("action", choices=["list", "replay", "discard"])

@@ -21,8 +21,10 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, insert, select, update
 
 from services.audit.adapters.tables import audit_entries
+from services.audit.bootstrap import bootstrap as audit_bootstrap
 from services.audit.domain.merkle import inclusion_proof, root, root_from_proof
 from services.audit.service_layer.checkpoints import load_signing_key
+from services.audit.service_layer.rebuild import heads_and_root, rebuild
 from services.cli import parser
 from shared.settings import Settings, SettingsError
 from tests.support import auth, bill, eventually, opened, payment, running_stack, settings_for
@@ -308,3 +310,33 @@ def test_every_leaf_proves_its_way_to_the_root(leaves: list[bytes], data: Any) -
     assert root_from_proof(index, len(leaves), leaves[index], proof) == root(leaves)
     if len(leaves) > 1:
         assert root_from_proof(index, len(leaves), leaves[index] + b"x", proof) != root(leaves)
+
+
+async def test_two_rebuilds_give_the_same_heads_and_root(tmp_path: Path) -> None:
+    settings = {s: settings_for(s, tmp_path) for s in ("accounts", "audit")}
+    async with running_stack(settings) as http:
+        for account in ("R1", "R2"):
+            await http["accounts"].post(
+                "/v1/inbound/events",
+                json={
+                    "events": [opened(account), bill(account, "B1"), payment(account, "P1", 1_00)]
+                },
+            )
+        await eventually(lambda: history(http, "R2"), lambda r: len(r.json()["entries"]) >= 4)
+        runtime = http["audit"]._transport.app.state.runtime  # type: ignore[attr-defined]
+        before = await heads_and_root(runtime)
+
+    results = []
+    for _ in range(2):
+        runtime = audit_bootstrap(settings["audit"])
+        await runtime.start(consume=False)
+        try:
+            progress: list[tuple[int, int]] = []
+            read = await rebuild(runtime, lambda done, total, p=progress: p.append((done, total)))
+            results.append(await heads_and_root(runtime))
+            async with runtime.uow() as uow:
+                assert await uow.verify("R1") is None
+        finally:
+            await runtime.stop()
+        assert read >= 8 and progress[-1][0] == progress[-1][1]
+    assert results[0] == results[1] == before
