@@ -103,9 +103,10 @@ def test_deferral_options_stop_at_the_months_left() -> None:
 
 
 def test_a_schedule_matches_the_accounts_rounding() -> None:
-    # 3 fen of principal and 1 of late fee over 2: components split, first takes the odd fen.
+    # 3 fen of principal and 1 of late fee over 2: the late fee's odd fen goes first and
+    # the principal's continues after it (shared.money.split_by_component, as accounts bills).
     s = spread({"principal": 3, "late_fee": 1}, 2, Decimal(0), TODAY)
-    assert [i.amount for i in s] == [3, 1]
+    assert [i.amount for i in s] == [2, 2]
     assert [i.due_date for i in s] == [date(2026, 6, 30), date(2026, 7, 30)]
     with pytest.raises(Rejected, match="cannot be spread"):
         spread({"principal": 2}, 3, Decimal(0), TODAY)

@@ -7,7 +7,7 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from services.accounts.domain.bills import Bill, to_allocation, zero
-from services.accounts.domain.money import add_months, round_fen, split_exactly
+from services.accounts.domain.money import add_months, round_fen
 from services.accounts.domain.payments import improve
 from shared.errors import Rejected
 from shared.events.accounts import (
@@ -20,6 +20,7 @@ from shared.events.accounts import (
     FeesWaived,
     Installment,
 )
+from shared.money import split_by_component
 
 if TYPE_CHECKING:
     from services.accounts.domain.model import Account
@@ -90,7 +91,7 @@ def reinstall(
     replaced = [to_allocation(b.bill_id, b.unpaid_by_component()) for b in overdue]
     totals = {c: sum(b.unpaid(c) for b in overdue) for c in COMPONENTS}
     amount = sum(totals.values())
-    shares = {c: split_exactly(totals[c], count) for c in COMPONENTS}
+    shares = split_by_component({c: totals[c] for c in COMPONENTS}, count)
     fee = round_fen(amount * rate)  # the one rounding rule, once per installment
     installments = [
         Installment(

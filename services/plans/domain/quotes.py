@@ -33,10 +33,11 @@ from services.plans.domain.eligibility import (
     refusals,
     waiver_cap,
 )
-from services.plans.domain.money import add_months, floor_fen, round_fen, split_exactly
+from services.plans.domain.money import add_months, floor_fen, round_fen
 from services.plans.domain.policy import PLAN_TYPES, PlansPolicy
 from shared.errors import Rejected
 from shared.events.plans import PlanTerms, PlanType, ScheduledInstallment
+from shared.money import split_by_component
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ def spread(
         raise Rejected(f"a schedule has 1 to 36 installments, not {months}")
     total = sum(parts.values())
     fee = round_fen(total * monthly_rate)
-    shares = {c: split_exactly(parts.get(c, 0), months) for c in COMPONENTS}
+    shares = split_by_component({c: parts.get(c, 0) for c in COMPONENTS}, months)
     amounts = [sum(shares[c][i] for c in COMPONENTS) + fee for i in range(months)]
     if min(amounts) <= 0:
         raise Rejected(f"{total} fen cannot be spread over {months} installments")
