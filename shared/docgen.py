@@ -57,8 +57,25 @@ TOPICS = {
         "DelinquencyPaused",
         "DelinquencyResumed",
     ],
-    "plans": ["PlanAgreed", "PlanBroken", "PlanCompleted"],
-    "contact": ["CollectionCaseOpened"],
+    "plans": [
+        "PlanAgreed",
+        "PlanRequested",
+        "PlanOffered",
+        "PlanApprovalRequested",
+        "PlanApproved",
+        "PlanRejected",
+        "PlanAccepted",
+        "PlanDeclined",
+        "PlanExpired",
+        "PlanActivated",
+        "PlanPaymentApplied",
+        "InstallmentMet",
+        "InstallmentMissed",
+        "PlanBroken",
+        "PlanCompleted",
+        "PlanCancelled",
+    ],
+    "contact": ["CollectionCaseOpened", "ContactAttemptChecked", "ContactAttemptRecorded"],
 }
 
 

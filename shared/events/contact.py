@@ -3,11 +3,36 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import ClassVar
+from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field, model_validator
 
 from shared.catalogue import EventData, Upcaster
+
+ContactChannel = Literal["call", "sms", "email", "app_push", "letter"]
+"""How a borrower (or a listed contact) is reached; `call` includes AI voice calls."""
+
+ContactOutcome = Literal[
+    "reached",
+    "no_answer",
+    "wrong_number",
+    "refused",
+    "promise_to_pay",
+    "dispute",
+    "callback_requested",
+]
+"""What came of a contact attempt."""
+
+ContactParty = Literal["debtor", "third_party"]
+"""Whom an attempt addresses: the debtor, or a contact the debtor listed."""
+
+ContactPurpose = Literal[
+    "collection", "validation_notice", "verification", "termination_notice", "remedy_notice"
+]
+"""Why an attempt is made; the notices stay allowed after a cease request or dispute."""
+
+Jurisdiction = Literal["CN", "US"]
+"""The rule pack a contact is checked under, chosen per account."""
 
 
 class CollectionCaseOpened(EventData):
@@ -22,5 +47,68 @@ class CollectionCaseOpened(EventData):
     opened_on: date
 
 
-MODELS: list[type[EventData]] = [CollectionCaseOpened]
+class ContactAttemptChecked(EventData):
+    """A scheduled or imminent contact was checked against the account's rule pack.
+
+    One type for both outcomes, so a reader of the trail sees every decision in one
+    stream: `decision` is `allowed` (no `rule_ids`; `rules_checked` lists what held,
+    `exception_id` the agreed exception that lifted a closed window, if any) or
+    `blocked` (`rule_ids` lists every rule the contact would break). `explanation` is
+    one readable sentence per rule.
+    """
+
+    event_type: ClassVar[str] = "ContactAttemptChecked"
+    schema_version: ClassVar[int] = 1
+
+    attempt_id: str = Field(min_length=1, max_length=100)
+    debt_id: str = Field(min_length=1, max_length=100)
+    channel: ContactChannel
+    party: ContactParty
+    purpose: ContactPurpose
+    planned_at: AwareDatetime
+    jurisdiction: Jurisdiction
+    decision: Literal["allowed", "blocked"]
+    rule_ids: list[str] = Field(default_factory=list, max_length=20)
+    rules_checked: list[str] = Field(default_factory=list, max_length=20)
+    explanation: str = Field(min_length=1, max_length=2000)
+    exception_id: str | None = Field(default=None, max_length=100)
+
+    @model_validator(mode="after")
+    def _decision_matches_rules(self) -> ContactAttemptChecked:
+        if self.decision == "blocked" and not self.rule_ids:
+            raise ValueError("a blocked decision names at least one rule")
+        if self.decision == "blocked" and self.exception_id is not None:
+            raise ValueError("a blocked decision uses no exception")
+        if self.decision == "allowed" and self.rule_ids:
+            raise ValueError("an allowed decision breaks no rule")
+        return self
+
+
+class ContactAttemptRecorded(EventData):
+    """A contact attempt was made, with what came of it.
+
+    `at` is when it was made; `exception_id` names the agreed exception it used, so one
+    exception allows one contact only.
+    """
+
+    event_type: ClassVar[str] = "ContactAttemptRecorded"
+    schema_version: ClassVar[int] = 1
+
+    attempt_id: str = Field(min_length=1, max_length=100)
+    debt_id: str = Field(min_length=1, max_length=100)
+    agency: str = Field(min_length=1, max_length=100)
+    channel: ContactChannel
+    party: ContactParty = "debtor"
+    outcome: ContactOutcome
+    duration_seconds: int = Field(default=0, ge=0, le=86_400, strict=True)
+    agent: str | None = Field(default=None, max_length=100)
+    at: AwareDatetime
+    exception_id: str | None = Field(default=None, max_length=100)
+
+
+MODELS: list[type[EventData]] = [
+    CollectionCaseOpened,
+    ContactAttemptChecked,
+    ContactAttemptRecorded,
+]
 UPCASTERS: dict[tuple[str, int], Upcaster] = {}
