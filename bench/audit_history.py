@@ -1,0 +1,107 @@
+"""Latency of an audit history read and a chain verification on a 10k-event account.
+
+python bench/audit_history.py [--events 10000] [--database-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from services.audit.bootstrap import create_app
+from services.registry import migrations_dir
+from shared.auth import mint_dev_token
+from shared.envelope import Envelope
+from shared.migrations import upgrade
+from shared.settings import Settings
+
+
+async def run(n: int, database_url: str | None) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        overrides: dict[str, Any] = {
+            "data_dir": Path(tmp),
+            "auth_mode": "development",
+            "audit_checkpoint_seconds": 0,
+        }
+        if database_url:
+            overrides["database_url"] = database_url
+        settings = Settings.load("audit", **overrides)
+        await asyncio.to_thread(upgrade, settings, migrations_dir("audit"))
+        app = create_app(settings)
+        runtime = app.state.runtime
+        account = f"BIG-{uuid.uuid4().hex[:6]}"
+        start = datetime(2026, 1, 1, tzinfo=UTC)
+        t0 = time.perf_counter()
+        for first in range(0, n, 500):
+            async with runtime.uow() as uow:
+                for i in range(first, min(first + 500, n)):
+                    await uow.append_entry(
+                        Envelope(
+                            id=uuid.uuid4(),
+                            type="BusinessDayClosed",
+                            schema_version=1,
+                            account_id=account,
+                            occurred_at=start + timedelta(minutes=i),
+                            recorded_at=start + timedelta(minutes=i),
+                            source="bench",
+                            data={"business_date": "2026-01-01"},
+                        )
+                    )
+                await uow.commit()
+        load_s = time.perf_counter() - t0
+        token = mint_dev_token(settings, role="compliance", subject="bench")
+        headers = {"Authorization": f"Bearer {token}"}
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://audit", headers=headers
+            ) as client,
+        ):
+            pages, after, got = [], 0, 0
+            while True:
+                t = time.perf_counter()
+                r = await client.get(
+                    f"/v1/accounts/{account}/history",
+                    params={"purpose": "bench", "limit": 1000, "after_seq": after},
+                )
+                pages.append(time.perf_counter() - t)
+                body = r.json()
+                got += len(body["entries"])
+                if body["next_after_seq"] is None:
+                    break
+                after = body["next_after_seq"]
+            t = time.perf_counter()
+            v = await client.get(f"/v1/accounts/{account}/verify", params={"purpose": "bench"})
+            verify_s = time.perf_counter() - t
+        assert got == n and v.json()["intact"], (got, v.text)
+        return {
+            "db": settings.database_url.split(":", 1)[0],
+            "events": n,
+            "append_events_per_s": round(n / load_s),
+            "history_page_1000_ms_median": round(statistics.median(pages) * 1000, 1),
+            "history_page_1000_ms_max": round(max(pages) * 1000, 1),
+            "full_history_ms": round(sum(pages) * 1000),
+            "verify_ms": round(verify_s * 1000),
+        }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--events", type=int, default=10_000)
+    p.add_argument("--database-url")
+    args = p.parse_args()
+    print(json.dumps(asyncio.run(run(args.events, args.database_url))))
+
+
+if __name__ == "__main__":
+    main()
