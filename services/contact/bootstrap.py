@@ -7,7 +7,9 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.contact.adapters.tables import platform
+from services.contact.entrypoints.routers import attempts as attempts_router
 from services.contact.entrypoints.routers import cases
+from services.contact.service_layer import attempts
 from services.contact.service_layer.handlers import AccountsEventHandler
 from services.contact.service_layer.unit_of_work import ContactUnitOfWork
 from shared.api import create_service_app
@@ -34,7 +36,10 @@ def bootstrap(
         tables=platform,
         catalogue=default_catalogue(),
         uow_class=ContactUnitOfWork,
-        subscriptions=lambda s: [Subscription("accounts", [s.topics.accounts], handler)],
+        subscriptions=lambda s: [
+            Subscription("accounts", [s.topics.accounts], handler),
+            Subscription("inbound", [s.topics.inbound], attempts.on_inbound),
+        ],
         clock=clock,
         event_log=event_log,
     )
@@ -43,4 +48,6 @@ def bootstrap(
 def create_app(settings: Settings | None = None, **kwargs: object) -> FastAPI:
     """The contact FastAPI app, with its consumer running in the lifespan."""
     runtime = bootstrap(settings, **kwargs)  # type: ignore[arg-type]
-    return create_service_app(runtime, title="arrears contact", routers=[cases.router])
+    return create_service_app(
+        runtime, title="arrears contact", routers=[cases.router, attempts_router.router]
+    )

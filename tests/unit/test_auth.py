@@ -156,6 +156,11 @@ EXPECTED = {
         "compliance",
         "borrower",
     },
+    ("contact", "POST", "/v1/accounts/{account_id}/contact-attempts/check"): {
+        "agent",
+        "supervisor",
+    },
+    ("contact", "POST", "/v1/accounts/{account_id}/contact-attempts"): {"agent", "supervisor"},
     ("audit", "GET", "/v1/accounts/{account_id}/history"): {"compliance"},
     ("audit", "GET", "/v1/accounts/{account_id}/verify"): {"compliance"},
     ("audit", "GET", "/v1/verify"): {"compliance"},

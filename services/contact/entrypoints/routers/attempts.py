@@ -1,0 +1,94 @@
+"""Contact attempts: check one before it happens, record it after."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from services.contact.domain.compliance import ContactAttempt, RecordedAttempt
+from services.contact.entrypoints.dependencies import Runtime
+from services.contact.service_layer import attempts
+from shared.events.contact import ContactChannel, ContactOutcome, ContactParty, ContactPurpose
+from shared.security import CurrentPrincipal, secured
+
+ACCESS = {"check_contact": {"agent", "supervisor"}, "record_contact": {"agent", "supervisor"}}
+
+router = APIRouter(prefix="/v1/accounts", tags=["contact"], route_class=secured(ACCESS))
+
+
+class PlannedContact(BaseModel):
+    """A contact an agent (or a scheduler) is about to make."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    attempt_id: str = Field(default_factory=lambda: str(uuid.uuid4()), max_length=64)
+    channel: ContactChannel
+    planned_at: AwareDatetime
+    debt_id: str = Field(min_length=1, max_length=64)
+    agency: str = Field(default="lender", max_length=100)
+    party: ContactParty = "debtor"
+    discloses_debt: bool | None = None
+    carries_opt_out: bool = False
+    purpose: ContactPurpose = "collection"
+
+
+class MadeContact(BaseModel):
+    """A contact that happened, with its outcome."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    attempt_id: str = Field(max_length=64)
+    channel: ContactChannel
+    at: AwareDatetime
+    outcome: ContactOutcome
+    debt_id: str = Field(min_length=1, max_length=64)
+    agency: str = Field(default="lender", max_length=100)
+    party: ContactParty = "debtor"
+    duration_seconds: int = Field(default=0, ge=0, le=86_400)
+
+
+@router.post("/{account_id}/contact-attempts/check")
+async def check_contact(
+    account_id: str, body: PlannedContact, runtime: Runtime, principal: CurrentPrincipal
+) -> dict[str, Any]:
+    """Allowed, or blocked with the rule ids and a sentence per rule; recorded either way."""
+    attempt = ContactAttempt(**body.model_dump())
+    async with runtime.uow() as uow:
+        decision = await attempts.check_attempt(
+            uow, runtime.settings.topics, account_id, attempt, principal.actor()
+        )
+        await uow.commit()
+    runtime.notify_relay()
+    return {
+        "attempt_id": attempt.attempt_id,
+        "decision": "allowed" if decision.allowed else "blocked",
+        "jurisdiction": decision.jurisdiction,
+        "rule_ids": list(decision.rule_ids),
+        "rules_checked": list(decision.rules_checked),
+        "explanation": decision.explanation,
+        "exception_id": decision.exception_id,
+    }
+
+
+@router.post("/{account_id}/contact-attempts", status_code=201)
+async def record_contact(
+    account_id: str, body: MadeContact, runtime: Runtime, principal: CurrentPrincipal
+) -> dict[str, str]:
+    """Record a contact a check allowed; anything else is refused."""
+    fields = body.model_dump()
+    duration = fields.pop("duration_seconds")
+    async with runtime.uow() as uow:
+        await attempts.record_attempt(
+            uow,
+            runtime.settings.topics,
+            account_id,
+            RecordedAttempt(**fields),
+            duration,
+            principal.actor(),
+        )
+        await uow.commit()
+    runtime.notify_relay()
+    return {"attempt_id": body.attempt_id, "status": "recorded"}

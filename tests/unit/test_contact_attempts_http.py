@@ -1,0 +1,95 @@
+"""Contact checks and records through the contact API, with the audit trail listening."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.support import eventually, opened, running_stack, settings_for
+
+Clients = dict[str, httpx.AsyncClient]
+
+
+async def check(http: Clients, account: str, at: str, **over: Any) -> httpx.Response:
+    body = {"channel": "call", "planned_at": at, "debt_id": "B1", **over}
+    return await http["contact"].post(f"/v1/accounts/{account}/contact-attempts/check", json=body)
+
+
+async def call_made(http: Clients, account: str, at: str) -> None:
+    r = await check(http, account, at)
+    assert r.json()["decision"] == "allowed", r.text
+    made = {
+        "attempt_id": r.json()["attempt_id"],
+        "channel": "call",
+        "at": at,
+        "outcome": "no_answer",
+        "debt_id": "B1",
+    }
+    recorded = await http["contact"].post(f"/v1/accounts/{account}/contact-attempts", json=made)
+    assert recorded.status_code == 201, recorded.text
+
+
+async def test_cn_quiet_hours_and_three_calls_a_day_block_with_reasons(tmp_path: Path) -> None:
+    settings = {s: settings_for(s, tmp_path) for s in ("accounts", "contact", "audit")}
+    async with running_stack(settings) as http:
+        await http["accounts"].post("/v1/inbound/events", json={"events": [opened("C1")]})
+        await eventually(
+            lambda: check(http, "C1", "2026-03-10T21:59:00+08:00"), lambda r: r.status_code == 200
+        )
+
+        late = await check(http, "C1", "2026-03-10T22:00:00+08:00")
+        assert late.json()["decision"] == "blocked"
+        assert late.json()["rule_ids"] == ["CN.quiet_hours"]
+        assert "22:00" in late.json()["explanation"]
+        # A blocked attempt cannot be recorded as made.
+        refused = await http["contact"].post(
+            "/v1/accounts/C1/contact-attempts",
+            json={
+                "attempt_id": late.json()["attempt_id"],
+                "channel": "call",
+                "at": "2026-03-10T22:00:00+08:00",
+                "outcome": "reached",
+                "debt_id": "B1",
+            },
+        )
+        assert refused.status_code == 422
+
+        for hour in ("10", "11", "12"):
+            await call_made(http, "C1", f"2026-03-11T{hour}:00:00+08:00")
+        fourth = await check(http, "C1", "2026-03-11T15:00:00+08:00")
+        assert fourth.json()["rule_ids"] == ["CN.3_calls_per_day"]
+        next_day = await check(http, "C1", "2026-03-12T09:00:00+08:00")
+        assert next_day.json()["decision"] == "allowed"
+
+        trail = await eventually(
+            lambda: http["audit"].get(
+                "/v1/accounts/C1/history",
+                params={"purpose": "test", "type": "ContactAttemptChecked"},
+            ),
+            lambda r: len(r.json()["entries"]) >= 7,
+        )
+    blocked = [e for e in trail.json()["entries"] if e["data"]["decision"] == "blocked"]
+    assert {tuple(e["data"]["rule_ids"]) for e in blocked} == {
+        ("CN.quiet_hours",),
+        ("CN.3_calls_per_day",),
+    }
+    assert all(e["metadata"]["actor"]["role"] == "agent" for e in trail.json()["entries"])
+
+
+async def test_a_us_borrower_gets_the_reg_f_pack(tmp_path: Path) -> None:
+    settings = {s: settings_for(s, tmp_path) for s in ("accounts", "contact")}
+    async with running_stack(settings) as http:
+        await http["accounts"].post(
+            "/v1/inbound/events",
+            json={"events": [opened("U1", time_zone="America/New_York", currency="USD")]},
+        )
+        ok = await eventually(
+            lambda: check(http, "U1", "2026-03-10T20:59:00-04:00"), lambda r: r.status_code == 200
+        )
+        assert ok.json()["jurisdiction"] == "US" and ok.json()["decision"] == "allowed"
+        late = await check(http, "U1", "2026-03-10T21:00:00-04:00")
+        assert late.json()["rule_ids"] == ["US.quiet_hours"]
+        unknown = await check(http, "NOPE", "2026-03-10T12:00:00-04:00")
+        assert unknown.status_code == 404
