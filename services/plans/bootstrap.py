@@ -7,8 +7,8 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.plans.adapters.tables import platform
-from services.plans.entrypoints.routers import agreements
-from services.plans.service_layer.handlers import on_inbound
+from services.plans.entrypoints.routers import agreements, quotes
+from services.plans.service_layer.handlers import on_accounts, on_inbound
 from services.plans.service_layer.unit_of_work import PlansUnitOfWork
 from shared.api import create_service_app
 from shared.clock import Clock
@@ -33,7 +33,10 @@ def bootstrap(
         tables=platform,
         catalogue=default_catalogue(),
         uow_class=PlansUnitOfWork,
-        subscriptions=lambda s: [Subscription("inbound", [s.topics.inbound], on_inbound)],
+        subscriptions=lambda s: [
+            Subscription("inbound", [s.topics.inbound], on_inbound),
+            Subscription("accounts", [s.topics.accounts], on_accounts),
+        ],
         clock=clock,
         event_log=event_log,
     )
@@ -42,4 +45,6 @@ def bootstrap(
 def create_app(settings: Settings | None = None, **kwargs: object) -> FastAPI:
     """The plans FastAPI app, with its consumer running in the lifespan."""
     runtime = bootstrap(settings, **kwargs)  # type: ignore[arg-type]
-    return create_service_app(runtime, title="arrears plans", routers=[agreements.router])
+    return create_service_app(
+        runtime, title="arrears plans", routers=[agreements.router, quotes.router]
+    )

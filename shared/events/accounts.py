@@ -216,6 +216,11 @@ class AccountDayClosed(EventData):
     days_past_due: int = Field(ge=0)
     bucket: str
     paused: bool = False
+    # The standing at the close, for services that need it without replaying accounts
+    # (plans quotes from it). Optional: closes recorded before it was added lack it.
+    balances: dict[str, int] | None = None
+    overdue: dict[str, int] | None = None
+    deferral_months_used: int | None = None
 
 
 class AccountChargedOff(EventData):

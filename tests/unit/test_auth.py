@@ -144,6 +144,7 @@ EXPECTED = {
         "supervisor",
         "borrower",
     },
+    ("plans", "POST", "/v1/accounts/{account_id}/plans/quote"): {"agent", "supervisor", "borrower"},
     ("plans", "GET", "/v1/accounts/{account_id}/plans"): {
         "agent",
         "supervisor",

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 from services.accounts.domain.money import daily_late_fee, round_fen
 from shared.events.accounts import (
+    COMPONENTS,
     AccountChargedOff,
     AccountCured,
     AccountDayClosed,
@@ -32,8 +33,22 @@ def close_one(account: Account, day: date) -> None:
     dpd = account.days_past_due_on(day)
     if account.charged_off_on is None:
         _classify(account, day, dpd, paused)
+    grace = timedelta(days=account.policy.grace_days)
+    overdue: dict[str, int] = {c: 0 for c in COMPONENTS}
+    for bill in account.sorted_bills():
+        if bill.outstanding > 0 and bill.due_date + grace <= day:
+            for component, unpaid in bill.unpaid_by_component().items():
+                overdue[component] += unpaid
     account.emit(
-        AccountDayClosed(business_date=day, days_past_due=dpd, bucket=account.bucket, paused=paused)
+        AccountDayClosed(
+            business_date=day,
+            days_past_due=dpd,
+            bucket=account.bucket,
+            paused=paused,
+            balances=account.balances(),
+            overdue=overdue,
+            deferral_months_used=account.deferred_months,
+        )
     )
 
 

@@ -1,0 +1,72 @@
+"""POST /v1/accounts/{account_id}/plans/quote: every relief option, priced. Changes nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException
+from pydantic import BaseModel, ConfigDict
+
+from services.plans.entrypoints.dependencies import Runtime
+from services.plans.service_layer.handlers import Income, quote_for
+from shared.money import NonNegativeMinor
+from shared.security import secured
+
+ACCESS = {"post_quote": {"agent", "supervisor", "borrower"}}
+
+router = APIRouter(prefix="/v1/accounts", tags=["quotes"], route_class=secured(ACCESS))
+
+
+class QuoteRequest(BaseModel):
+    """Optionally, what the borrower declares they can afford (fen a month)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    monthly_income: NonNegativeMinor | None = None
+    essential_expenses: NonNegativeMinor = 0
+    other_obligations: NonNegativeMinor = 0
+    with_waiver: bool = False
+
+
+@router.post("/{account_id}/plans/quote")
+async def post_quote(account_id: str, body: QuoteRequest, runtime: Runtime) -> dict[str, Any]:
+    """Eligible options with terms, totals, fees and expected recovery; refusals name the rule."""
+    async with runtime.uow() as uow:
+        standing = await uow.standing(account_id)
+    if standing is None:
+        raise HTTPException(404, f"no day close of account {account_id} has reached plans yet")
+    income = (
+        Income(body.monthly_income, body.essential_expenses, body.other_obligations)
+        if body.monthly_income is not None
+        else None
+    )
+    q = quote_for(standing, income, body.with_waiver)
+    return {
+        "account_id": account_id,
+        "as_of": q.as_of.isoformat(),
+        "currency": standing["currency"],
+        "bucket": standing["bucket"],
+        "options": [
+            {
+                "option_id": o.option_id,
+                "plan_type": o.plan_type,
+                "terms": o.terms.model_dump(mode="json"),
+                "cure_probability": str(o.cure_probability),
+                "expected_recovery": o.expected_recovery,
+                "largest_installment": o.largest_installment,
+                "evidence_required": o.evidence_required,
+                "affordable": o.affordable,
+            }
+            for o in q.options
+        ],
+        "refusals": [
+            {"plan_type": r.plan_type, "rule": r.rule, "reason": r.reason} for r in q.refusals
+        ],
+        "recommendation": (
+            {"option_id": q.recommendation.option_id, "reason": q.recommendation.reason}
+            if q.recommendation
+            else None
+        ),
+        "affordable_installment": q.affordable_installment,
+        "notes": list(q.notes),
+    }
