@@ -75,7 +75,15 @@ TOPICS = {
         "PlanCompleted",
         "PlanCancelled",
     ],
-    "contact": ["CollectionCaseOpened", "ContactAttemptChecked", "ContactAttemptRecorded"],
+    "contact": [
+        "CollectionCaseOpened",
+        "ContactAttemptChecked",
+        "ContactAttemptRecorded",
+        "ContactChannelOptedOut",
+        "ContactCeaseRequested",
+        "DebtDisputed",
+        "CallbackAgreed",
+    ],
 }
 
 

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from services.contact.adapters.tables import platform
 from services.contact.entrypoints.routers import attempts as attempts_router
-from services.contact.entrypoints.routers import cases
+from services.contact.entrypoints.routers import cases, self_service
 from services.contact.service_layer import attempts
 from services.contact.service_layer.handlers import AccountsEventHandler
 from services.contact.service_layer.unit_of_work import ContactUnitOfWork
@@ -49,5 +49,7 @@ def create_app(settings: Settings | None = None, **kwargs: object) -> FastAPI:
     """The contact FastAPI app, with its consumer running in the lifespan."""
     runtime = bootstrap(settings, **kwargs)  # type: ignore[arg-type]
     return create_service_app(
-        runtime, title="arrears contact", routers=[cases.router, attempts_router.router]
+        runtime,
+        title="arrears contact",
+        routers=[cases.router, attempts_router.router, self_service.router],
     )

@@ -106,9 +106,53 @@ class ContactAttemptRecorded(EventData):
     exception_id: str | None = Field(default=None, max_length=100)
 
 
+class ContactChannelOptedOut(EventData):
+    """The borrower opted out of being contacted on a channel."""
+
+    event_type: ClassVar[str] = "ContactChannelOptedOut"
+    schema_version: ClassVar[int] = 1
+
+    channel: ContactChannel
+
+
+class ContactCeaseRequested(EventData):
+    """The borrower asked, in writing, that collection contact stop (Reg F: stop)."""
+
+    event_type: ClassVar[str] = "ContactCeaseRequested"
+    schema_version: ClassVar[int] = 1
+
+    reason: str = Field(default="", max_length=500)
+
+
+class DebtDisputed(EventData):
+    """The borrower disputes a debt; collection of it pauses until it is verified."""
+
+    event_type: ClassVar[str] = "DebtDisputed"
+    schema_version: ClassVar[int] = 1
+
+    debt_id: str = Field(min_length=1, max_length=64)
+    reason: str = Field(default="", max_length=500)
+
+
+class CallbackAgreed(EventData):
+    """The borrower asked to be called at a time, which may lie in quiet hours."""
+
+    event_type: ClassVar[str] = "CallbackAgreed"
+    schema_version: ClassVar[int] = 1
+
+    exception_id: str = Field(max_length=100)
+    slot_start: AwareDatetime
+    channel: ContactChannel = "call"
+    debt_id: str | None = Field(default=None, max_length=64)
+
+
 MODELS: list[type[EventData]] = [
     CollectionCaseOpened,
     ContactAttemptChecked,
     ContactAttemptRecorded,
+    ContactChannelOptedOut,
+    ContactCeaseRequested,
+    DebtDisputed,
+    CallbackAgreed,
 ]
 UPCASTERS: dict[tuple[str, int], Upcaster] = {}

@@ -129,6 +129,7 @@ def test_every_route_of_every_service_declares_its_roles(tmp_path: Path) -> None
 
 
 READERS = {"agent", "supervisor", "compliance", "borrower"}
+SELF = {"borrower", "agent", "supervisor"}
 
 # What the roles table in issue 3 says, checked against what the routes declare.
 EXPECTED = {
@@ -162,6 +163,10 @@ EXPECTED = {
         "supervisor",
     },
     ("contact", "POST", "/v1/accounts/{account_id}/contact-attempts"): {"agent", "supervisor"},
+    ("contact", "POST", "/v1/accounts/{account_id}/self-service/opt-out"): SELF,
+    ("contact", "POST", "/v1/accounts/{account_id}/self-service/cease"): SELF,
+    ("contact", "POST", "/v1/accounts/{account_id}/self-service/dispute"): SELF,
+    ("contact", "POST", "/v1/accounts/{account_id}/self-service/callback"): SELF,
     ("audit", "GET", "/v1/accounts/{account_id}/history"): {"compliance"},
     ("audit", "GET", "/v1/accounts/{account_id}/verify"): {"compliance"},
     ("audit", "GET", "/v1/verify"): {"compliance"},

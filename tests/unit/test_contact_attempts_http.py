@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from tests.support import eventually, opened, running_stack, settings_for
+from tests.support import auth, eventually, opened, running_stack, settings_for
 
 Clients = dict[str, httpx.AsyncClient]
 
@@ -93,3 +93,67 @@ async def test_a_us_borrower_gets_the_reg_f_pack(tmp_path: Path) -> None:
         assert late.json()["rule_ids"] == ["US.quiet_hours"]
         unknown = await check(http, "NOPE", "2026-03-10T12:00:00-04:00")
         assert unknown.status_code == 404
+
+
+async def test_what_the_borrower_asked_for_binds_every_later_check(tmp_path: Path) -> None:
+    settings = {s: settings_for(s, tmp_path) for s in ("accounts", "contact")}
+    borrower = auth(settings["contact"], "borrower", sub="bob", accounts=["U2"])
+    async with running_stack(settings) as http:
+        await http["accounts"].post(
+            "/v1/inbound/events",
+            json={"events": [opened("U2", time_zone="America/Chicago", currency="USD")]},
+        )
+        noon = "2026-03-10T12:00:00-05:00"
+        await eventually(lambda: check(http, "U2", noon), lambda r: r.status_code == 200)
+
+        async def ask(path: str, body: dict[str, Any]) -> None:
+            r = await http["contact"].post(
+                f"/v1/accounts/U2/self-service/{path}", json=body, headers=borrower
+            )
+            assert r.status_code == 201, r.text
+
+        await ask("opt-out", {"channel": "sms"})
+        sms = await check(http, "U2", noon, channel="sms", carries_opt_out=True)
+        assert sms.json()["rule_ids"] == ["US.opt_out"]
+        assert (await check(http, "U2", noon)).json()["decision"] == "allowed"
+
+        await ask("dispute", {"debt_id": "B1", "reason": "not my debt"})
+        assert (await check(http, "U2", noon)).json()["rule_ids"] == ["US.dispute"]
+        other_debt = await check(http, "U2", noon, debt_id="B2")
+        assert other_debt.json()["decision"] == "allowed"
+
+        await ask("cease", {"reason": "written request"})
+        assert "US.cease" in (await check(http, "U2", noon, debt_id="B2")).json()["rule_ids"]
+
+        # Someone else's account is not reachable through self-service.
+        r = await http["contact"].post(
+            "/v1/accounts/U1/self-service/cease", json={}, headers=borrower
+        )
+        assert r.status_code == 404
+
+
+async def test_an_agreed_late_callback_is_allowed_once_in_quiet_hours(tmp_path: Path) -> None:
+    settings = {s: settings_for(s, tmp_path) for s in ("accounts", "contact")}
+    async with running_stack(settings) as http:
+        await http["accounts"].post("/v1/inbound/events", json={"events": [opened("C2")]})
+        late = "2026-03-10T22:30:00+08:00"
+        await eventually(lambda: check(http, "C2", late), lambda r: r.status_code == 200)
+        assert (await check(http, "C2", late)).json()["rule_ids"] == ["CN.quiet_hours"]
+        r = await http["contact"].post(
+            "/v1/accounts/C2/self-service/callback", json={"slot_start": late}
+        )
+        assert r.status_code == 201
+        allowed = await check(http, "C2", late)
+        assert allowed.json()["decision"] == "allowed" and allowed.json()["exception_id"]
+        made = {
+            "attempt_id": allowed.json()["attempt_id"],
+            "channel": "call",
+            "at": late,
+            "outcome": "reached",
+            "debt_id": "B1",
+        }
+        assert (
+            await http["contact"].post("/v1/accounts/C2/contact-attempts", json=made)
+        ).status_code == 201
+        # The exception is used up: the same slot is closed again.
+        assert (await check(http, "C2", late)).json()["rule_ids"] == ["CN.quiet_hours"]

@@ -7,11 +7,13 @@ check allowed it.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from services.contact.domain.compliance import (
     DEFAULT_PACKS,
+    AgreedException,
     ConsumerState,
     ContactAttempt,
     ContactLedger,
@@ -42,6 +44,49 @@ async def on_inbound(uow: ContactUnitOfWork, env: Envelope) -> None:
         await uow.remember_borrower(env.account_id, zone, jurisdiction_for(zone))
 
 
+def consumer_state(time_zone: str, events: list[Envelope]) -> ConsumerState:
+    """What the borrower asked for, from their contact stream (lost contact: not yet)."""
+    opted_out: set[str] = set()
+    disputed: set[str] = set()
+    cease = False
+    exceptions: list[AgreedException] = []
+    for env in events:
+        match env.type:
+            case "ContactChannelOptedOut":
+                opted_out.add(env.data["channel"])
+            case "ContactCeaseRequested":
+                cease = True
+            case "DebtDisputed":
+                disputed.add(env.data["debt_id"])
+            case "CallbackAgreed":
+                d = env.data
+                exceptions.append(
+                    AgreedException(
+                        exception_id=d["exception_id"],
+                        slot_start=datetime.fromisoformat(d["slot_start"]),
+                        channel=d["channel"],
+                        debt_id=d.get("debt_id"),
+                    )
+                )
+    return ConsumerState(
+        time_zone=time_zone,
+        cease_requested=cease,
+        disputed_debts=frozenset(disputed),
+        opted_out_channels=frozenset(opted_out),  # type: ignore[arg-type]
+        exceptions=tuple(exceptions),
+    )
+
+
+async def borrower_request(
+    uow: ContactUnitOfWork, topics: Topics, account_id: str, data: Any, actor: dict[str, str]
+) -> None:
+    """Record a borrower's opt-out, cease request, dispute or agreed callback."""
+    if await uow.borrower(account_id) is None:
+        raise LookupError(f"no account {account_id}")
+    _, version = await uow.contact_log(account_id)
+    await _record(uow, topics, account_id, version, data, actor)
+
+
 async def check_attempt(
     uow: ContactUnitOfWork,
     topics: Topics,
@@ -58,8 +103,7 @@ async def check_attempt(
     decision = check(
         attempt,
         ContactLedger.from_events(events),
-        # Cease, dispute, opt-out and lost contact arrive with self-service (issue 6).
-        ConsumerState(time_zone=zone),
+        consumer_state(zone, events),
         DEFAULT_PACKS.for_jurisdiction(jurisdiction),
     )
     await _record(uow, topics, account_id, version, decision_event(decision), actor)
@@ -88,6 +132,8 @@ async def record_attempt(
         for e in events
     ):
         raise Rejected(f"attempt {made.attempt_id} is already recorded")
+    # The exception the check used is spent by this contact, whatever the client sent.
+    made = replace(made, exception_id=checks[-1].data.get("exception_id"))
     event = recorded_attempt(made, duration_seconds=duration_seconds, agent=actor["subject"])
     await _record(uow, topics, account_id, version, event, actor)
 

@@ -1,0 +1,103 @@
+"""Borrower self-service (7x24): opt out, ask contact to stop, dispute, book a callback.
+
+An agent or supervisor may record the same on the borrower's behalf (a phone request).
+Each is an event in the account's contact stream, and the compliance checks obey it.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from services.contact.entrypoints.dependencies import Runtime
+from services.contact.service_layer.attempts import borrower_request
+from shared.catalogue import EventData
+from shared.events.contact import (
+    CallbackAgreed,
+    ContactCeaseRequested,
+    ContactChannel,
+    ContactChannelOptedOut,
+    DebtDisputed,
+)
+from shared.security import CurrentPrincipal, secured
+
+WHO = {"borrower", "agent", "supervisor"}
+ACCESS = {"opt_out": WHO, "cease": WHO, "dispute": WHO, "callback": WHO}
+
+router = APIRouter(
+    prefix="/v1/accounts/{account_id}/self-service",
+    tags=["self-service"],
+    route_class=secured(ACCESS),
+)
+
+
+class OptOut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    channel: ContactChannel
+
+
+class Cease(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(default="", max_length=500)
+
+
+class Dispute(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    debt_id: str = Field(min_length=1, max_length=64)
+    reason: str = Field(default="", max_length=500)
+
+
+class Callback(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    slot_start: AwareDatetime
+    channel: ContactChannel = "call"
+    debt_id: str | None = Field(default=None, max_length=64)
+
+
+async def _record(
+    runtime: Runtime, account_id: str, data: EventData, principal: CurrentPrincipal
+) -> dict[str, str]:
+    async with runtime.uow() as uow:
+        await borrower_request(uow, runtime.settings.topics, account_id, data, principal.actor())
+        await uow.commit()
+    runtime.notify_relay()
+    return {"account_id": account_id, "recorded": data.event_type}
+
+
+@router.post("/opt-out", status_code=201)
+async def opt_out(
+    account_id: str, body: OptOut, runtime: Runtime, principal: CurrentPrincipal
+) -> dict[str, str]:
+    """No more contact on this channel."""
+    return await _record(
+        runtime, account_id, ContactChannelOptedOut(channel=body.channel), principal
+    )
+
+
+@router.post("/cease", status_code=201)
+async def cease(
+    account_id: str, body: Cease, runtime: Runtime, principal: CurrentPrincipal
+) -> dict[str, str]:
+    """Stop collection contact (only the notices the law allows may still go out)."""
+    return await _record(runtime, account_id, ContactCeaseRequested(reason=body.reason), principal)
+
+
+@router.post("/dispute", status_code=201)
+async def dispute(
+    account_id: str, body: Dispute, runtime: Runtime, principal: CurrentPrincipal
+) -> dict[str, str]:
+    """Dispute a debt; collection contact about it pauses."""
+    return await _record(
+        runtime, account_id, DebtDisputed(debt_id=body.debt_id, reason=body.reason), principal
+    )
+
+
+@router.post("/callback", status_code=201)
+async def callback(
+    account_id: str, body: Callback, runtime: Runtime, principal: CurrentPrincipal
+) -> dict[str, str]:
+    """Ask to be called at a time, even in quiet hours: an explicit, recorded exception."""
+    data = CallbackAgreed(exception_id=f"cb-{uuid.uuid4().hex[:12]}", **body.model_dump())
+    return await _record(runtime, account_id, data, principal)
