@@ -106,6 +106,17 @@ class ContactAttemptRecorded(EventData):
     exception_id: str | None = Field(default=None, max_length=100)
 
 
+class CollectionCaseClosed(EventData):
+    """The account's collection case was closed: cured, charged off, or settled by a plan."""
+
+    event_type: ClassVar[str] = "CollectionCaseClosed"
+    schema_version: ClassVar[int] = 1
+
+    case_id: str
+    reason: Literal["cured", "charged_off", "plan"]
+    closed_on: date | None = None
+
+
 class ContactChannelOptedOut(EventData):
     """The borrower opted out of being contacted on a channel."""
 
@@ -148,6 +159,7 @@ class CallbackAgreed(EventData):
 
 MODELS: list[type[EventData]] = [
     CollectionCaseOpened,
+    CollectionCaseClosed,
     ContactAttemptChecked,
     ContactAttemptRecorded,
     ContactChannelOptedOut,

@@ -5,9 +5,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date
+from typing import Literal
 
 from shared.envelope import Envelope
-from shared.events.contact import CollectionCaseOpened
+from shared.events.contact import CollectionCaseClosed, CollectionCaseOpened
+
+CloseReason = Literal["cured", "charged_off", "plan"]
 
 
 @dataclass
@@ -33,6 +36,14 @@ class CaseFile:
         if env.type == "CollectionCaseOpened":
             self.open_case_id = env.data["case_id"]
             self.opened_on = date.fromisoformat(env.data["opened_on"])
+        elif env.type == "CollectionCaseClosed":
+            self.open_case_id, self.opened_on = None, None
+
+    def on_settled(self, reason: CloseReason, on: date | None) -> CollectionCaseClosed | None:
+        """Close the open case when the account is cured, charged off or put on a plan."""
+        if self.open_case_id is None:
+            return None
+        return CollectionCaseClosed(case_id=self.open_case_id, reason=reason, closed_on=on)
 
     def on_overdue(self, bill_id: str, business_date: date) -> CollectionCaseOpened | None:
         """Open a case when the account goes overdue, unless one is already open."""
