@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Mapping
+from datetime import date
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Annotated
 
 from pydantic import Field, StringConstraints
@@ -40,3 +43,34 @@ def split_by_component(parts: Mapping[str, int], count: int) -> dict[str, list[i
         start = (start + extra) % count
         out[component] = shares
     return out
+
+
+ROUNDING = ROUND_HALF_UP
+"""The one rounding rule: a computed amount is rounded half up to whole fen, once, where
+it is computed (each day's late fee on each bill; each installment's fee). Never round
+running totals: sums of rounded amounts stay exact integers. Plans quotes what accounts
+will bill, so both use these functions."""
+
+
+def round_fen(amount: Decimal) -> int:
+    """`amount` (in fen) rounded to whole fen by the one rounding rule."""
+    return int(amount.quantize(Decimal(1), rounding=ROUNDING))
+
+
+def floor_fen(amount: Decimal) -> int:
+    """`amount` (in fen) rounded down: for limits that must never be exceeded."""
+    return int(amount.quantize(Decimal(1), rounding=ROUND_FLOOR))
+
+
+def split_exactly(total: int, parts: int) -> list[int]:
+    """`total` fen in `parts` shares that differ by at most 1 fen; the first take the odd fen."""
+    share, extra = divmod(total, parts)
+    return [share + (1 if i < extra else 0) for i in range(parts)]
+
+
+def add_months(day: date, months: int) -> date:
+    """The same day `months` later, clamped to the month's end (31 Jan + 1 -> 28/29 Feb)."""
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    last = calendar.monthrange(year, month + 1)[1]
+    return date(year, month + 1, min(day.day, last))

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from services.accounts.domain.money import add_months, daily_late_fee, round_fen, split_exactly
+from services.accounts.domain.money import daily_late_fee
 from services.accounts.domain.policy import Policies, Policy, PolicyError
+from shared.money import add_months, round_fen, split_exactly
 
 SAMPLE: dict[str, Any] = {
     "consumer_credit": {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
-from services.accounts.domain.money import daily_late_fee, round_fen
+from services.accounts.domain.money import daily_late_fee
 from shared.events.accounts import (
     COMPONENTS,
     AccountChargedOff,
@@ -17,6 +17,7 @@ from shared.events.accounts import (
     LateFeeAccrued,
     PaymentDueSoon,
 )
+from shared.money import round_fen
 
 if TYPE_CHECKING:
     from services.accounts.domain.bills import Bill

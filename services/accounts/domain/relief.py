@@ -7,7 +7,6 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from services.accounts.domain.bills import Bill, to_allocation, zero
-from services.accounts.domain.money import add_months, round_fen
 from services.accounts.domain.payments import improve
 from shared.errors import Rejected
 from shared.events.accounts import (
@@ -20,7 +19,7 @@ from shared.events.accounts import (
     FeesWaived,
     Installment,
 )
-from shared.money import split_by_component
+from shared.money import add_months, round_fen, split_by_component
 
 if TYPE_CHECKING:
     from services.accounts.domain.model import Account

@@ -6,7 +6,6 @@ from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 from services.accounts.domain.model import Account
-from services.accounts.domain.money import add_months
 from services.accounts.service_layer.unit_of_work import AccountsUnitOfWork
 from shared.catalogue import Catalogue, EventData, new_envelope
 from shared.envelope import Envelope
@@ -18,6 +17,7 @@ from shared.events.inbound import (
     BusinessDayClosed,
     PaymentReceived,
 )
+from shared.money import add_months
 from shared.topics import Topics
 
 SOURCE = "accounts"

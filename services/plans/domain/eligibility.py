@@ -10,10 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from services.plans.domain.money import add_months, floor_fen
 from services.plans.domain.policy import PLAN_TYPES, PlansPolicy
 from shared.errors import Rejected
 from shared.events.plans import PlanType
+from shared.money import add_months, floor_fen
 
 COMPONENTS = ("late_fee", "fees", "interest", "principal")
 

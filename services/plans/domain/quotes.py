@@ -33,11 +33,10 @@ from services.plans.domain.eligibility import (
     refusals,
     waiver_cap,
 )
-from services.plans.domain.money import add_months, floor_fen, round_fen
 from services.plans.domain.policy import PLAN_TYPES, PlansPolicy
 from shared.errors import Rejected
 from shared.events.plans import PlanTerms, PlanType, ScheduledInstallment
-from shared.money import split_by_component
+from shared.money import add_months, floor_fen, round_fen, split_by_component
 
 
 @dataclass(frozen=True)
