@@ -199,6 +199,22 @@ def redact(text: str) -> str:
 _PLAIN = logging.Formatter()  # formats tracebacks exactly as the standard formatter does
 
 
+def redact_values(value: Any, role: str) -> Any:
+    """Every string inside a JSON-like value redacted, unless `role` may see PII.
+
+    Only strings are touched, so amounts stay numbers and the structure stays valid.
+    """
+    if role in PII_ROLES:
+        return value
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: redact_values(v, role) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact_values(v, role) for v in value]
+    return value
+
+
 def _render(record: logging.LogRecord) -> str:
     try:
         return record.getMessage()

@@ -340,3 +340,29 @@ async def test_two_rebuilds_give_the_same_heads_and_root(tmp_path: Path) -> None
             await runtime.stop()
         assert read >= 8 and progress[-1][0] == progress[-1][1]
     assert results[0] == results[1] == before
+
+
+async def test_pii_is_masked_in_history_and_csv_but_the_hash_covers_the_original(
+    tmp_path: Path,
+) -> None:
+    settings = {s: settings_for(s, tmp_path) for s in ("accounts", "audit")}
+    async with running_stack(settings) as http:
+        # Some lenders use the borrower's phone number as customer id.
+        await http["accounts"].post(
+            "/v1/inbound/events", json={"events": [opened("M1", customer_id="13812345678")]}
+        )
+        r = await eventually(lambda: history(http, "M1"), lambda r: len(r.json()["entries"]) == 1)
+        (entry,) = r.json()["entries"]
+        assert entry["data"]["customer_id"] == "138****5678"
+        csv_text = (
+            await http["audit"].get(
+                "/v1/accounts/M1/export.csv", params={"purpose": "regulator request"}
+            )
+        ).text
+        assert csv_text.splitlines()[0].startswith("seq,event_id,type")
+        assert "13812345678" not in csv_text and "138****5678" in csv_text
+        assert (await verify(http, "M1"))["intact"] is True
+        log = (await http["audit"].get("/v1/access-log", params={"purpose": "review"})).json()
+        assert ("export-csv", "regulator request") in [
+            (e["action"], e["purpose"]) for e in log["entries"]
+        ]

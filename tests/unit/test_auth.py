@@ -171,6 +171,7 @@ EXPECTED = {
     ("audit", "GET", "/v1/accounts/{account_id}/verify"): {"compliance"},
     ("audit", "GET", "/v1/verify"): {"compliance"},
     ("audit", "GET", "/v1/access-log"): {"compliance"},
+    ("audit", "GET", "/v1/accounts/{account_id}/export.csv"): {"compliance"},
     ("audit", "POST", "/v1/checkpoints"): {"compliance"},
     ("audit", "GET", "/v1/checkpoints/latest"): {"compliance"},
     ("audit", "GET", "/v1/accounts/{account_id}/bundle"): {"compliance"},

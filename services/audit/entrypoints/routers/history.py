@@ -5,14 +5,19 @@ Every read and verification is itself recorded (who, role, stated purpose, filte
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from fastapi.responses import PlainTextResponse
 from pydantic import AwareDatetime
 
 from services.audit.entrypoints.dependencies import Runtime
 from services.audit.service_layer.unit_of_work import HistoryFilters
+from shared.pii import redact_values
 from shared.security import CurrentPrincipal, secured
 
 ACCESS = {
@@ -20,7 +25,19 @@ ACCESS = {
     "verify_account": {"compliance"},
     "verify_all": {"compliance"},
     "get_access_log": {"compliance"},
+    "export_csv": {"compliance"},
 }
+CSV_COLUMNS = (
+    "seq",
+    "event_id",
+    "type",
+    "source",
+    "occurred_at",
+    "recorded_at",
+    "hash",
+    "prev_hash",
+    "data",
+)
 MAX_PAGE = 1000
 
 router = APIRouter(prefix="/v1", tags=["audit"], route_class=secured(ACCESS))
@@ -64,9 +81,45 @@ async def get_history(
         await uow.commit()
     return {
         "account_id": account_id,
-        "entries": entries,
+        # PII is masked for roles that may not see it; the hashes still cover the original.
+        "entries": [_masked(e, principal.role) for e in entries],
         "next_after_seq": entries[-1]["seq"] if len(entries) == limit else None,
     }
+
+
+def _masked(entry: dict[str, Any], role: str) -> dict[str, Any]:
+    return {
+        **entry,
+        "data": redact_values(entry["data"], role),
+        "metadata": redact_values(entry["metadata"], role),
+    }
+
+
+@router.get("/accounts/{account_id}/export.csv", response_class=PlainTextResponse)
+async def export_csv(
+    account_id: str, runtime: Runtime, principal: CurrentPrincipal, purpose: Purpose
+) -> PlainTextResponse:
+    """The whole trail as CSV for people (PII masked), one row per entry; the export is logged."""
+    rows: list[dict[str, Any]] = []
+    async with runtime.uow() as uow:
+        after = 0
+        while page := await uow.history(account_id, after, MAX_PAGE):
+            rows.extend(_masked(e, principal.role) for e in page)
+            after = page[-1]["seq"]
+        await uow.log_access(principal, "export-csv", purpose, account_id, {})
+        await uow.commit()
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(
+            {**row, "data": json.dumps(row["data"], sort_keys=True, ensure_ascii=False)}
+        )
+    return PlainTextResponse(
+        out.getvalue(),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{account_id}-audit.csv"'},
+    )
 
 
 @router.get("/accounts/{account_id}/verify")
