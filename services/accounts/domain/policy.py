@@ -8,16 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from shared.events.accounts import COMPONENTS
+from shared.policy_values import PolicyError
+from shared.policy_values import decimal as _decimal
+from shared.policy_values import integer as _int
 
 PRODUCTS = ("consumer_credit", "cash_loan")
-
-
-class PolicyError(ValueError):
-    """A policy mapping that cannot be used; the message names the offending key."""
 
 
 @dataclass(frozen=True)
@@ -147,25 +146,6 @@ class Policies:
             except PolicyError as exc:
                 raise PolicyError(f"{product}.{exc}") from None
         return cls(tuple(out))
-
-
-def _int(key: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise PolicyError(f"{key}: must be an integer, got {value!r}")
-    return value
-
-
-def _decimal(key: str, value: Any) -> Decimal:
-    # Floats are refused: 0.0005 as a float is not 0.0005, and money rules must be exact.
-    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
-        raise PolicyError(f"{key}: must be a decimal string such as '0.0005', got {value!r}")
-    try:
-        out = Decimal(value)
-    except InvalidOperation:
-        raise PolicyError(f"{key}: not a decimal: {value!r}") from None
-    if not out.is_finite():
-        raise PolicyError(f"{key}: must be finite")
-    return out
 
 
 def _late_fee(value: Any, base: LateFeePolicy) -> LateFeePolicy:

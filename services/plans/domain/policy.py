@@ -14,20 +14,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, cast, get_args
 
 from shared.events.plans import PlanType, WaivableComponent
+from shared.policy_values import PolicyError
+from shared.policy_values import decimal as _decimal
+from shared.policy_values import integer as _int
 
 PLAN_TYPES: tuple[PlanType, ...] = get_args(PlanType)
 PRODUCTS = ("consumer_credit", "cash_loan")
 BUCKETS = ("current", "1-30", "31-60", "61-90", "91-120", "121-150", "151-180", "180+")
 MAX_MONTHS = 36
 """The longest schedule an event can carry (PlanAgreed.months ≤ 36)."""
-
-
-class PolicyError(ValueError):
-    """A policy mapping that cannot be used; the message names the offending key."""
 
 
 def _default_eligibility() -> dict[str, dict[str, tuple[PlanType, ...]]]:
@@ -150,24 +149,6 @@ class PlansPolicy:
         if "eligibility" in changes:  # per product: products not given keep base's table
             changes["eligibility"] = {**base.eligibility, **changes["eligibility"]}
         return replace(base, **changes)
-
-
-def _int(key: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise PolicyError(f"{key}: must be an integer, got {value!r}")
-    return value
-
-
-def _decimal(key: str, value: Any) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
-        raise PolicyError(f"{key}: must be a decimal string such as '0.5', got {value!r}")
-    try:
-        out = Decimal(value)
-    except InvalidOperation:
-        raise PolicyError(f"{key}: not a decimal: {value!r}") from None
-    if not out.is_finite():
-        raise PolicyError(f"{key}: must be finite")
-    return out
 
 
 def _fraction(key: str, value: Any) -> Decimal:
