@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from http import HTTPStatus
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
@@ -156,8 +157,19 @@ def problem(status: int, title: str, detail: str) -> JSONResponse:
     )
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """Turn the platform's errors into clear HTTP answers."""
+def install_error_handlers(app: FastAPI, statuses: dict[type[Rejected], int] | None = None) -> None:
+    """Turn the platform's errors into clear HTTP answers; `statuses` gives a service's own
+    refusals their status (a conflict with state is 409, not 422)."""
+
+    def refusal(status: int) -> Any:
+        async def handle(_: Request, exc: Exception) -> JSONResponse:
+            assert isinstance(exc, Rejected)
+            return problem(status, HTTPStatus(status).phrase, exc.reason)
+
+        return handle
+
+    for kind, status in (statuses or {}).items():
+        app.add_exception_handler(kind, refusal(status))
 
     @app.exception_handler(Rejected)
     async def rejected(_: Request, exc: Rejected) -> JSONResponse:
@@ -182,9 +194,15 @@ def create_service_app(
     title: str,
     routers: list[APIRouter],
     consume: bool = True,
+    max_body_bytes: int | None = None,
+    statuses: dict[type[Rejected], int] | None = None,
     **state: Any,
 ) -> FastAPI:
-    """A service's FastAPI app: its routers, health, errors, and its workers in the lifespan."""
+    """A service's FastAPI app: its routers, health, errors, and its workers in the lifespan.
+
+    `max_body_bytes` raises the request size limit above INGEST_MAX_BODY_BYTES (uploads);
+    `statuses` maps the service's own Rejected subclasses to their HTTP status.
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -200,8 +218,9 @@ def create_service_app(
     app.state.borrower_limiter = RateLimiter(runtime.settings.borrower_requests_per_minute)
     for name, value in state.items():
         setattr(app.state, name, value)
-    app.add_middleware(BodyLimit, max_bytes=runtime.settings.ingest_max_body_bytes)
-    install_error_handlers(app)
+    limit = max(runtime.settings.ingest_max_body_bytes, max_body_bytes or 0)
+    app.add_middleware(BodyLimit, max_bytes=limit)
+    install_error_handlers(app, statuses)
     app.include_router(health_router(runtime))
     app.include_router(admin_router(runtime))
     for router in routers:

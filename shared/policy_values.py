@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
+
+from shared.settings import SettingsError
+
+T = TypeVar("T")
 
 
 class PolicyError(ValueError):
@@ -28,3 +35,14 @@ def decimal(key: str, value: Any) -> Decimal:
     if not out.is_finite():
         raise PolicyError(f"{key}: must be finite")
     return out
+
+
+def load_policy(path: Path | None, parse: Callable[[Any], T], default: T) -> T:
+    """A service's policy parsed from the JSON file at `path`, or `default` without one;
+    an unreadable file or a bad value raises SettingsError naming the file and the key."""
+    if path is None:
+        return default
+    try:
+        return parse(json.loads(path.read_text()))
+    except (OSError, ValueError) as exc:
+        raise SettingsError(f"POLICY_FILE {path}: {exc}") from exc

@@ -47,7 +47,9 @@ class Settings(BaseSettings):
     ingest_max_body_bytes: int = Field(default=5_000_000, ge=1024)
     relay_batch: int = Field(default=500, ge=1, le=10_000)
     policy_file: Path | None = Field(
-        default=None, description="the service's policy (accounts: servicing policy, JSON)"
+        default=None,
+        description="the service's policy (JSON: accounts' servicing policy, plans' relief "
+        "policy); <SERVICE>_POLICY_FILE beats it",
     )
     day_close_at: str | None = Field(
         default=None,
@@ -121,11 +123,13 @@ class Settings(BaseSettings):
     @classmethod
     def load(cls, service: str, **overrides: Any) -> Settings:
         """Read the environment for `service` or raise SettingsError naming each bad setting."""
-        # <SERVICE>_DATABASE_URL beats DATABASE_URL: one environment can hold all four
+        # <SERVICE>_DATABASE_URL beats DATABASE_URL (and <SERVICE>_POLICY_FILE beats
+        # POLICY_FILE): one environment can hold all four
         # (make run); init values beat the environment in pydantic-settings.
-        per_service = os.environ.get(f"{service.upper()}_DATABASE_URL")
-        if per_service and "database_url" not in overrides:
-            overrides = {**overrides, "database_url": per_service}
+        for name in ("database_url", "policy_file"):
+            per_service = os.environ.get(f"{service.upper()}_{name.upper()}")
+            if per_service and name not in overrides:
+                overrides = {**overrides, name: per_service}
         try:
             return cls(service=service, **overrides)  # type: ignore[arg-type]
         except ValidationError as exc:

@@ -147,7 +147,7 @@ async def running_stack(
     (DEFAULT_ROLES); pass other headers per request to act as someone else.
     """
     async with AsyncExitStack() as stack:
-        clients = {}
+        clients: dict[str, httpx.AsyncClient] = {}
         for name in SERVICES:
             if name not in settings:
                 continue
@@ -166,3 +166,66 @@ async def running_stack(
 def now() -> datetime:
     """The wall clock, for tests that only need 'some time'."""
     return datetime.now(UTC)
+
+
+async def ingest(http: dict[str, httpx.AsyncClient], *events: dict[str, Any]) -> None:
+    """Send integrator events to accounts; each must be accepted."""
+    r = await http["accounts"].post("/v1/inbound/events", json={"events": list(events)})
+    assert r.status_code == 200, r.text
+    assert all(x["status"] == "accepted" for x in r.json()["results"]), r.text
+
+
+async def request_option(
+    http: dict[str, httpx.AsyncClient],
+    settings: Settings,
+    account_id: str,
+    plan_type: str,
+    option: dict[str, Any],
+    borrower: str = "borrower-1",
+) -> dict[str, Any]:
+    """The borrower picks a quoted option in self-service (once plans quotes it for the
+    account); the system offers it. The plan's view."""
+    headers = auth(settings, "borrower", borrower, [account_id])
+    priced = {k: v for k, v in option.items() if k not in ("option_id", "evidence")}
+    await eventually(
+        lambda: http["plans"].post(
+            f"/v1/accounts/{account_id}/plans/quote", json=priced, headers=headers
+        ),
+        lambda r: option["option_id"] in [o["option_id"] for o in r.json().get("options", [])],
+    )
+    r = await http["plans"].post(
+        f"/v1/accounts/{account_id}/plans",
+        json={"plan_type": plan_type, "channel": "app", "option": option},
+        headers=headers,
+    )
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def accept_offer(
+    http: dict[str, httpx.AsyncClient],
+    settings: Settings,
+    plan: dict[str, Any],
+    borrower: str = "borrower-1",
+) -> httpx.Response:
+    """The borrower accepts the plan's current offer, quoting its disclosure hash."""
+    account_id, plan_id = plan["account_id"], plan["plan_id"]
+    return await http["plans"].post(
+        f"/v1/accounts/{account_id}/plans/{plan_id}/accept",
+        json={"channel": "app", "disclosure_sha256": plan["offer"]["disclosure_sha256"]},
+        headers=auth(settings, "borrower", borrower, [account_id]),
+    )
+
+
+def plans_stack(tmp_path: Path, **plans: Any) -> dict[str, Settings]:
+    """Accounts and plans of one test install; `plans` overrides plans' settings."""
+    return {
+        "accounts": settings_for("accounts", tmp_path),
+        "plans": settings_for("plans", tmp_path, **plans),
+    }
+
+
+async def overdue_account(http: dict[str, httpx.AsyncClient], account_id: str) -> None:
+    """1000.00 yuan due 2026-03-10, closed through the 12th: 3 days late, 1.50 late fee."""
+    await ingest(http, opened(account_id), bill(account_id, "B1", principal=1000_00))
+    await ingest(http, day_closed("2026-03-09", account_id), day_closed("2026-03-12", account_id))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -17,20 +16,11 @@ from shared.api import create_service_app
 from shared.clock import Clock
 from shared.eventlog.port import EventLog
 from shared.events import default_catalogue
+from shared.policy_values import load_policy
 from shared.runtime import ServiceRuntime, Subscription, make_runtime
-from shared.settings import Settings, SettingsError
+from shared.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
-
-
-def load_policies(settings: Settings) -> Policies:
-    """The servicing policy from POLICY_FILE (JSON), or the defaults; bad values stop start-up."""
-    if settings.policy_file is None:
-        return DEFAULT_POLICIES
-    try:
-        return Policies.from_mapping(json.loads(settings.policy_file.read_text()))
-    except (OSError, ValueError) as exc:
-        raise SettingsError(f"POLICY_FILE {settings.policy_file}: {exc}") from exc
 
 
 def bootstrap(
@@ -43,9 +33,9 @@ def bootstrap(
     settings = settings or Settings.load("accounts")
     catalogue = default_catalogue()
     handler = InboundHandler(catalogue, settings.topics)
-    plans = PlansHandler(settings.topics)
+    plans = PlansHandler(catalogue, settings.topics)
 
-    configured = load_policies(settings)
+    configured = load_policy(settings.policy_file, Policies.from_mapping, DEFAULT_POLICIES)
 
     class ConfiguredUnitOfWork(AccountsUnitOfWork):
         policies = configured

@@ -384,13 +384,26 @@ class DelinquencyPaused(EventData):
 
 
 class DelinquencyResumed(EventData):
-    """A relief plan ended, broken or completed: delinquency counts again from `business_date`."""
+    """A relief plan ended (broken, completed or cancelled): delinquency counts again from
+    `business_date`."""
 
     event_type: ClassVar[str] = "DelinquencyResumed"
     schema_version: ClassVar[int] = 1
 
     plan_id: str
-    reason: Literal["broken", "completed"]
+    reason: Literal["broken", "completed", "cancelled"]
+    business_date: date | None = None
+
+
+class PlanTermsRefused(EventData):
+    """The account could not take an activated plan's terms (the balance moved, a limit
+    would be broken); nothing of the plan was applied, and plans cancels it."""
+
+    event_type: ClassVar[str] = "PlanTermsRefused"
+    schema_version: ClassVar[int] = 1
+
+    plan_id: str
+    reason: str = Field(max_length=500)
     business_date: date | None = None
 
 
@@ -414,6 +427,7 @@ MODELS: list[type[EventData]] = [
     FeesWaived,
     DelinquencyPaused,
     DelinquencyResumed,
+    PlanTermsRefused,
 ]
 UPCASTERS: dict[tuple[str, int], Upcaster] = {
     ("PaymentAllocated", 1): upcast_payment_allocated_v1_v2,

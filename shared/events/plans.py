@@ -277,6 +277,17 @@ class PlanCancelled(EventData):
     reason: Reason
 
 
+class HardshipEvidenceReceived(EventData):
+    """A hardship document was received and stored content-addressed under its SHA-256."""
+
+    event_type: ClassVar[str] = "HardshipEvidenceReceived"
+    schema_version: ClassVar[int] = 1
+
+    evidence: EvidenceRef
+    received_by: ActorId
+    role: Role
+
+
 MODELS: list[type[EventData]] = [
     PlanAgreed,
     PlanBroken,
@@ -294,5 +305,6 @@ MODELS: list[type[EventData]] = [
     InstallmentMet,
     InstallmentMissed,
     PlanCancelled,
+    HardshipEvidenceReceived,
 ]
 UPCASTERS: dict[tuple[str, int], Upcaster] = {}

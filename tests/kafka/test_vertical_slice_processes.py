@@ -43,6 +43,7 @@ def stack(
         "accounts", auth_mode="development", auth_dev_secret_file=tmp_path / "dev-secret"
     )
     tokens = {role: auth(dev, role) for role in ("agent", "compliance")}
+    tokens["borrower"] = auth(dev, "borrower", "borrower-k1", ["K1"])
     urls, procs = {}, []
     for service in SERVICES:
         port = free_port()
@@ -133,32 +134,49 @@ async def test_integrator_events_flow_through_four_processes_into_the_audit_trai
             lambda r: "CollectionCaseOpened" in [e["type"] for e in r.json()["entries"]],
             timeout=60,
         )
-        terms = {
-            "plan_type": "deferral",
-            "currency": "CNY",
-            "amount": 100_00,
-            "months": 3,
-            "channel": "agent",
-        }
+        # The agent requests a deferral and offers it; the borrower accepts its disclosure.
+        plans = f"{urls['plans']}/v1/accounts/K1/plans"
         await eventually(
-            lambda: http.post(
-                f"{urls['plans']}/v1/accounts/K1/plans/agreements",
-                json=terms,
-                headers=tokens["agent"],
-            ),
-            lambda r: r.status_code == 201,
+            lambda: http.post(f"{plans}/quote", json={}, headers=tokens["agent"]),
+            lambda r: "deferral-1" in [o["option_id"] for o in r.json().get("options", [])],
             timeout=60,
         )
+        requested = await http.post(
+            plans, json={"plan_type": "deferral", "channel": "phone"}, headers=tokens["agent"]
+        )
+        assert requested.status_code == 201, requested.text
+        plan_id = requested.json()["plan_id"]
+        offered = await http.post(
+            f"{plans}/{plan_id}/offer", json={"option_id": "deferral-1"}, headers=tokens["agent"]
+        )
+        assert offered.status_code == 200, offered.text
+        accepted = await http.post(
+            f"{plans}/{plan_id}/accept",
+            json={
+                "channel": "app",
+                "disclosure_sha256": offered.json()["offer"]["disclosure_sha256"],
+            },
+            headers=tokens["borrower"],
+        )
+        assert accepted.json()["state"] == "active", accepted.text
         history = await eventually(
             lambda: http.get(
                 f"{urls['audit']}/v1/accounts/K1/history?purpose=slice-test",
                 headers=tokens["compliance"],
             ),
-            lambda r: "PlanAgreed" in [e["type"] for e in r.json()["entries"]],
+            lambda r: "DueDatesDeferred" in [e["type"] for e in r.json()["entries"]],
             timeout=60,
         )
     types = [e["type"] for e in history.json()["entries"]]
-    wanted = ["BillIssued", "BillBecameOverdue", "CollectionCaseOpened", "PlanAgreed"]
+    wanted = [
+        "BillIssued",
+        "BillBecameOverdue",
+        "CollectionCaseOpened",
+        "PlanOffered",
+        "PlanAccepted",
+        "PlanActivated",
+        "DueDatesDeferred",
+    ]
     assert [t for t in types if t in wanted] == wanted, types
 
     dlq = AIOKafkaConsumer(

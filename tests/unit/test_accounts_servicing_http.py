@@ -6,28 +6,24 @@ import json
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from services.accounts.bootstrap import bootstrap
 from shared.settings import SettingsError
 from tests.support import (
+    accept_offer,
     auth,
     bill,
     day_closed,
     envelope,
     eventually,
+    ingest,
     opened,
     payment,
+    request_option,
     running_stack,
     settings_for,
 )
-
-
-async def ingest(http: dict[str, httpx.AsyncClient], *events: dict[str, Any]) -> None:
-    r = await http["accounts"].post("/v1/inbound/events", json={"events": list(events)})
-    assert r.status_code == 200, r.text
-    assert all(x["status"] == "accepted" for x in r.json()["results"]), r.text
 
 
 async def test_an_overdue_account_accrues_fees_changes_bucket_and_cures_on_payment(
@@ -70,49 +66,46 @@ async def test_an_overdue_account_accrues_fees_changes_bucket_and_cures_on_payme
         assert "AccountCured" in [e["type"] for e in history["entries"]]
 
 
-async def test_a_deferral_agreed_in_plans_moves_the_due_dates_in_accounts(tmp_path: Path) -> None:
+async def test_a_deferral_accepted_in_plans_moves_the_due_dates_in_accounts(
+    tmp_path: Path,
+) -> None:
     settings = {s: settings_for(s, tmp_path) for s in ("accounts", "plans")}
     agent = auth(settings["accounts"], "agent")
     async with running_stack(settings) as http:
         await ingest(http, opened("D1"), bill("D1", "B1", due="2026-03-10"))
-        terms = {
-            "plan_type": "deferral",
-            "currency": "CNY",
-            "amount": 100_00,
-            "months": 2,
-            "channel": "agent",
-        }
-        await eventually(
-            lambda: http["plans"].post("/v1/accounts/D1/plans/agreements", json=terms),
-            lambda r: r.status_code == 201,
+        await ingest(http, day_closed("2026-03-09", "D1"))
+        plan = await request_option(
+            http, settings["plans"], "D1", "deferral", {"option_id": "deferral-3"}
         )
+        assert (await accept_offer(http, settings["plans"], plan)).status_code == 200
         bills = await eventually(
             lambda: http["accounts"].get("/v1/accounts/D1/bills", headers=agent),
-            lambda r: r.json()["bills"][0]["due_date"] == "2026-05-10",
+            lambda r: r.json()["bills"][0]["due_date"] == "2026-06-10",
         )
         assert bills.json()["bills"][0]["outstanding"] == 100_00
         summary = (await http["accounts"].get("/v1/accounts/D1", headers=agent)).json()
-        assert summary["relief"]["deferred_months_used"] == 2
+        assert summary["relief"]["deferred_months_used"] == 3
 
 
 async def test_a_deferral_beyond_13_months_is_refused_and_dead_lettered(tmp_path: Path) -> None:
-    settings = {s: settings_for(s, tmp_path) for s in ("accounts", "plans")}
+    settings = {"accounts": settings_for("accounts", tmp_path)}
     ops = auth(settings["accounts"], "ops")
     async with running_stack(settings) as http:
         await ingest(http, opened("D2"), bill("D2", "B1", due="2026-03-10"))
-        for months in (12, 2):
+        # PlanAgreed (the older contract) as the plans service once published it.
+        runtime = http["accounts"]._transport.app.state.runtime  # type: ignore[attr-defined]
+        for n, months in enumerate((12, 2)):
             terms = {
+                "plan_id": f"PL{n}",
                 "plan_type": "deferral",
                 "currency": "CNY",
                 "amount": 100_00,
                 "months": months,
                 "channel": "agent",
             }
-            await eventually(
-                lambda terms=terms: http["plans"].post(
-                    "/v1/accounts/D2/plans/agreements", json=terms
-                ),
-                lambda r: r.status_code == 201,
+            env = envelope("PlanAgreed", "D2", terms, source="plans")
+            await runtime.log.publish(
+                runtime.settings.topics.plans, b"D2", json.dumps(env).encode()
             )
         letters = await eventually(
             lambda: http["accounts"].get("/v1/admin/dead-letters", headers=ops),
@@ -121,6 +114,43 @@ async def test_a_deferral_beyond_13_months_is_refused_and_dead_lettered(tmp_path
     (letter,) = letters.json()["dead_letters"]
     assert letter["consumer"] == "plans" and letter["kind"] == "rejected"
     assert "13" in letter["reason"]
+
+
+async def test_activated_terms_the_account_cannot_take_are_refused_back_to_plans(
+    tmp_path: Path,
+) -> None:
+    settings = {"accounts": settings_for("accounts", tmp_path)}
+    agent = auth(settings["accounts"], "agent")
+    async with running_stack(settings) as http:
+        await ingest(http, opened("D3"), bill("D3", "B1", due="2026-03-10", principal=1000_00))
+        await ingest(http, day_closed("2026-03-09", "D3"), day_closed("2026-03-11", "D3"))
+        runtime = http["accounts"]._transport.app.state.runtime  # type: ignore[attr-defined]
+        # Priced on 1000.00 overdue; the account owes 1001.00 with two days of late fees.
+        terms = {
+            "plan_id": "PL9",
+            "plan_type": "reinstallment",
+            "currency": "CNY",
+            "amount": 1000_00,
+            "months": 2,
+            "monthly_rate": "0",
+            "installments": [
+                {"number": 1, "due_date": "2026-04-11", "amount": 500_00, "fee": 0},
+                {"number": 2, "due_date": "2026-05-11", "amount": 500_00, "fee": 0},
+            ],
+            "total_repayable": 1000_00,
+            "activated_on": "2026-03-11",
+            "first_due_date": "2026-04-11",
+        }
+        env = envelope("PlanActivated", "D3", terms, source="plans")
+        await runtime.log.publish(runtime.settings.topics.plans, b"D3", json.dumps(env).encode())
+        history = await eventually(
+            lambda: http["accounts"].get("/v1/accounts/D3/delinquency", headers=agent),
+            lambda r: "PlanTermsRefused" in [e["type"] for e in r.json()["entries"]],
+        )
+        (refused,) = [e for e in history.json()["entries"] if e["type"] == "PlanTermsRefused"]
+        assert "re-spreads 100000 fen but 100100 fen is past due" in refused["data"]["reason"]
+        summary = (await http["accounts"].get("/v1/accounts/D3", headers=agent)).json()
+        assert summary["relief"]["active_plans"] == [] and summary["balances"]["late_fee"] == 100
 
 
 def test_a_bad_policy_file_stops_the_service_naming_the_key(tmp_path: Path) -> None:

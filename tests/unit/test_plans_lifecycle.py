@@ -120,6 +120,7 @@ LEGAL: list[Case] = [
      lambda p: p.offer(waiver_terms(hardship(), POLICY), snapshot=hardship(), policy=POLICY,
                        by=AGENT, evidence=[PDF]),
      "offered", [PlanOffered, PlanApprovalRequested]),
+    ("re-offer", offered, lambda p: _do(p, "offer"), "offered", [PlanOffered]),
     ("approve", pending, lambda p: p.approve(by=SUPERVISOR, on=TODAY), "offered", [PlanApproved]),
     ("reject", pending, lambda p: p.reject(by=SUPERVISOR, on=TODAY, reason="no"), "rejected",
      [PlanRejected]),
@@ -450,3 +451,19 @@ def test_a_plan_rejects_events_it_does_not_know() -> None:
     with pytest.raises(Rejected, match="does not apply PlanAgreed"):
         Plan.from_events("A1", [PlanAgreed(plan_id="P", plan_type="waiver", currency="CNY",
                                            amount=1, months=0, channel="app")])  # fmt: skip
+
+
+def test_a_re_offer_replaces_the_terms_and_asks_for_approval_again() -> None:
+    plan = pending()
+    plan.approve(by=SUPERVISOR, on=TODAY)
+    assert plan.approval == "approved"
+    assert plan.offered is not None
+    first = plan.offered.disclosure_sha256
+    events = plan.offer(
+        waiver_terms(hardship(), POLICY), snapshot=hardship(), policy=POLICY, by=AGENT,
+        evidence=[PDF],
+    )  # fmt: skip
+    assert [type(e) for e in events] == [PlanOffered, PlanApprovalRequested]
+    assert plan.approval == "pending" and plan.state == "offered"
+    with pytest.raises(AwaitingApproval):
+        plan.accept(by=BORROWER, channel="app", disclosure_sha256=first, on=TODAY)

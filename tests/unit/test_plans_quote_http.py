@@ -48,9 +48,9 @@ async def test_an_overdue_account_is_quoted_every_option_with_reasons(tmp_path: 
         personalised = [o for o in fitted["options"] if o["plan_type"] == "personalised"]
         assert personalised and personalised[0]["largest_installment"] <= affordable
 
-        # Quoting changes nothing: no plan events exist for the account.
+        # Quoting changes nothing: the account has no plan.
         listed = await http["plans"].get("/v1/accounts/Q1/plans")
-        assert listed.json()["events"] == []
+        assert listed.json()["plans"] == []
         # A borrower may quote their own account only.
         alice = auth(settings["plans"], "borrower", sub="alice", accounts=["OTHER"])
         assert (

@@ -1,4 +1,5 @@
-"""The vertical slice on the embedded default: bill → overdue → case → plan, in the audit trail."""
+"""The vertical slice on the embedded default: bill → overdue → case → plan accepted →
+due dates deferred, in the audit trail."""
 
 from __future__ import annotations
 
@@ -7,7 +8,16 @@ from datetime import datetime
 from pathlib import Path
 
 from shared.settings import SERVICES
-from tests.support import bill, day_closed, eventually, opened, running_stack, settings_for
+from tests.support import (
+    accept_offer,
+    bill,
+    day_closed,
+    eventually,
+    opened,
+    request_option,
+    running_stack,
+    settings_for,
+)
 
 
 async def test_an_overdue_bill_opens_a_case_and_audit_tells_the_story(tmp_path: Path) -> None:
@@ -36,22 +46,14 @@ async def test_an_overdue_bill_opens_a_case_and_audit_tells_the_story(tmp_path: 
             lambda r: "CollectionCaseOpened" in [e["type"] for e in r.json()["entries"]],
         )
 
-        terms = {
-            "plan_type": "reinstallment",
-            "currency": "CNY",
-            "amount": 100_00,
-            "months": 6,
-            "channel": "app",
-        }
-        agreed = await eventually(
-            lambda: http["plans"].post("/v1/accounts/A1/plans/agreements", json=terms),
-            lambda r: r.status_code == 201,
+        plan = await request_option(
+            http, settings["plans"], "A1", "deferral", {"option_id": "deferral-1"}
         )
-        assert agreed.json()["type"] == "PlanAgreed"
+        assert (await accept_offer(http, settings["plans"], plan)).json()["state"] == "active"
 
         history = await eventually(
             lambda: http["audit"].get("/v1/accounts/A1/history?purpose=slice-test"),
-            lambda r: "PlanAgreed" in [e["type"] for e in r.json()["entries"]],
+            lambda r: "DueDatesDeferred" in [e["type"] for e in r.json()["entries"]],
         )
     entries = history.json()["entries"]
     types = [e["type"] for e in entries]
@@ -59,7 +61,9 @@ async def test_an_overdue_bill_opens_a_case_and_audit_tells_the_story(tmp_path: 
         ("AccountOpened", "BillIssued"),
         ("BillIssued", "BillBecameOverdue"),
         ("BillBecameOverdue", "CollectionCaseOpened"),
-        ("CollectionCaseOpened", "PlanAgreed"),
+        ("CollectionCaseOpened", "PlanOffered"),
+        ("PlanAccepted", "PlanActivated"),
+        ("PlanActivated", "DueDatesDeferred"),
     ]:
         assert types.index(earlier) < types.index(later), types
     assert [e["seq"] for e in entries] == list(range(1, len(entries) + 1))

@@ -46,6 +46,7 @@ from shared.events.accounts import (
     PaymentReallocated,
 )
 from shared.events.inbound import AccountOpened, BillIssued, PaymentReceived
+from shared.events.plans import PlanActivated
 
 __all__ = ["Account", "Bill"]
 
@@ -338,6 +339,13 @@ class Account:
         """A plan was `broken` or `completed`: delinquency resumes once no plan is active."""
         self._require_open()
         return self._decide(None, lambda s: relief.end_plan(s, plan_id, reason))
+
+    def apply_plan(self, plan: PlanActivated) -> list[EventData]:
+        """Apply an activated plan's exact terms: its waiver, deferral and re-installment,
+        then pause delinquency while the plan has installments to meet."""
+        self._require_open()
+        self._require_currency(plan.currency)
+        return self._decide(None, lambda s: relief.apply_terms(s, plan))
 
     def apply_deferral(self, plan_id: str, months: int) -> list[EventData]:
         """Move every unpaid bill's due date `months` later (DueDatesDeferred)."""

@@ -19,6 +19,7 @@ from shared.events.accounts import (
     FeesWaived,
     Installment,
 )
+from shared.events.plans import PlanActivated
 from shared.money import add_months, round_fen, split_by_component
 
 if TYPE_CHECKING:
@@ -38,9 +39,40 @@ def end_plan(account: Account, plan_id: str, reason: str) -> None:
     """End a plan; delinquency resumes from the next business date if no plan is left."""
     if plan_id not in account.active_plans:
         raise Rejected(f"plan {plan_id} is not active on account {account.account_id}")
-    if reason not in ("broken", "completed"):
-        raise Rejected(f"a plan ends 'broken' or 'completed', not {reason!r}")
+    if reason not in ("broken", "completed", "cancelled"):
+        raise Rejected(f"a plan ends 'broken', 'completed' or 'cancelled', not {reason!r}")
     account.emit(DelinquencyResumed(plan_id=plan_id, reason=reason, business_date=account.today))  # type: ignore[arg-type]
+
+
+def apply_terms(account: Account, plan: PlanActivated) -> None:
+    """Every measure of an activated plan, in the order its terms were priced: the waiver
+    first (a personalised plan re-spreads what is left), then deferral, re-installment."""
+    if plan.waiver_amount:
+        waive(
+            account,
+            plan.plan_id,
+            plan.waiver_amount,
+            tuple(plan.waiver_components),
+            f"{plan.plan_type} plan {plan.plan_id}",
+        )
+    if plan.deferral_months:
+        defer(account, plan.plan_id, plan.deferral_months)
+    if plan.plan_type in ("reinstallment", "personalised") and plan.installments:
+        assert plan.first_due_date is not None
+        covered = plan.amount - plan.waiver_amount
+        overdue = sum(b.outstanding for b in account.past_due_bills())
+        if overdue != covered:
+            # The plan's installments were priced from this balance; anything else would
+            # make the borrower's schedule disagree with the disclosure they accepted.
+            raise Rejected(
+                f"plan {plan.plan_id} re-spreads {covered} fen but {overdue} fen is past due "
+                "now; the plan must be re-offered"
+            )
+        reinstall(
+            account, plan.plan_id, len(plan.installments), plan.first_due_date, plan.monthly_rate
+        )
+    if plan.installments:
+        start_plan(account, plan.plan_id)
 
 
 def defer(account: Account, plan_id: str, months: int) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time
+from typing import ClassVar
 from zoneinfo import ZoneInfo
 
 from services.accounts.domain.model import Account
@@ -10,6 +11,7 @@ from services.accounts.service_layer.unit_of_work import AccountsUnitOfWork
 from shared.catalogue import Catalogue, EventData, new_envelope
 from shared.envelope import Envelope
 from shared.errors import Rejected
+from shared.events.accounts import PlanTermsRefused
 from shared.events.inbound import (
     PLATFORM_ACCOUNT,
     AccountOpened,
@@ -17,6 +19,7 @@ from shared.events.inbound import (
     BusinessDayClosed,
     PaymentReceived,
 )
+from shared.events.plans import PlanActivated
 from shared.money import add_months
 from shared.topics import Topics
 
@@ -31,27 +34,49 @@ def end_of_day(day: date, time_zone: str) -> datetime:
 class PlansHandler:
     """Applies the relief agreed in the plans service to the account's schedule and fees.
 
-    Deferral and re-installment change the schedule; a waiver reduces late fees and fees.
-    Terms the account cannot take (more than 13 months of deferral in total, a waiver
-    larger than the fees) are refused with the reason and dead-lettered for people.
+    PlanActivated carries a plan's exact terms (waiver, deferral, re-installment at the
+    plan's rate); PlanAgreed (the older contract) names one measure. While a plan has
+    installments, delinquency is paused until plans says it completed, broke or was
+    cancelled. Terms the account cannot take (more than 13 months of deferral in total,
+    a waiver larger than the fees, a balance that moved) are refused with the reason and
+    dead-lettered for people.
     """
 
-    def __init__(self, topics: Topics) -> None:
+    ENDINGS: ClassVar[dict[str, str]] = {
+        "PlanBroken": "broken",
+        "PlanCompleted": "completed",
+        "PlanCancelled": "cancelled",
+    }
+
+    def __init__(self, catalogue: Catalogue, topics: Topics) -> None:
+        self._catalogue = catalogue
         self._topics = topics
 
     async def __call__(self, uow: AccountsUnitOfWork, env: Envelope) -> None:
-        if env.type not in ("PlanAgreed", "PlanBroken", "PlanCompleted"):
+        if env.type not in ("PlanAgreed", "PlanActivated", *self.ENDINGS):
             return
         account = await uow.accounts.get(env.account_id)
         if not account.opened:
             raise Rejected(f"unknown account {env.account_id}")
         if env.type == "PlanAgreed":
             events = self._agreed(account, env)
+        elif env.type == "PlanActivated":
+            data = self._catalogue.parse(env)
+            assert isinstance(data, PlanActivated)
+            try:
+                events = account.apply_plan(data)
+            except Rejected as exc:
+                # Not a dead letter: the borrower's plan must end visibly, so plans is told
+                # (and cancels it) rather than left believing it applies.
+                events = [
+                    PlanTermsRefused(
+                        plan_id=data.plan_id, reason=exc.reason, business_date=account.today
+                    )
+                ]
         elif env.data["plan_id"] not in account.active_plans:
-            return  # a plan that never paused this account (a waiver) has nothing to end
+            return  # a plan that never paused this account has nothing to end
         else:
-            reason = "broken" if env.type == "PlanBroken" else "completed"
-            events = account.end_plan(env.data["plan_id"], reason)
+            events = account.end_plan(env.data["plan_id"], self.ENDINGS[env.type])
         emitted = [InboundHandler._emit(uow, env, e, env.occurred_at) for e in events]
         await uow.save(account, [], emitted, self._topics.accounts)
 
@@ -73,8 +98,9 @@ class PlansHandler:
                 # A one-off reduction: nothing stays active, so nothing is paused.
                 return account.apply_waiver(plan_id, plan["amount"] or None)
             case _:
-                # Personalised plans mix measures; their terms arrive with the plans issue.
-                raise Rejected(f"accounts cannot apply a {plan['plan_type']} plan yet")
+                raise Rejected(
+                    f"PlanAgreed cannot carry a {plan['plan_type']} plan; PlanActivated does"
+                )
         # Then the plan pauses delinquency until plans says it was completed or broken;
         # the pause is decided on a copy that already has the measure applied.
         after = account.scratch()

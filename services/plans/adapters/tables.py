@@ -1,8 +1,8 @@
 """The plans database: the platform tables plus the accounts plans may be agreed for."""
 
-from sqlalchemy import Column, Date, Integer, MetaData, String, Table, Text
+from sqlalchemy import Boolean, Column, Date, Integer, MetaData, String, Table, Text, false
 
-from shared.eventstore.tables import add_platform_tables
+from shared.eventstore.tables import UtcDateTime, add_platform_tables
 
 metadata = MetaData()
 platform = add_platform_tables(metadata)
@@ -27,4 +27,35 @@ account_standings = Table(
     Column("balances", Text, nullable=False),
     Column("overdue", Text, nullable=False),
     Column("deferral_months_used", Integer, nullable=False),
+    # A payment reached accounts after this close: prices from it would be stale.
+    Column("moved_since_close", Boolean, nullable=False, server_default=false()),
+)
+
+# One row per plan: where each stands, so plans of an account, open plans at a day close
+# and the eligibility history (last re-installment, last broken plan) need no replay.
+plan_index = Table(
+    "plan_index",
+    metadata,
+    Column("plan_id", String(64), primary_key=True),
+    Column("account_id", String(64), nullable=False, index=True),
+    Column("plan_type", String(32), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("requested_on", Date, nullable=False),
+    Column("activated_on", Date, nullable=True),
+    Column("ended_on", Date, nullable=True),
+    # The standing an offer was priced from; acceptance refuses a stale offer.
+    Column("offer_basis", String(64), nullable=True),
+)
+
+# Hardship documents, stored content-addressed (the bytes live in the evidence store).
+evidence = Table(
+    "evidence",
+    metadata,
+    Column("account_id", String(64), primary_key=True),
+    Column("sha256", String(64), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("media_type", String(100), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("received_by", String(200), nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
 )

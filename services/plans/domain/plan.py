@@ -1,10 +1,14 @@
 """The Plan aggregate: a relief plan's life from request to completion, event-sourced.
 
     requested ─offer─▶ offered ─accept─▶ accepted ─activate─▶ active ─▶ completed
-        │                │ ├─decline─▶ declined                 ├─▶ broken (close_day)
+        │          (re-offer)│ ├─decline─▶ declined                 ├─▶ broken (close_day)
         │                │ ├─expire──▶ expired (close_day)      └─cancel─▶ cancelled
         │                │ └─reject──▶ rejected (supervisor)
         └─cancel─────────┴─cancel (also from accepted) ─▶ cancelled
+
+An offer may be re-offered while open: new terms priced from the account's current
+standing replace the old ones (a new disclosure, approval decided afresh), which is how a
+stale offer is renewed once late fees or payments moved the balance.
 
 An offer that needs a supervisor (`approval_required`) stays `offered` but cannot be
 accepted until approved (maker-checker); nobody approves their own proposal.
@@ -80,7 +84,7 @@ Action = Literal[
 ]
 
 TRANSITIONS: dict[Action, dict[State, State]] = {
-    "offer": {"requested": "offered"},
+    "offer": {"requested": "offered", "offered": "offered"},
     "approve": {"offered": "offered"},
     "reject": {"offered": "rejected"},
     "accept": {"offered": "accepted"},
@@ -341,7 +345,8 @@ class Plan:
         evidence: Sequence[Evidence] = (),
     ) -> list[EventData]:
         """Offer `terms` (from a quote) on the snapshot's date, open `offer_expiry_days`:
-        PlanOffered, plus PlanApprovalRequested when a supervisor must approve."""
+        PlanOffered, plus PlanApprovalRequested when a supervisor must approve. An open
+        offer is replaced (re-offer) and its approval, if any, no longer counts."""
         self._require("offer")
         if by.role not in PROPOSERS:
             raise NotPermitted(f"a {by.role} cannot propose a plan's terms")

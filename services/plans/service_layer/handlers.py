@@ -1,24 +1,21 @@
-"""Plans handlers: agreements over HTTP, and the accounts plans learn of from the inbound topic."""
+"""Plans handlers for other services' events: the accounts plans may serve, their standing
+at each day close, and the payments and day closes that track active plans."""
 
 from __future__ import annotations
 
-import uuid
-from typing import Any
+from dataclasses import replace
+from datetime import date
 
 from services.plans.domain.eligibility import AccountSnapshot
-from services.plans.domain.model import agree_plan
-from services.plans.domain.policy import DEFAULT_POLICY
+from services.plans.domain.plan import Actor
 from services.plans.domain.quotes import Income, Quote, quote
-from services.plans.service_layer.unit_of_work import PlansUnitOfWork, stream_id
-from shared.catalogue import new_envelope
+from services.plans.service_layer.lifecycle import UnknownPlan, account_snapshot, record_plan_events
+from services.plans.service_layer.unit_of_work import PlansUnitOfWork
 from shared.envelope import Envelope
 from shared.topics import Topics
 
-SOURCE = "plans"
-
-
-class UnknownAccount(LookupError):
-    """Plans has not seen this account opened."""
+ACCOUNTS = Actor("accounts", "system")
+"""Who cancels a plan whose terms the accounts service refused."""
 
 
 async def on_inbound(uow: PlansUnitOfWork, env: Envelope) -> None:
@@ -27,48 +24,77 @@ async def on_inbound(uow: PlansUnitOfWork, env: Envelope) -> None:
         await uow.remember_account(env.account_id, env.data["currency"], env.data["product"])
 
 
-async def on_accounts(uow: PlansUnitOfWork, env: Envelope) -> None:
-    """Keep each account's standing from its day closes (what quotes are made from)."""
-    if env.type == "AccountDayClosed" and env.data.get("balances") is not None:
-        await uow.set_standing(env.account_id, env.data)
+class AccountsHandler:
+    """Keeps each account's standing and tracks its plans against what accounts reports.
+
+    A day close expires stale offers and marks installments missed (breaking a plan after
+    the grace); a payment counts toward the active plan's installments in due order. The
+    whole payment counts, whatever bills accounts applied it to: the plan measures whether
+    the borrower pays what they promised, not how the ledger splits it.
+    """
+
+    def __init__(self, topics: Topics) -> None:
+        self._topics = topics
+
+    async def __call__(self, uow: PlansUnitOfWork, env: Envelope) -> None:
+        if env.type == "AccountDayClosed":
+            await self._day_closed(uow, env)
+        elif env.type == "PaymentAllocated":
+            await uow.payment_since_close(env.account_id)
+            await self._paid(uow, env)
+        elif env.type == "PlanTermsRefused":
+            await self._refused(uow, env)
+
+    async def _day_closed(self, uow: PlansUnitOfWork, env: Envelope) -> None:
+        if env.data.get("balances") is not None:
+            await uow.set_standing(env.account_id, env.data)
+        day = date.fromisoformat(env.data["business_date"])
+        for plan_id, _ in await uow.open_plans(env.account_id):
+            plan = await uow.plan(env.account_id, plan_id)
+            if plan is None:
+                raise UnknownPlan(f"plan {plan_id} is indexed but has no stream")
+            await record_plan_events(
+                uow, self._topics, plan, plan.close_day(day), day, None, cause=env
+            )
+
+    async def _refused(self, uow: PlansUnitOfWork, env: Envelope) -> None:
+        plan = await uow.plan(env.account_id, env.data["plan_id"])
+        if plan is None or not plan.allows("cancel"):
+            return  # already ended: the refusal changes nothing
+        closed = env.data.get("business_date")
+        on = date.fromisoformat(closed) if closed else date.min
+        if plan.activated is not None:
+            on = max(on, plan.activated.activated_on)
+        reason = f"the accounts service refused the terms: {env.data['reason']}"
+        events = plan.cancel(by=ACCOUNTS, on=on, reason=reason[:500])
+        await record_plan_events(uow, self._topics, plan, events, on, ACCOUNTS, cause=env)
+
+    async def _paid(self, uow: PlansUnitOfWork, env: Envelope) -> None:
+        paid_on = env.data.get("business_date")
+        for plan_id, state in await uow.open_plans(env.account_id):
+            if state != "active":
+                continue
+            plan = await uow.plan(env.account_id, plan_id)
+            assert plan is not None and plan.activated is not None
+            on = date.fromisoformat(paid_on) if paid_on else plan.activated.activated_on
+            if on < plan.activated.activated_on:
+                continue  # a backdated payment from before the plan is not the plan's
+            events = plan.record_payment(env.data["amount"], on, env.data["payment_id"])
+            await record_plan_events(uow, self._topics, plan, events, on, None, cause=env)
 
 
-def quote_for(standing: dict[str, Any], income: Income | None, with_waiver: bool) -> Quote:
-    """Every option the account is eligible for, priced; changes nothing."""
-    snapshot = AccountSnapshot(
-        account_id=standing["account_id"],
-        product=standing["product"] or "consumer_credit",
-        currency=standing["currency"],
-        bucket=standing["bucket"],
-        dpd=standing["days_past_due"],
-        today=standing["business_date"],
-        balances=standing["balances"],
-        overdue=standing["overdue"],
-        deferral_months_used=standing["deferral_months_used"],
-    )
-    return quote(snapshot, DEFAULT_POLICY, income, with_waiver=with_waiver)
-
-
-async def agree(
-    uow: PlansUnitOfWork,
-    topics: Topics,
-    account_id: str,
-    terms: dict[str, Any],
-    actor: dict[str, str] | None = None,
-) -> Envelope:
-    """Record an agreed plan and queue it for the accounts service; the caller commits."""
-    currency = await uow.account_currency(account_id)
-    if currency is None:
-        raise UnknownAccount(f"no account {account_id}")
-    plan_id = str(uuid.uuid4())
-    agreed = agree_plan(plan_id=plan_id, account_currency=currency, **terms)
-    event = new_envelope(
-        agreed,
-        account_id=account_id,
-        occurred_at=uow.now,
-        recorded_at=uow.now,
-        source=SOURCE,
-        metadata={"actor": actor} if actor else None,
-    )
-    await uow.record(stream_id(plan_id), 0, [event], topics.plans)
-    return event
+async def quote_account(
+    uow: PlansUnitOfWork, account_id: str, income: Income | None, with_waiver: bool
+) -> tuple[Quote, AccountSnapshot]:
+    """Every option the account is eligible for today, priced, and the snapshot priced from;
+    changes nothing."""
+    snapshot = await account_snapshot(uow, account_id)
+    priced = quote(snapshot, uow.policy, income, with_waiver=with_waiver)
+    standing = await uow.standing(account_id)
+    if standing is not None and standing["moved_since_close"]:
+        note = (
+            f"a payment reached the account after the close of {snapshot.today}: these "
+            "prices are as of that close and can be offered again after the next one"
+        )
+        priced = replace(priced, notes=(*priced.notes, note))
+    return priced, snapshot

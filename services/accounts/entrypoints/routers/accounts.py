@@ -32,6 +32,7 @@ DELINQUENCY_TYPES = (
     "DueDatesDeferred",
     "BalanceReinstalled",
     "FeesWaived",
+    "PlanTermsRefused",
 )
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"], route_class=secured(ACCESS))

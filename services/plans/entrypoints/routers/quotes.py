@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
+from services.plans.domain.quotes import Income
 from services.plans.entrypoints.dependencies import Runtime
-from services.plans.service_layer.handlers import Income, quote_for
+from services.plans.service_layer.handlers import quote_account
 from shared.money import NonNegativeMinor
 from shared.security import secured
 
@@ -31,21 +32,18 @@ class QuoteRequest(BaseModel):
 @router.post("/{account_id}/plans/quote")
 async def post_quote(account_id: str, body: QuoteRequest, runtime: Runtime) -> dict[str, Any]:
     """Eligible options with terms, totals, fees and expected recovery; refusals name the rule."""
-    async with runtime.uow() as uow:
-        standing = await uow.standing(account_id)
-    if standing is None:
-        raise HTTPException(404, f"no day close of account {account_id} has reached plans yet")
     income = (
         Income(body.monthly_income, body.essential_expenses, body.other_obligations)
         if body.monthly_income is not None
         else None
     )
-    q = quote_for(standing, income, body.with_waiver)
+    async with runtime.uow() as uow:
+        q, snapshot = await quote_account(uow, account_id, income, body.with_waiver)
     return {
         "account_id": account_id,
         "as_of": q.as_of.isoformat(),
-        "currency": standing["currency"],
-        "bucket": standing["bucket"],
+        "currency": snapshot.currency,
+        "bucket": snapshot.bucket,
         "options": [
             {
                 "option_id": o.option_id,
