@@ -7,8 +7,12 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.audit.adapters.tables import platform
-from services.audit.entrypoints.routers import checkpoints, history
-from services.audit.service_layer.checkpoints import CheckpointWorker, load_signing_key
+from services.audit.entrypoints.routers import checkpoints, history, report, state, story
+from services.audit.service_layer.checkpoints import (
+    CheckpointWorker,
+    load_signing_key,
+    published_path,
+)
 from services.audit.service_layer.handlers import record
 from services.audit.service_layer.unit_of_work import AuditUnitOfWork
 from shared.api import create_service_app
@@ -51,11 +55,16 @@ def create_app(settings: Settings | None = None, **kwargs: object) -> FastAPI:
     runtime = bootstrap(settings, **kwargs)  # type: ignore[arg-type]
     key = load_signing_key(runtime.settings)
     if runtime.settings.audit_checkpoint_seconds:
-        worker = CheckpointWorker(runtime.settings.audit_checkpoint_seconds, runtime.uow, key)
+        worker = CheckpointWorker(
+            runtime.settings.audit_checkpoint_seconds,
+            runtime.uow,
+            key,
+            publish_to=published_path(runtime.settings),
+        )
         runtime.workers.append(worker.run)
     return create_service_app(
         runtime,
         title="arrears audit",
-        routers=[history.router, checkpoints.router],
+        routers=[history.router, story.router, state.router, report.router, checkpoints.router],
         signing_key=key,
     )

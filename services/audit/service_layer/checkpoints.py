@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import secrets
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -97,15 +99,77 @@ async def export_bundle(uow: AuditUnitOfWork, account_id: str) -> dict[str, Any]
     }
 
 
+def published_path(settings: Settings) -> Path:
+    """Where signed checkpoints are published outside the database, one JSON line each."""
+    return settings.data_dir / "audit-published" / "checkpoints.jsonl"
+
+
+def publish(path: Path, checkpoint: dict[str, Any]) -> None:
+    """Append a committed checkpoint to the published file (append-only, flushed to disk).
+
+    A checkpoint kept only in the database protects nothing against whoever can rewrite
+    the database; a copy outside it (this file, shipped or mirrored elsewhere) does.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(
+        {k: checkpoint[k] for k in ("at", "size", "root", "heads", "signature", "public_key")},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line.encode() + b"\n")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_published(path: Path) -> list[str]:
+    """The published file's lines (none when nothing was published yet)."""
+    return path.read_text().splitlines() if path.exists() else []
+
+
+async def compare_with_published(uow: AuditUnitOfWork, published_lines: list[str]) -> list[str]:
+    """Every way the database disagrees with the published checkpoints; empty if none.
+
+    Each published head (account, seq, hash) must still be on the trail with that hash,
+    and each published checkpoint must still be in the database with the same root.
+    """
+    stored = {(c["at"], c["root"]) for c in await uow.all_checkpoints()}
+    problems = []
+    for number, line in enumerate(published_lines, start=1):
+        try:
+            published = json.loads(line)
+            at, tree_root, heads = published["at"], published["root"], published["heads"]
+        except (ValueError, KeyError, TypeError):
+            problems.append(f"line {number}: not a published checkpoint")
+            continue
+        if (at, tree_root) not in stored:
+            problems.append(f"checkpoint of {at} (root {tree_root}) is missing from the database")
+        for account_id, seq, head_hash in heads:
+            found = await uow.entry_hash(account_id, int(seq))
+            if found != head_hash:
+                problems.append(
+                    f"checkpoint of {at}: account {account_id} seq {seq} has hash {found} "
+                    f"in the database, {head_hash} published"
+                )
+    return problems
+
+
 class CheckpointWorker:
     """Signs a checkpoint every `seconds` when the trail has changed since the last one."""
 
     def __init__(
-        self, seconds: int, uow_factory: Callable[[], AuditUnitOfWork], key: Ed25519PrivateKey
+        self,
+        seconds: int,
+        uow_factory: Callable[[], AuditUnitOfWork],
+        key: Ed25519PrivateKey,
+        publish_to: Path | None = None,
     ) -> None:
         self._seconds = seconds
         self._uow = uow_factory
         self._key = key
+        self._publish_to = publish_to
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until stopped."""
@@ -119,7 +183,10 @@ class CheckpointWorker:
                     last = await uow.latest_checkpoint()
                     heads = await uow.heads()
                     if last is None or [list(h) for h in heads] != last["heads"]:
-                        await make_checkpoint(uow, self._key)
+                        checkpoint = await make_checkpoint(uow, self._key)
                         await uow.commit()
+                        if self._publish_to is not None:
+                            # Only after the commit: what is published is in the database.
+                            await asyncio.to_thread(publish, self._publish_to, checkpoint)
             except Exception:
                 log.exception("checkpoint failed; trying again next interval")

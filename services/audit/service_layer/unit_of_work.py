@@ -166,6 +166,21 @@ class AuditUnitOfWork(SqlUnitOfWork):
             "public_key": row["public_key"],
         }
 
+    async def all_checkpoints(self) -> list[dict[str, Any]]:
+        """Every kept checkpoint's time and root, oldest first."""
+        rows = await self.session.execute(
+            select(checkpoints.c.at, checkpoints.c.root).order_by(checkpoints.c.id)
+        )
+        return [{"at": utc(r.at).isoformat(), "root": r.root} for r in rows]
+
+    async def entry_hash(self, account_id: str, seq: int) -> str | None:
+        """The stored hash of one entry, or None if there is no such entry."""
+        t = audit_entries
+        row = await self.session.execute(
+            select(t.c.hash).where(t.c.account_id == account_id, t.c.seq == seq)
+        )
+        return row.scalar_one_or_none()
+
     async def stored_entries(self, account_id: str, up_to_seq: int) -> list[dict[str, Any]]:
         """Entries exactly as stored (the hashed event text included), up to a seq."""
         t = audit_entries
@@ -175,6 +190,14 @@ class AuditUnitOfWork(SqlUnitOfWork):
             .order_by(t.c.seq)
         )
         return [dict(r._mapping) for r in rows]
+
+    async def has_trail(self, account_id: str) -> bool:
+        """Whether any event of the account is on the trail (else: no such account, a 404)."""
+        t = audit_entries
+        found = await self.session.execute(
+            select(t.c.seq).where(t.c.account_id == account_id).limit(1)
+        )
+        return found.first() is not None
 
     async def accounts(self) -> list[str]:
         """Every account with a trail."""

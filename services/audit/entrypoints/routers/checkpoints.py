@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -9,13 +10,21 @@ from fastapi.responses import PlainTextResponse
 
 from services.audit.domain.bundle import dumps
 from services.audit.entrypoints.dependencies import Runtime
-from services.audit.service_layer.checkpoints import export_bundle, make_checkpoint
+from services.audit.service_layer.checkpoints import (
+    compare_with_published,
+    export_bundle,
+    make_checkpoint,
+    publish,
+    published_path,
+    read_published,
+)
 from shared.security import CurrentPrincipal, secured
 
 ACCESS = {
     "create_checkpoint": {"compliance"},
     "latest_checkpoint": {"compliance"},
     "get_bundle": {"compliance"},
+    "compare_published": {"compliance"},
 }
 
 router = APIRouter(prefix="/v1", tags=["checkpoints"], route_class=secured(ACCESS))
@@ -31,7 +40,31 @@ async def create_checkpoint(
         checkpoint = await make_checkpoint(uow, request.app.state.signing_key)
         await uow.log_access(principal, "checkpoint", purpose, None, {})
         await uow.commit()
+    # Only after the commit: what is published is in the database.
+    await asyncio.to_thread(publish, published_path(runtime.settings), checkpoint)
     return checkpoint
+
+
+@router.get("/checkpoints/published/compare")
+async def compare_published(
+    runtime: Runtime, principal: CurrentPrincipal, purpose: Purpose
+) -> dict[str, Any]:
+    """Check the database against the checkpoints published outside it.
+
+    Catches a rewritten trail even when the rewriter also re-signed the checkpoints in
+    the database: the published heads and roots no longer match.
+    """
+    path = published_path(runtime.settings)
+    lines = await asyncio.to_thread(read_published, path)
+    async with runtime.uow() as uow:
+        problems = await compare_with_published(uow, lines)
+        await uow.log_access(principal, "compare-published", purpose, None, {})
+        await uow.commit()
+    return {
+        "published_checkpoints": len(lines),
+        "consistent": not problems,
+        "problems": problems,
+    }
 
 
 @router.get("/checkpoints/latest")

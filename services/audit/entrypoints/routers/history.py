@@ -17,7 +17,7 @@ from pydantic import AwareDatetime
 
 from services.audit.entrypoints.dependencies import Runtime
 from services.audit.service_layer.unit_of_work import HistoryFilters
-from shared.pii import redact_values
+from services.audit.service_layer.views import masked
 from shared.security import CurrentPrincipal, secured
 
 ACCESS = {
@@ -82,16 +82,8 @@ async def get_history(
     return {
         "account_id": account_id,
         # PII is masked for roles that may not see it; the hashes still cover the original.
-        "entries": [_masked(e, principal.role) for e in entries],
+        "entries": [masked(e, principal.role) for e in entries],
         "next_after_seq": entries[-1]["seq"] if len(entries) == limit else None,
-    }
-
-
-def _masked(entry: dict[str, Any], role: str) -> dict[str, Any]:
-    return {
-        **entry,
-        "data": redact_values(entry["data"], role),
-        "metadata": redact_values(entry["metadata"], role),
     }
 
 
@@ -104,7 +96,7 @@ async def export_csv(
     async with runtime.uow() as uow:
         after = 0
         while page := await uow.history(account_id, after, MAX_PAGE):
-            rows.extend(_masked(e, principal.role) for e in page)
+            rows.extend(masked(e, principal.role) for e in page)
             after = page[-1]["seq"]
         await uow.log_access(principal, "export-csv", purpose, account_id, {})
         await uow.commit()

@@ -1,0 +1,49 @@
+"""The PDF report for people: provenance, chain verification, covering checkpoint, story."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+
+from services.audit.entrypoints.dependencies import Runtime
+from services.audit.service_layer import views
+from shared.security import CurrentPrincipal, secured
+
+ACCESS = {"get_report_pdf": {"compliance"}}
+
+router = APIRouter(prefix="/v1", tags=["audit"], route_class=secured(ACCESS))
+Purpose = Annotated[
+    str, Query(min_length=3, max_length=500, description="why you are exporting (logged)")
+]
+
+
+@router.get(
+    "/accounts/{account_id}/report.pdf",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}},
+)
+async def get_report_pdf(
+    account_id: str,
+    request: Request,
+    runtime: Runtime,
+    principal: CurrentPrincipal,
+    purpose: Purpose,
+) -> Response:
+    """The whole trail as a PDF report (PII masked); the export is logged."""
+    async with runtime.uow() as uow:
+        exists = await uow.has_trail(account_id)
+        pdf = (
+            await views.report(uow, account_id, principal, purpose, request.app.state.signing_key)
+            if exists
+            else None
+        )
+        await uow.log_access(principal, "export-pdf", purpose, account_id, {})
+        await uow.commit()
+    if pdf is None:
+        raise HTTPException(404, f"no trail for account {account_id}")
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{account_id}-audit.pdf"'},
+    )

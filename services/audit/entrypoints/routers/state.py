@@ -1,0 +1,55 @@
+"""The account's state reconstructed from its trail as of a point on either time axis."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import AwareDatetime
+
+from services.audit.entrypoints.dependencies import Runtime
+from services.audit.service_layer import views
+from shared.security import CurrentPrincipal, secured
+
+ACCESS = {"get_state": {"compliance"}}
+
+router = APIRouter(prefix="/v1", tags=["audit"], route_class=secured(ACCESS))
+Purpose = Annotated[
+    str, Query(min_length=3, max_length=500, description="why you are reading (logged)")
+]
+
+
+@router.get("/accounts/{account_id}/state")
+async def get_state(
+    account_id: str,
+    runtime: Runtime,
+    principal: CurrentPrincipal,
+    purpose: Purpose,
+    as_of_occurred: AwareDatetime | None = None,
+    as_of_recorded: AwareDatetime | None = None,
+) -> dict[str, Any]:
+    """Balances, bucket and DPD, active plan, case, contact attempts in the trailing 7 days.
+
+    Give one of `as_of_recorded` (what the system knew then) or `as_of_occurred` (what had
+    happened by then); neither means now. Each fact names the event it comes from.
+    """
+    if as_of_occurred is not None and as_of_recorded is not None:
+        # One point in time anchors the 7-day contact window; two axes give two points.
+        raise HTTPException(422, "give as_of_recorded or as_of_occurred, not both")
+    async with runtime.uow() as uow:
+        if as_of_recorded is not None:
+            axis: views.Axis = "recorded"
+            at = as_of_recorded
+        elif as_of_occurred is not None:
+            axis, at = "occurred", as_of_occurred
+        else:
+            axis, at = "now", uow.now
+        exists = await uow.has_trail(account_id)
+        state = await views.state(uow, account_id, axis, at) if exists else None
+        await uow.log_access(
+            principal, "state", purpose, account_id, {"axis": axis, "as_of": at.isoformat()}
+        )
+        await uow.commit()
+    if state is None:
+        raise HTTPException(404, f"no trail for account {account_id}")
+    return {"account_id": account_id, "axis": axis, **state.to_dict()}

@@ -1,0 +1,67 @@
+"""The negotiation story: the trail read as one plain sentence per meaningful event.
+
+Same rules as the history: compliance only, a stated purpose, "as of" either time axis,
+and every read recorded in the access log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import AwareDatetime
+
+from services.audit.entrypoints.dependencies import Runtime
+from services.audit.service_layer import views
+from services.audit.service_layer.unit_of_work import HistoryFilters
+from shared.security import CurrentPrincipal, secured
+
+ACCESS = {"get_story": {"compliance"}}
+MAX_PAGE = 1000
+
+router = APIRouter(prefix="/v1", tags=["audit"], route_class=secured(ACCESS))
+Purpose = Annotated[
+    str, Query(min_length=3, max_length=500, description="why you are reading (logged)")
+]
+
+
+@router.get("/accounts/{account_id}/story")
+async def get_story(
+    account_id: str,
+    runtime: Runtime,
+    principal: CurrentPrincipal,
+    purpose: Purpose,
+    after_seq: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 200,
+    as_of_occurred: AwareDatetime | None = None,
+    as_of_recorded: AwareDatetime | None = None,
+) -> dict[str, Any]:
+    """Lines in seq order: due dates, overdue, fees, offers and disclosures, approvals,
+    acceptances, waivers and their evidence, contact and blocked contact, promises to pay.
+
+    Each line carries its event's seq, id and hash. `as_of_occurred`: what had happened
+    by then; `as_of_recorded`: what the system knew by then (both may be combined).
+    """
+    filters = HistoryFilters(as_of_occurred=as_of_occurred, as_of_recorded=as_of_recorded)
+    async with runtime.uow() as uow:
+        exists = await uow.has_trail(account_id)
+        # The whole story is told even for one page: a sentence may depend on an earlier
+        # event (an acceptance is compared with the offer's disclosure hash).
+        lines = await views.story(uow, account_id, filters, principal.role) if exists else []
+        await uow.log_access(
+            principal,
+            "story",
+            purpose,
+            account_id,
+            {**filters.describe(), "after_seq": after_seq, "limit": limit},
+        )
+        await uow.commit()
+    if not exists:
+        raise HTTPException(404, f"no trail for account {account_id}")
+    page = [line for line in lines if line.seq > after_seq][:limit]
+    return {
+        "account_id": account_id,
+        "lines": [asdict(line) for line in page],
+        "next_after_seq": page[-1].seq if len(page) == limit else None,
+    }
