@@ -56,6 +56,7 @@ TOPICS = {
         "FeesWaived",
         "DelinquencyPaused",
         "DelinquencyResumed",
+        "PlanTermsRefused",
     ],
     "plans": [
         "PlanAgreed",
@@ -74,6 +75,7 @@ TOPICS = {
         "PlanBroken",
         "PlanCompleted",
         "PlanCancelled",
+        "HardshipEvidenceReceived",
     ],
     "contact": [
         "CollectionCaseOpened",
@@ -83,6 +85,18 @@ TOPICS = {
         "ContactCeaseRequested",
         "DebtDisputed",
         "CallbackAgreed",
+        "PromiseToPayMade",
+        "PromiseToPayKept",
+        "PromiseToPayBroken",
+        "CollectionCaseEscalated",
+        "CollectionCaseRouted",
+        "CollectionCaseAssigned",
+        "ContactPointAdded",
+        "ContactPointVerified",
+        "ContactPointVerificationFailed",
+        "ContactPointInvalidated",
+        "ContactLost",
+        "SkipTraceCompleted",
     ],
 }
 

@@ -2,24 +2,54 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.contact.adapters.skip_trace import (
+    FakeSkipTraceProvider,
+    HttpSkipTraceProvider,
+    SkipTraceProvider,
+)
 from services.contact.adapters.tables import platform
+from services.contact.domain.policy import DEFAULT_POLICY, ContactPolicy
 from services.contact.entrypoints.routers import attempts as attempts_router
-from services.contact.entrypoints.routers import cases, self_service
+from services.contact.entrypoints.routers import cases, contact_points, queues, self_service
 from services.contact.service_layer import attempts
-from services.contact.service_layer.handlers import AccountsEventHandler
+from services.contact.service_layer.handlers import AccountsEventHandler, SkipTraceHandler
 from services.contact.service_layer.unit_of_work import ContactUnitOfWork
 from shared.api import create_service_app
 from shared.clock import Clock
 from shared.eventlog.port import EventLog
 from shared.events import default_catalogue
 from shared.runtime import ServiceRuntime, Subscription, make_runtime
-from shared.settings import Settings
+from shared.settings import Settings, SettingsError
 
 MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
+
+
+def load_policy(settings: Settings) -> ContactPolicy:
+    """The contact policy from the service's policy file (JSON), or the defaults.
+
+    The file is the service's `policy_file` setting (POLICY_FILE, or CONTACT_POLICY_FILE
+    where settings read per-service files). A bad value stops start-up naming the key.
+    """
+    if settings.policy_file is None:
+        return DEFAULT_POLICY
+    try:
+        return ContactPolicy.from_mapping(json.loads(settings.policy_file.read_text()))
+    except (OSError, ValueError) as exc:
+        raise SettingsError(f"POLICY_FILE {settings.policy_file}: {exc}") from exc
+
+
+def skip_trace_provider(policy: ContactPolicy) -> SkipTraceProvider:
+    """The provider the policy names: the local fake (the default, for development) or HTTP."""
+    configured = policy.skip_trace
+    if configured.provider == "http":
+        assert configured.url is not None  # validated with the policy
+        return HttpSkipTraceProvider(configured.url, timeout=configured.timeout_seconds)
+    return FakeSkipTraceProvider()
 
 
 def bootstrap(
@@ -27,18 +57,28 @@ def bootstrap(
     *,
     clock: Clock | None = None,
     event_log: EventLog | None = None,
+    policy: ContactPolicy | None = None,
+    skip_trace: SkipTraceProvider | None = None,
 ) -> ServiceRuntime[ContactUnitOfWork]:
     """The contact runtime, from settings (the environment by default)."""
     settings = settings or Settings.load("contact")
+    configured = policy or load_policy(settings)
     handler = AccountsEventHandler(settings.topics)
+    tracer = SkipTraceHandler(settings.topics, skip_trace or skip_trace_provider(configured))
+
+    class ConfiguredUnitOfWork(ContactUnitOfWork):
+        policy = configured
+
     return make_runtime(
         settings,
         tables=platform,
         catalogue=default_catalogue(),
-        uow_class=ContactUnitOfWork,
+        uow_class=ConfiguredUnitOfWork,
         subscriptions=lambda s: [
             Subscription("accounts", [s.topics.accounts], handler),
             Subscription("inbound", [s.topics.inbound], attempts.on_inbound),
+            # Contact's own topic: a ContactLost goes out to the skip-trace provider.
+            Subscription("skip-trace", [s.topics.contact], tracer),
         ],
         clock=clock,
         event_log=event_log,
@@ -51,5 +91,11 @@ def create_app(settings: Settings | None = None, **kwargs: object) -> FastAPI:
     return create_service_app(
         runtime,
         title="arrears contact",
-        routers=[cases.router, attempts_router.router, self_service.router],
+        routers=[
+            cases.router,
+            attempts_router.router,
+            self_service.router,
+            queues.router,
+            contact_points.router,
+        ],
     )

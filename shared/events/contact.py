@@ -8,6 +8,7 @@ from typing import ClassVar, Literal
 from pydantic import AwareDatetime, Field, model_validator
 
 from shared.catalogue import EventData, Upcaster
+from shared.money import Currency, NonNegativeMinor, PositiveMinor
 
 ContactChannel = Literal["call", "sms", "email", "app_push", "letter"]
 """How a borrower (or a listed contact) is reached; `call` includes AI voice calls."""
@@ -33,6 +34,15 @@ ContactPurpose = Literal[
 
 Jurisdiction = Literal["CN", "US"]
 """The rule pack a contact is checked under, chosen per account."""
+
+CaseSegment = Literal["standard", "hardship", "dispute", "lost_contact", "broken_promise"]
+"""Why a case needs a particular treatment beyond its bucket (the strategy table's rows)."""
+
+ContactPointKind = Literal["phone", "email"]
+"""What kind of address a contact point is; a phone serves calls and SMS."""
+
+ContactPointSource = Literal["integrator", "agent", "borrower", "skip_trace"]
+"""Who told us about a contact point."""
 
 
 class CollectionCaseOpened(EventData):
@@ -104,6 +114,7 @@ class ContactAttemptRecorded(EventData):
     agent: str | None = Field(default=None, max_length=100)
     at: AwareDatetime
     exception_id: str | None = Field(default=None, max_length=100)
+    contact_point_id: str | None = Field(default=None, max_length=100)
 
 
 class CollectionCaseClosed(EventData):
@@ -157,6 +168,162 @@ class CallbackAgreed(EventData):
     debt_id: str | None = Field(default=None, max_length=64)
 
 
+class PromiseToPayMade(EventData):
+    """The borrower promised to pay `amount` by `due_on` (inclusive) during a contact.
+
+    Payments dated from `made_on` (the borrower's local date of the contact) to `due_on`
+    count toward it.
+    """
+
+    event_type: ClassVar[str] = "PromiseToPayMade"
+    schema_version: ClassVar[int] = 1
+
+    promise_id: str = Field(min_length=1, max_length=100)
+    case_id: str
+    amount: PositiveMinor
+    currency: Currency
+    made_on: date
+    due_on: date
+    made_by: str = Field(max_length=100)
+    attempt_id: str | None = Field(default=None, max_length=100)
+
+
+class PromiseToPayKept(EventData):
+    """Payments dated within a promise's days reached its amount by its due date."""
+
+    event_type: ClassVar[str] = "PromiseToPayKept"
+    schema_version: ClassVar[int] = 1
+
+    promise_id: str = Field(min_length=1, max_length=100)
+    case_id: str
+    paid: PositiveMinor
+    business_date: date
+
+
+class PromiseToPayBroken(EventData):
+    """A promise's due date closed with less paid than promised."""
+
+    event_type: ClassVar[str] = "PromiseToPayBroken"
+    schema_version: ClassVar[int] = 1
+
+    promise_id: str = Field(min_length=1, max_length=100)
+    case_id: str
+    amount: PositiveMinor
+    paid: NonNegativeMinor
+    due_on: date
+    business_date: date
+
+
+class CollectionCaseEscalated(EventData):
+    """The case moved up the strategy's tiers (queues); `to_tier` may equal the top tier."""
+
+    event_type: ClassVar[str] = "CollectionCaseEscalated"
+    schema_version: ClassVar[int] = 1
+
+    case_id: str
+    from_tier: str | None = Field(default=None, max_length=40)
+    to_tier: str = Field(max_length=40)
+    reason: str = Field(max_length=200)
+
+
+class CollectionCaseRouted(EventData):
+    """The strategy table put the case in a new queue, for its bucket and segment."""
+
+    event_type: ClassVar[str] = "CollectionCaseRouted"
+    schema_version: ClassVar[int] = 1
+
+    case_id: str
+    queue: str = Field(max_length=40)
+    from_queue: str | None = Field(default=None, max_length=40)
+    segment: CaseSegment
+    bucket: str = Field(max_length=40)
+    channels: list[ContactChannel] = Field(default_factory=list, max_length=5)
+    reason: str = Field(max_length=200)
+
+
+class CollectionCaseAssigned(EventData):
+    """An agent claimed the case from its queue and now works it."""
+
+    event_type: ClassVar[str] = "CollectionCaseAssigned"
+    schema_version: ClassVar[int] = 1
+
+    case_id: str
+    queue: str = Field(max_length=40)
+    agent: str = Field(min_length=1, max_length=100)
+    previous_agent: str | None = Field(default=None, max_length=100)
+
+
+class ContactPointAdded(EventData):
+    """A phone number or e-mail address of the borrower became known, unverified (personal data)."""
+
+    event_type: ClassVar[str] = "ContactPointAdded"
+    schema_version: ClassVar[int] = 1
+
+    point_id: str = Field(min_length=1, max_length=100)
+    kind: ContactPointKind
+    value: str = Field(min_length=3, max_length=254)
+    source: ContactPointSource
+    request_id: str | None = Field(default=None, max_length=100)
+
+
+class ContactPointVerified(EventData):
+    """A contact point was shown to reach the borrower (OTP passed, or an integrator said so)."""
+
+    event_type: ClassVar[str] = "ContactPointVerified"
+    schema_version: ClassVar[int] = 1
+
+    point_id: str = Field(min_length=1, max_length=100)
+    method: Literal["otp", "integrator"]
+
+
+class ContactPointVerificationFailed(EventData):
+    """A one-time password sent to a contact point was not confirmed."""
+
+    event_type: ClassVar[str] = "ContactPointVerificationFailed"
+    schema_version: ClassVar[int] = 1
+
+    point_id: str = Field(min_length=1, max_length=100)
+    method: Literal["otp"] = "otp"
+
+
+class ContactPointInvalidated(EventData):
+    """A contact point was found not to reach the borrower (a wrong-number outcome)."""
+
+    event_type: ClassVar[str] = "ContactPointInvalidated"
+    schema_version: ClassVar[int] = 1
+
+    point_id: str = Field(min_length=1, max_length=100)
+    reason: str = Field(max_length=200)
+    attempt_id: str | None = Field(default=None, max_length=100)
+
+
+class ContactLost(EventData):
+    """Every known contact point failed repeatedly: the borrower is unreachable (失联).
+
+    A skip-trace request `request_id` goes out with it; the points found come back as
+    `ContactPointAdded` (source `skip_trace`), unverified.
+    """
+
+    event_type: ClassVar[str] = "ContactLost"
+    schema_version: ClassVar[int] = 1
+
+    request_id: str = Field(min_length=1, max_length=100)
+    failed_attempts: int = Field(ge=0)
+    window_days: int = Field(ge=1)
+    point_ids: list[str] = Field(default_factory=list, max_length=100)
+
+
+class SkipTraceCompleted(EventData):
+    """A skip-trace provider answered a request with `found` new contact points."""
+
+    event_type: ClassVar[str] = "SkipTraceCompleted"
+    schema_version: ClassVar[int] = 1
+
+    request_id: str = Field(min_length=1, max_length=100)
+    provider: str = Field(max_length=100)
+    found: int = Field(ge=0)
+
+
 MODELS: list[type[EventData]] = [
     CollectionCaseOpened,
     CollectionCaseClosed,
@@ -166,5 +333,17 @@ MODELS: list[type[EventData]] = [
     ContactCeaseRequested,
     DebtDisputed,
     CallbackAgreed,
+    PromiseToPayMade,
+    PromiseToPayKept,
+    PromiseToPayBroken,
+    CollectionCaseEscalated,
+    CollectionCaseRouted,
+    CollectionCaseAssigned,
+    ContactPointAdded,
+    ContactPointVerified,
+    ContactPointVerificationFailed,
+    ContactPointInvalidated,
+    ContactLost,
+    SkipTraceCompleted,
 ]
 UPCASTERS: dict[tuple[str, int], Upcaster] = {}

@@ -32,7 +32,7 @@ from shared.auth import ROLES, AuthError, TokenVerifier, mint_dev_token
 from shared.migrations import upgrade
 from shared.security import PUBLIC, RateLimiter, secured
 from shared.settings import SERVICES, Settings, SettingsError
-from tests.support import auth, bill, opened, settings_for
+from tests.support import auth, bill, day_closed, opened, settings_for
 
 OWN, OTHER = "ACC-OWN", "ACC-OTHER"
 
@@ -84,6 +84,8 @@ def concrete(path: str, account_id: str = OWN) -> str:
     path = path.replace("{account_id}", account_id)
     path = path.replace("{dead_letter_id}", "1").replace("{consumer_name}", "inbound")
     path = path.replace("{event_id}", "0b9e0c53-59a3-4bd0-8a4f-7d1d7a3c9a01")
+    path = path.replace("{plan_id}", "PLAN-1").replace("{sha256}", "ab" * 32)
+    path = path.replace("{queue}", "agents").replace("{point_id}", "PT-1")
     assert "{" not in path, f"test does not know how to fill {path}"
     return path
 
@@ -140,11 +142,37 @@ EXPECTED = {
     ("accounts", "GET", "/v1/accounts/{account_id}/bills"): READERS,
     ("accounts", "GET", "/v1/accounts/{account_id}/allocations"): READERS,
     ("accounts", "GET", "/v1/accounts/{account_id}/delinquency"): READERS,
-    ("plans", "POST", "/v1/accounts/{account_id}/plans/agreements"): {
-        "agent",
+    ("plans", "POST", "/v1/accounts/{account_id}/plans"): SELF,
+    ("plans", "GET", "/v1/accounts/{account_id}/plans/{plan_id}"): READERS,
+    ("plans", "POST", "/v1/accounts/{account_id}/plans/{plan_id}/offer"): SELF,
+    ("plans", "POST", "/v1/accounts/{account_id}/plans/{plan_id}/approve"): {"supervisor"},
+    ("plans", "POST", "/v1/accounts/{account_id}/plans/{plan_id}/reject"): {"supervisor"},
+    ("plans", "POST", "/v1/accounts/{account_id}/plans/{plan_id}/accept"): SELF,
+    ("plans", "POST", "/v1/accounts/{account_id}/plans/{plan_id}/decline"): SELF,
+    ("plans", "POST", "/v1/accounts/{account_id}/plans/{plan_id}/cancel"): SELF,
+    ("plans", "POST", "/v1/accounts/{account_id}/evidence"): SELF,
+    ("plans", "GET", "/v1/accounts/{account_id}/evidence"): READERS,
+    ("plans", "GET", "/v1/accounts/{account_id}/evidence/{sha256}"): {
         "supervisor",
+        "compliance",
         "borrower",
     },
+    ("contact", "POST", "/v1/queues/{queue}/next"): {"agent", "supervisor"},
+    ("contact", "GET", "/v1/queues"): {"supervisor"},
+    ("contact", "POST", "/v1/accounts/{account_id}/contact-points"): {
+        "integrator",
+        "agent",
+        "supervisor",
+    },
+    ("contact", "POST", "/v1/accounts/{account_id}/contact-points/{point_id}/otp-result"): {
+        "integrator",
+        "agent",
+        "supervisor",
+    },
+    ("audit", "GET", "/v1/accounts/{account_id}/story"): {"compliance"},
+    ("audit", "GET", "/v1/accounts/{account_id}/state"): {"compliance"},
+    ("audit", "GET", "/v1/accounts/{account_id}/report.pdf"): {"compliance"},
+    ("audit", "GET", "/v1/checkpoints/published/compare"): {"compliance"},
     ("plans", "POST", "/v1/accounts/{account_id}/plans/quote"): {"agent", "supervisor", "borrower"},
     ("plans", "GET", "/v1/accounts/{account_id}/plans"): {
         "agent",
@@ -314,33 +342,28 @@ async def test_ingest_takes_source_and_actor_from_the_token_not_the_body(stack: 
     assert stored.recorded_at is not None and stored.recorded_at.year != 2000
 
 
-async def test_an_agreed_plan_records_who_agreed_it(stack: Stack) -> None:
+async def test_a_requested_plan_records_who_requested_it(stack: Stack) -> None:
     await stack.clients["accounts"].post(
         "/v1/inbound/events",
-        json={"events": [opened(OWN)]},
+        json={"events": [opened(OWN), bill(OWN, "B-REQ"), day_closed("2026-03-09", OWN)]},
         headers=auth(stack.settings["accounts"], "integrator"),
     )
-    terms = {
-        "plan_type": "deferral",
-        "currency": "CNY",
-        "amount": 100,
-        "months": 2,
-        "channel": "app",
-    }
     headers = auth(stack.settings["plans"], "borrower", sub="alice", accounts=[OWN])
+    body = {"plan_type": "deferral", "channel": "app"}
     deadline = time.monotonic() + 20
     while True:
         r = await stack.clients["plans"].post(
-            f"/v1/accounts/{OWN}/plans/agreements", json=terms, headers=headers
+            f"/v1/accounts/{OWN}/plans", json=body, headers=headers
         )
         if r.status_code == 201 or time.monotonic() > deadline:
             break
         await asyncio.sleep(0.1)
     assert r.status_code == 201, r.text
-    assert r.json()["metadata"]["actor"] == {"subject": "alice", "role": "borrower"}
+    requested = r.json()["requested"]
+    assert (requested["requested_by"], requested["role"]) == ("alice", "borrower")
     spoofed = await stack.clients["plans"].post(
-        f"/v1/accounts/{OWN}/plans/agreements",
-        json={**terms, "actor": "someone", "recorded_at": "2000-01-01T00:00:00Z"},
+        f"/v1/accounts/{OWN}/plans",
+        json={**body, "requested_by": "someone", "recorded_at": "2000-01-01T00:00:00Z"},
         headers=headers,
     )
     assert spoofed.status_code == 422

@@ -1,8 +1,13 @@
-"""The contact database: the platform tables, and where each borrower lives."""
+"""The contact database: the platform tables, where each borrower lives, and read models.
 
-from sqlalchemy import Column, MetaData, String, Table
+Everything but the platform tables is a projection: of the inbound topic (borrowers),
+of the accounts topic (standings, payments) or of contact's own events (open_cases).
+The events stay the record; these tables answer queries and pick work quickly.
+"""
 
-from shared.eventstore.tables import add_platform_tables
+from sqlalchemy import BigInteger, Column, Date, Index, Integer, MetaData, String, Table
+
+from shared.eventstore.tables import UtcDateTime, add_platform_tables
 
 metadata = MetaData()
 platform = add_platform_tables(metadata)
@@ -14,4 +19,46 @@ borrowers = Table(
     Column("account_id", String(64), primary_key=True),
     Column("time_zone", String(64), nullable=False),
     Column("jurisdiction", String(8), nullable=False),
+    # The account's currency, for promises to pay; null on rows learnt before it was kept.
+    Column("currency", String(3), nullable=True),
+)
+
+# The account's latest delinquency bucket as accounts reported it (bucket changes and day
+# closes), so routing knows it even before a case opens.
+standings = Table(
+    "standings",
+    metadata,
+    Column("account_id", String(64), primary_key=True),
+    Column("bucket", String(40), nullable=False),
+    Column("days_past_due", Integer, nullable=False),
+    Column("business_date", Date, nullable=True),
+)
+
+# Payments accounts allocated, by business date: what promises to pay are measured against.
+payments = Table(
+    "payments",
+    metadata,
+    Column("account_id", String(64), primary_key=True),
+    Column("payment_id", String(64), primary_key=True),
+    Column("business_date", Date, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+)
+
+# One row per open collection case: the queues agents pull their next task from.
+open_cases = Table(
+    "open_cases",
+    metadata,
+    Column("account_id", String(64), primary_key=True),
+    Column("case_id", String(64), nullable=False, unique=True),
+    Column("queue", String(40), nullable=False),
+    Column("segment", String(20), nullable=False),
+    Column("bucket", String(40), nullable=False),
+    Column("assigned_to", String(100), nullable=True),
+    # When the assignee claimed or last worked the case; an old one makes the claim stale.
+    Column("claimed_at", UtcDateTime(), nullable=True),
+    # Nothing to do before this instant (a promise not yet due, an agreed callback slot).
+    Column("next_action_at", UtcDateTime(), nullable=True),
+    Column("opened_on", Date, nullable=False),
+    Index("ix_open_cases_queue_opened", "queue", "opened_on"),
+    Index("ix_open_cases_assigned_to", "assigned_to"),
 )

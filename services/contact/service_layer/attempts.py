@@ -2,19 +2,18 @@
 
 Every check is recorded, allowed or blocked, with the rule ids and the reason, so the
 audit trail shows blocked attempts too. An attempt can only be recorded as made if a
-check allowed it.
+check allowed it. Recording one may also record a promise to pay, invalidate a wrong
+number, and find the borrower unreachable (失联).
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import date
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from services.contact.domain.compliance import (
-    DEFAULT_PACKS,
-    AgreedException,
-    ConsumerState,
     ContactAttempt,
     ContactLedger,
     Decision,
@@ -22,13 +21,16 @@ from services.contact.domain.compliance import (
     check,
 )
 from services.contact.domain.compliance.events import decision_event, recorded_attempt
-from services.contact.service_layer.unit_of_work import ContactUnitOfWork, contact_stream
-from shared.catalogue import new_envelope
+from services.contact.domain.contact_points import Attempt, ContactBook
+from services.contact.service_layer import cases
+from services.contact.service_layer.streams import SOURCE, append_contact, consumer_state
+from services.contact.service_layer.unit_of_work import ContactUnitOfWork
 from shared.envelope import Envelope
 from shared.errors import Rejected
+from shared.events.contact import CallbackAgreed, DebtDisputed
 from shared.topics import Topics
 
-SOURCE = "contact"
+__all__ = ["SOURCE", "consumer_state"]
 US_ZONE_PREFIXES = ("America/", "US/", "Pacific/Honolulu")
 
 
@@ -38,43 +40,12 @@ def jurisdiction_for(time_zone: str) -> str:
 
 
 async def on_inbound(uow: ContactUnitOfWork, env: Envelope) -> None:
-    """Learn each borrower's time zone from AccountOpened."""
+    """Learn each borrower's time zone and currency from AccountOpened."""
     if env.type == "AccountOpened":
         zone = env.data["time_zone"]
-        await uow.remember_borrower(env.account_id, zone, jurisdiction_for(zone))
-
-
-def consumer_state(time_zone: str, events: list[Envelope]) -> ConsumerState:
-    """What the borrower asked for, from their contact stream (lost contact: not yet)."""
-    opted_out: set[str] = set()
-    disputed: set[str] = set()
-    cease = False
-    exceptions: list[AgreedException] = []
-    for env in events:
-        match env.type:
-            case "ContactChannelOptedOut":
-                opted_out.add(env.data["channel"])
-            case "ContactCeaseRequested":
-                cease = True
-            case "DebtDisputed":
-                disputed.add(env.data["debt_id"])
-            case "CallbackAgreed":
-                d = env.data
-                exceptions.append(
-                    AgreedException(
-                        exception_id=d["exception_id"],
-                        slot_start=datetime.fromisoformat(d["slot_start"]),
-                        channel=d["channel"],
-                        debt_id=d.get("debt_id"),
-                    )
-                )
-    return ConsumerState(
-        time_zone=time_zone,
-        cease_requested=cease,
-        disputed_debts=frozenset(disputed),
-        opted_out_channels=frozenset(opted_out),  # type: ignore[arg-type]
-        exceptions=tuple(exceptions),
-    )
+        await uow.remember_borrower(
+            env.account_id, zone, jurisdiction_for(zone), env.data.get("currency")
+        )
 
 
 async def borrower_request(
@@ -84,7 +55,15 @@ async def borrower_request(
     if await uow.borrower(account_id) is None:
         raise LookupError(f"no account {account_id}")
     _, version = await uow.contact_log(account_id)
-    await _record(uow, topics, account_id, version, data, actor)
+    await append_contact(uow, topics, account_id, version, [data], actor=actor)
+    if isinstance(data, DebtDisputed):
+        # A dispute pauses collection: the case goes to the specialists at once.
+        case_file = await uow.case_file(account_id)
+        await cases.refresh(
+            uow, topics, case_file, reason=f"debt {data.debt_id} disputed", actor=actor
+        )
+    elif isinstance(data, CallbackAgreed):
+        await uow.set_next_action(account_id, data.slot_start)
 
 
 async def check_attempt(
@@ -104,9 +83,9 @@ async def check_attempt(
         attempt,
         ContactLedger.from_events(events),
         consumer_state(zone, events),
-        DEFAULT_PACKS.for_jurisdiction(jurisdiction),
+        uow.packs.for_jurisdiction(jurisdiction),
     )
-    await _record(uow, topics, account_id, version, decision_event(decision), actor)
+    await append_contact(uow, topics, account_id, version, [decision_event(decision)], actor=actor)
     return decision
 
 
@@ -117,8 +96,21 @@ async def record_attempt(
     made: RecordedAttempt,
     duration_seconds: int,
     actor: dict[str, str],
+    *,
+    contact_point_id: str | None = None,
+    promise: tuple[int, date] | None = None,
 ) -> None:
-    """Record a contact that was made; only a contact a check allowed may be recorded."""
+    """Record a contact that was made; only a contact a check allowed may be recorded.
+
+    `promise` (amount in fen, due date) goes with a `promise_to_pay` outcome, and only
+    with it.
+    """
+    if (made.outcome == "promise_to_pay") != (promise is not None):
+        raise Rejected(
+            "promise_amount and promise_date are required with outcome promise_to_pay"
+            if promise is None
+            else "promise_amount and promise_date go only with outcome promise_to_pay"
+        )
     events, version = await uow.contact_log(account_id)
     checks = [
         e
@@ -132,27 +124,49 @@ async def record_attempt(
         for e in events
     ):
         raise Rejected(f"attempt {made.attempt_id} is already recorded")
+    book = ContactBook.from_events(events)
+    if contact_point_id is not None:
+        book.check_point_for(contact_point_id, made.channel)
     # The exception the check used is spent by this contact, whatever the client sent.
     made = replace(made, exception_id=checks[-1].data.get("exception_id"))
     event = recorded_attempt(made, duration_seconds=duration_seconds, agent=actor["subject"])
-    await _record(uow, topics, account_id, version, event, actor)
-
-
-async def _record(
-    uow: ContactUnitOfWork,
-    topics: Topics,
-    account_id: str,
-    version: int,
-    data: Any,
-    actor: dict[str, str],
-) -> None:
-    at: datetime = uow.now
-    env = new_envelope(
-        data,
-        account_id=account_id,
-        occurred_at=at,
-        recorded_at=at,
-        source=SOURCE,
-        metadata={"actor": actor},
+    event = event.model_copy(update={"contact_point_id": contact_point_id})
+    where = await uow.borrower(account_id)
+    zone = ZoneInfo(where[0]) if where else None
+    if promise is not None:
+        if zone is None:
+            raise LookupError(f"no account {account_id}")
+        amount, due_on = promise
+        await cases.make_promise(
+            uow,
+            topics,
+            account_id,
+            amount=amount,
+            due_on=due_on,
+            at=made.at,
+            zone=zone,
+            made_by=actor["subject"],
+            attempt_id=made.attempt_id,
+            actor=actor,
+        )
+    decided: list[Any] = [event]
+    attempt = Attempt(
+        attempt_id=made.attempt_id,
+        channel=made.channel,
+        at=made.at,
+        outcome=made.outcome,
+        party=made.party,
+        contact_point_id=contact_point_id,
     )
-    await uow.record(contact_stream(account_id), version, [env], topics.contact)
+    book.attempts.append(attempt)
+    if made.party == "debtor" and (invalid := book.after_wrong_number(attempt)) is not None:
+        decided.append(invalid)
+        book.points[invalid.point_id].status = "invalid"
+    lost = book.lost_contact(uow.policy.lost_contact, uow.now, zone) if zone else None
+    if lost is not None:
+        decided.append(lost)
+    await append_contact(uow, topics, account_id, version, decided, actor=actor)
+    await uow.touch(account_id, actor["subject"])
+    if lost is not None:
+        case_file = await uow.case_file(account_id)
+        await cases.refresh(uow, topics, case_file, reason="contact lost", actor=actor)

@@ -1,13 +1,21 @@
-"""The contact unit of work: the platform's, plus case files."""
+"""The contact unit of work: the platform's, plus case files and contact's read models."""
 
 from __future__ import annotations
 
-from sqlalchemy import insert, select
+from datetime import date, datetime
+from typing import Any, ClassVar
 
-from services.contact.adapters.tables import borrowers
-from services.contact.domain.model import CaseFile
+from sqlalchemy import and_, delete, func, insert, or_, select, update
+
+from services.contact.adapters.tables import borrowers, open_cases, payments, standings
+from services.contact.domain.compliance import DEFAULT_PACKS, RulePacks
+from services.contact.domain.model import CaseFile, Payment
+from services.contact.domain.policy import DEFAULT_POLICY, ContactPolicy
 from shared.envelope import Envelope
 from shared.uow import SqlUnitOfWork
+
+# Rows predating the currency column: arrears' two jurisdictions have one currency each.
+_CURRENCY_OF = {"CN": "CNY", "US": "USD"}
 
 
 def stream_id(account_id: str) -> str:
@@ -23,17 +31,31 @@ def contact_stream(account_id: str) -> str:
 class ContactUnitOfWork(SqlUnitOfWork):
     """One transaction over the contact database."""
 
+    policy: ClassVar[ContactPolicy] = DEFAULT_POLICY
+    packs: ClassVar[RulePacks] = DEFAULT_PACKS
+
     async def case_file(self, account_id: str) -> CaseFile:
         """An account's case file as its stream says."""
         events, version = await self.events.load(stream_id(account_id))
         return CaseFile.from_events(account_id, events, version)
 
-    async def remember_borrower(self, account_id: str, time_zone: str, jurisdiction: str) -> None:
+    async def contact_log(self, account_id: str) -> tuple[list[Envelope], int]:
+        """The account's contact events and the stream version."""
+        return await self.events.load(contact_stream(account_id))
+
+    # -- borrowers ------------------------------------------------------------------------
+
+    async def remember_borrower(
+        self, account_id: str, time_zone: str, jurisdiction: str, currency: str | None = None
+    ) -> None:
         """Note where a newly opened account's borrower lives (first report wins)."""
         if await self.borrower(account_id) is None:
             await self.session.execute(
                 insert(borrowers).values(
-                    account_id=account_id, time_zone=time_zone, jurisdiction=jurisdiction
+                    account_id=account_id,
+                    time_zone=time_zone,
+                    jurisdiction=jurisdiction,
+                    currency=currency,
                 )
             )
 
@@ -48,6 +70,207 @@ class ContactUnitOfWork(SqlUnitOfWork):
         ).first()
         return (row[0], row[1]) if row else None
 
-    async def contact_log(self, account_id: str) -> tuple[list[Envelope], int]:
-        """The account's contact events and the stream version."""
-        return await self.events.load(contact_stream(account_id))
+    async def currency(self, account_id: str) -> str:
+        """The account's currency (by jurisdiction for accounts learnt before it was kept)."""
+        row = (
+            await self.session.execute(
+                select(borrowers.c.currency, borrowers.c.jurisdiction).where(
+                    borrowers.c.account_id == account_id
+                )
+            )
+        ).first()
+        if row is None:
+            raise LookupError(f"no account {account_id}")
+        return str(row[0] or _CURRENCY_OF[row[1]])
+
+    # -- what accounts told us ---------------------------------------------------------------
+
+    async def set_standing(
+        self, account_id: str, bucket: str, days_past_due: int, business_date: date | None
+    ) -> bool:
+        """Keep the account's latest bucket; True when it changed."""
+        current = await self.bucket(account_id)
+        values = {"bucket": bucket, "days_past_due": days_past_due, "business_date": business_date}
+        if current is None:
+            await self.session.execute(insert(standings).values(account_id=account_id, **values))
+        else:
+            await self.session.execute(
+                update(standings).where(standings.c.account_id == account_id).values(**values)
+            )
+        return current != bucket
+
+    async def standing(self, account_id: str) -> dict[str, Any] | None:
+        """The account's latest bucket, DPD and the business date they are as of."""
+        row = (
+            await self.session.execute(
+                select(standings).where(standings.c.account_id == account_id)
+            )
+        ).first()
+        return dict(row._mapping) if row else None
+
+    async def bucket(self, account_id: str) -> str | None:
+        """The account's latest bucket, or None before accounts reported one."""
+        return (
+            await self.session.execute(
+                select(standings.c.bucket).where(standings.c.account_id == account_id)
+            )
+        ).scalar_one_or_none()
+
+    async def add_payment(self, account_id: str, payment_id: str, on: date, amount: int) -> None:
+        """Remember a payment (once: a redelivered or re-published one is not counted twice)."""
+        known = (
+            await self.session.execute(
+                select(payments.c.payment_id).where(
+                    payments.c.account_id == account_id, payments.c.payment_id == payment_id
+                )
+            )
+        ).first()
+        if known is None:
+            await self.session.execute(
+                insert(payments).values(
+                    account_id=account_id, payment_id=payment_id, business_date=on, amount=amount
+                )
+            )
+
+    async def payments(self, account_id: str) -> list[Payment]:
+        """Every payment of the account contact heard of."""
+        rows = await self.session.execute(
+            select(payments.c.business_date, payments.c.amount).where(
+                payments.c.account_id == account_id
+            )
+        )
+        return [Payment(r[0], r[1]) for r in rows]
+
+    # -- the open-cases read model -------------------------------------------------------------
+
+    async def put_open_case(
+        self,
+        account_id: str,
+        *,
+        case_id: str,
+        queue: str,
+        segment: str,
+        bucket: str,
+        opened_on: date,
+        assigned_to: str | None,
+        rerouted: bool,
+    ) -> None:
+        """Insert or update an open case's row; a reroute frees it for the new queue."""
+        values: dict[str, Any] = {
+            "case_id": case_id,
+            "queue": queue,
+            "segment": segment,
+            "bucket": bucket,
+            "opened_on": opened_on,
+        }
+        if rerouted:
+            values.update(assigned_to=assigned_to, claimed_at=None)
+        found = (
+            await self.session.execute(
+                select(open_cases.c.case_id).where(open_cases.c.account_id == account_id)
+            )
+        ).first()
+        if found is None or found[0] != case_id:
+            await self.drop_open_case(account_id)
+            await self.session.execute(
+                insert(open_cases).values(
+                    account_id=account_id, **{**values, "assigned_to": assigned_to}
+                )
+            )
+        else:
+            await self.session.execute(
+                update(open_cases).where(open_cases.c.account_id == account_id).values(**values)
+            )
+
+    async def drop_open_case(self, account_id: str) -> None:
+        """The account has no open case any more."""
+        await self.session.execute(delete(open_cases).where(open_cases.c.account_id == account_id))
+
+    async def set_next_action(self, account_id: str, at: datetime | None) -> None:
+        """Nothing to do on the case before `at` (None: as soon as possible)."""
+        await self.session.execute(
+            update(open_cases)
+            .where(open_cases.c.account_id == account_id)
+            .values(next_action_at=at)
+        )
+
+    async def touch(self, account_id: str, agent: str) -> None:
+        """The assignee worked the case now, so their claim is fresh again."""
+        await self.session.execute(
+            update(open_cases)
+            .where(open_cases.c.account_id == account_id, open_cases.c.assigned_to == agent)
+            .values(claimed_at=self.now)
+        )
+
+    async def open_case_row(self, account_id: str) -> dict[str, Any] | None:
+        """The read-model row of an account's open case."""
+        row = (
+            await self.session.execute(
+                select(open_cases).where(open_cases.c.account_id == account_id)
+            )
+        ).first()
+        return dict(row._mapping) if row else None
+
+    def _claimable(self, stale_before: datetime) -> Any:
+        return and_(
+            or_(open_cases.c.assigned_to.is_(None), open_cases.c.claimed_at < stale_before),
+            or_(open_cases.c.next_action_at.is_(None), open_cases.c.next_action_at <= self.now),
+        )
+
+    async def claimable(
+        self, queue: str, stale_before: datetime, limit: int
+    ) -> list[dict[str, Any]]:
+        """Cases of a queue nobody holds (or whose holder let them go stale), oldest first."""
+        rows = await self.session.execute(
+            select(open_cases)
+            .where(open_cases.c.queue == queue, self._claimable(stale_before))
+            .order_by(open_cases.c.opened_on, open_cases.c.account_id)
+            .limit(limit)
+        )
+        return [dict(r._mapping) for r in rows]
+
+    async def take(self, account_id: str, case_id: str, agent: str, stale_before: datetime) -> bool:
+        """Assign a case to `agent` if it is still free; False when someone was quicker."""
+        result = await self.session.execute(
+            update(open_cases)
+            .where(
+                open_cases.c.account_id == account_id,
+                open_cases.c.case_id == case_id,
+                self._claimable(stale_before),
+            )
+            .values(assigned_to=agent, claimed_at=self.now)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def held_by(self, agent: str, stale_before: datetime) -> int:
+        """How many open cases an agent holds (claims gone stale do not count)."""
+        return int(
+            (
+                await self.session.execute(
+                    select(func.count()).where(
+                        open_cases.c.assigned_to == agent, open_cases.c.claimed_at >= stale_before
+                    )
+                )
+            ).scalar_one()
+        )
+
+    async def queue_counts(self, stale_before: datetime) -> dict[str, dict[str, int]]:
+        """Per queue: open cases, those nobody holds, and those ready to claim now."""
+        rows = await self.session.execute(select(open_cases))
+        out: dict[str, dict[str, int]] = {}
+        for r in rows:
+            counts = out.setdefault(r.queue, {"open": 0, "unassigned": 0, "ready": 0})
+            counts["open"] += 1
+            free = r.assigned_to is None or r.claimed_at < stale_before
+            counts["unassigned"] += free
+            counts["ready"] += free and (r.next_action_at is None or r.next_action_at <= self.now)
+        return out
+
+    async def agent_loads(self) -> dict[str, int]:
+        """Open cases per agent holding any."""
+        rows = await self.session.execute(
+            select(open_cases.c.assigned_to, func.count())
+            .where(open_cases.c.assigned_to.is_not(None))
+            .group_by(open_cases.c.assigned_to)
+        )
+        return {r[0]: r[1] for r in rows}

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from services.contact.domain.compliance import ContactAttempt, RecordedAttempt
 from services.contact.entrypoints.dependencies import Runtime
@@ -48,6 +49,25 @@ class MadeContact(BaseModel):
     agency: str = Field(default="lender", max_length=100)
     party: ContactParty = "debtor"
     duration_seconds: int = Field(default=0, ge=0, le=86_400)
+    contact_point_id: str | None = Field(
+        default=None, max_length=100, description="the phone or e-mail used, if known"
+    )
+    promise_amount: int | None = Field(
+        default=None, gt=0, strict=True, description="fen; with outcome promise_to_pay"
+    )
+    promise_date: date | None = Field(
+        default=None, description="pay by this date (inclusive); with outcome promise_to_pay"
+    )
+
+    @model_validator(mode="after")
+    def _promise_goes_with_its_outcome(self) -> MadeContact:
+        given = [f for f in ("promise_amount", "promise_date") if getattr(self, f) is not None]
+        if self.outcome == "promise_to_pay" and len(given) < 2:
+            missing = [f for f in ("promise_amount", "promise_date") if f not in given]
+            raise ValueError(f"outcome promise_to_pay needs {' and '.join(missing)}")
+        if self.outcome != "promise_to_pay" and given:
+            raise ValueError(f"{given[0]} goes only with outcome promise_to_pay")
+        return self
 
 
 @router.post("/{account_id}/contact-attempts/check")
@@ -77,9 +97,11 @@ async def check_contact(
 async def record_contact(
     account_id: str, body: MadeContact, runtime: Runtime, principal: CurrentPrincipal
 ) -> dict[str, str]:
-    """Record a contact a check allowed; anything else is refused."""
+    """Record a contact a check allowed (and any promise to pay); anything else is refused."""
     fields = body.model_dump()
     duration = fields.pop("duration_seconds")
+    point_id = fields.pop("contact_point_id")
+    amount, due_on = fields.pop("promise_amount"), fields.pop("promise_date")
     async with runtime.uow() as uow:
         await attempts.record_attempt(
             uow,
@@ -88,6 +110,8 @@ async def record_contact(
             RecordedAttempt(**fields),
             duration,
             principal.actor(),
+            contact_point_id=point_id,
+            promise=(amount, due_on) if amount is not None and due_on is not None else None,
         )
         await uow.commit()
     runtime.notify_relay()

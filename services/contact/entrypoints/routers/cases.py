@@ -1,4 +1,8 @@
-"""GET /v1/accounts/{account_id}/case: the account's open collection case."""
+"""GET /v1/accounts/{account_id}/case: the account's open case, with its whole story.
+
+Contact points are personal data, shown as the caller's role may see them (shared.pii);
+a borrower reaches only their own account (shared.security answers others with 404).
+"""
 
 from __future__ import annotations
 
@@ -6,24 +10,83 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException
 
+from services.contact.domain.contact_points import ContactBook
 from services.contact.entrypoints.dependencies import Runtime
-from shared.security import secured
+from services.contact.service_layer.cases import promise_view
+from shared.pii import mask_for
+from shared.security import CurrentPrincipal, secured
 
 ACCESS = {"get_case": {"agent", "supervisor", "compliance", "borrower"}}
 
 router = APIRouter(prefix="/v1/accounts", tags=["cases"], route_class=secured(ACCESS))
 
+DECISION_FIELDS = (
+    "attempt_id", "debt_id", "channel", "party", "purpose", "planned_at", "decision",
+    "rule_ids", "explanation", "exception_id",
+)  # fmt: skip
+ATTEMPT_FIELDS = (
+    "attempt_id", "debt_id", "channel", "party", "outcome", "at", "agent",
+    "duration_seconds", "contact_point_id",
+)  # fmt: skip
+
 
 @router.get("/{account_id}/case")
-async def get_case(account_id: str, runtime: Runtime) -> dict[str, Any]:
-    """The open case of an account, or 404 when it has none."""
+async def get_case(
+    account_id: str, runtime: Runtime, principal: CurrentPrincipal
+) -> dict[str, Any]:
+    """The open case of an account with attempts, decisions, promises and contact points."""
     async with runtime.uow() as uow:
         case_file = await uow.case_file(account_id)
+        row = await uow.open_case_row(account_id)
+        standing = await uow.standing(account_id)
+        events, _ = await uow.contact_log(account_id)
     if case_file.open_case_id is None:
         raise HTTPException(404, f"account {account_id} has no open collection case")
+    book = ContactBook.from_events(events)
+    role = principal.role
     return {
         "account_id": account_id,
         "case_id": case_file.open_case_id,
         "status": "open",
         "opened_on": case_file.opened_on.isoformat() if case_file.opened_on else None,
+        "bill_id": case_file.bill_id,
+        "queue": case_file.queue,
+        "segment": row["segment"] if row else case_file.segment,
+        "bucket": row["bucket"] if row else case_file.bucket,
+        "days_past_due": standing["days_past_due"] if standing else None,
+        "as_of": (
+            standing["business_date"].isoformat()
+            if standing and standing["business_date"]
+            else None
+        ),
+        "assigned_to": case_file.assigned_to,
+        "next_action_at": (
+            row["next_action_at"].isoformat() if row and row["next_action_at"] else None
+        ),
+        "lost_contact": book.lost,
+        "promises": [
+            promise_view(p)
+            for p in case_file.promises.values()
+            if p.case_id == case_file.open_case_id
+        ],
+        "attempts": [
+            {k: e.data.get(k) for k in ATTEMPT_FIELDS}
+            for e in events
+            if e.type == "ContactAttemptRecorded"
+        ],
+        "decisions": [
+            {k: e.data.get(k) for k in DECISION_FIELDS}
+            for e in events
+            if e.type == "ContactAttemptChecked"
+        ],
+        "contact_points": [
+            {
+                "point_id": p.point_id,
+                "kind": p.kind,
+                "value": mask_for(role, p.value, p.kind),
+                "source": p.source,
+                "status": p.status,
+            }
+            for p in book.points.values()
+        ],
     }

@@ -1,0 +1,52 @@
+"""Adding contact points and recording their verification; values are never logged."""
+
+from __future__ import annotations
+
+from services.contact.domain.contact_points import ContactBook
+from services.contact.service_layer.cases import Conflict
+from services.contact.service_layer.streams import append_contact
+from services.contact.service_layer.unit_of_work import ContactUnitOfWork
+from shared.catalogue import EventData
+from shared.events.contact import ContactPointKind, ContactPointSource, ContactPointVerified
+from shared.topics import Topics
+
+
+async def add_point(
+    uow: ContactUnitOfWork,
+    topics: Topics,
+    account_id: str,
+    *,
+    kind: ContactPointKind,
+    value: str,
+    source: ContactPointSource,
+    verified: bool,
+    actor: dict[str, str],
+) -> str:
+    """Record a new contact point (verified only when an integrator vouches); its id."""
+    if await uow.borrower(account_id) is None:
+        raise LookupError(f"no account {account_id}")
+    events, version = await uow.contact_log(account_id)
+    book = ContactBook.from_events(events)
+    added = book.add(kind, value, source)
+    if added is None:
+        raise Conflict(f"this {kind} is already a contact point of account {account_id}")
+    decided: list[EventData] = [added]
+    if verified:
+        decided.append(ContactPointVerified(point_id=added.point_id, method="integrator"))
+    await append_contact(uow, topics, account_id, version, decided, actor=actor)
+    return added.point_id
+
+
+async def otp_result(
+    uow: ContactUnitOfWork,
+    topics: Topics,
+    account_id: str,
+    point_id: str,
+    passed: bool,
+    actor: dict[str, str],
+) -> str:
+    """Record whether a one-time password sent to a point was confirmed; the event type."""
+    events, version = await uow.contact_log(account_id)
+    result = ContactBook.from_events(events).otp_result(point_id, passed)
+    await append_contact(uow, topics, account_id, version, [result], actor=actor)
+    return result.event_type

@@ -1,0 +1,126 @@
+"""Contact points over HTTP, and the lost-contact flow end to end with the fake skip tracer."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from services.contact.adapters.skip_trace import FakeSkipTraceProvider, FoundPoint
+from services.contact.domain.policy import ContactPolicy
+from shared.clock import FixedClock
+from tests.support import auth, bill, day_closed, ingest, opened
+from tests.unit.contact_kit import contact_stack, record, streams, wait_case
+
+SH = ZoneInfo("Asia/Shanghai")
+NOW = datetime(2026, 3, 12, 10, 0, tzinfo=SH)
+PHONE, PHONE2, EMAIL = "+86 138 1234 5678", "+86 137 0000 2222", "zhang.wei@example.com"
+FOUND = "+86 139 0000 1111"
+
+
+async def test_points_are_added_verified_and_lost_contact_goes_to_skip_trace(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    tracer = FakeSkipTraceProvider(
+        found={"L1": [FoundPoint("phone", FOUND), FoundPoint("phone", "+8613812345678")]}
+    )
+    policy = ContactPolicy.from_mapping({"lost_contact": {"failed_attempts": 2, "window_days": 3}})
+    async with contact_stack(tmp_path, FixedClock(NOW), policy=policy, skip_trace=tracer) as (
+        http,
+        settings,
+    ):
+        s = settings["contact"]
+        await ingest(
+            http, opened("L1"), bill("L1", "B1", due="2026-03-10"), day_closed("2026-03-11", "L1")
+        )
+        await wait_case(http, "L1", lambda c: c["queue"] == "reminders")
+        points = "/v1/accounts/L1/contact-points"
+        api = http["contact"]
+
+        r = await api.post(
+            points,
+            json={"kind": "phone", "value": PHONE, "verified": True},
+            headers=auth(s, "integrator"),
+        )
+        assert (r.status_code, r.json()["status"]) == (201, "verified"), r.text
+        p1 = r.json()["point_id"]
+        r = await api.post(points, json={"kind": "email", "value": EMAIL, "verified": True})
+        assert r.status_code == 422 and "only an integrator" in r.json()["detail"]
+        r = await api.post(points, json={"kind": "email", "value": EMAIL})
+        assert (r.status_code, r.json()["status"]) == (201, "unverified")
+        e1 = r.json()["point_id"]
+        r = await api.post(points, json={"kind": "phone", "value": "+8613812345678"})
+        assert r.status_code == 409 and "already a contact point" in r.json()["detail"]
+        r = await api.post(points, json={"kind": "email", "value": "not an address"})
+        assert r.status_code == 422 and r.json()["detail"].startswith("value:")
+        r = await api.post(
+            "/v1/accounts/NOPE/contact-points", json={"kind": "email", "value": EMAIL}
+        )
+        assert r.status_code == 404
+        p2 = (await api.post(points, json={"kind": "phone", "value": PHONE2})).json()["point_id"]
+
+        otp = f"{points}/{e1}/otp-result"
+        assert (await api.post(otp, json={"passed": False})).json()["recorded"] == (
+            "ContactPointVerificationFailed"
+        )
+        assert (await api.post(otp, json={"passed": True})).json()["recorded"] == (
+            "ContactPointVerified"
+        )
+        assert (
+            await api.post(f"{points}/cp-nope/otp-result", json={"passed": True})
+        ).status_code == 404
+
+        # A wrong number invalidates the number it names; the other phone stays.
+        at = NOW
+        r = await record(http, "L1", at, "wrong_number", contact_point_id=p2)
+        assert r.status_code == 201, r.text
+        r = await record(http, "L1", at, "no_answer", contact_point_id=e1)
+        assert r.status_code == 422 and "is a email; call cannot use it" in r.json()["detail"]
+        for minutes in (30, 60):
+            r = await record(http, "L1", at + timedelta(minutes=minutes), "no_answer")
+            assert r.status_code == 201, r.text
+        r = await record(http, "L1", at + timedelta(minutes=40), "no_answer", channel="email")
+        assert r.status_code == 201
+        case = await wait_case(http, "L1")
+        assert not case["lost_contact"]  # the e-mail failed once of twice
+        r = await record(http, "L1", at + timedelta(minutes=70), "no_answer", channel="email")
+        assert r.status_code == 201
+
+        case = await wait_case(http, "L1", lambda c: len(c["contact_points"]) == 4)
+        assert case["lost_contact"] and (case["segment"], case["queue"]) == (
+            "lost_contact",
+            "senior",
+        )
+        by_id = {p["point_id"]: p for p in case["contact_points"]}
+        assert (by_id[p1]["status"], by_id[e1]["status"], by_id[p2]["status"]) == (
+            "verified",
+            "verified",
+            "invalid",
+        )
+        [traced] = [p for p in case["contact_points"] if p["source"] == "skip_trace"]
+        assert (traced["value"], traced["status"]) == ("+8613900001111", "unverified")
+
+        masked = (await api.get("/v1/accounts/L1/case", headers=auth(s, "compliance"))).json()
+        assert {p["value"] for p in masked["contact_points"]} == {
+            "+86138****5678",
+            "+86137****2222",
+            "+86139****1111",
+            "z***@example.com",
+        }
+        _, contact = await streams(s, "L1")
+    types = [t for t, _ in contact]
+    assert types.count("ContactPointInvalidated") == 1 and types.count("ContactLost") == 1
+    lost = next(d for t, d in contact if t == "ContactLost")
+    assert tracer.requests == [(lost["request_id"], "L1")]
+    completed = next(d for t, d in contact if t == "SkipTraceCompleted")
+    assert (completed["request_id"], completed["provider"], completed["found"]) == (
+        lost["request_id"],
+        "fake",
+        1,
+    )
+    for digits in ("12345678", "00002222", "00001111", "zhang.wei"):
+        assert digits not in caplog.text
