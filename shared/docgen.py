@@ -97,6 +97,7 @@ TOPICS = {
         "ContactPointInvalidated",
         "ContactLost",
         "SkipTraceCompleted",
+        "HardshipReported",
     ],
 }
 

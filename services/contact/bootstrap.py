@@ -17,7 +17,11 @@ from services.contact.domain.policy import DEFAULT_POLICY, ContactPolicy
 from services.contact.entrypoints.routers import attempts as attempts_router
 from services.contact.entrypoints.routers import cases, contact_points, queues, self_service
 from services.contact.service_layer import attempts
-from services.contact.service_layer.handlers import AccountsEventHandler, SkipTraceHandler
+from services.contact.service_layer.handlers import (
+    AccountsEventHandler,
+    PlansEventHandler,
+    SkipTraceHandler,
+)
 from services.contact.service_layer.unit_of_work import ContactUnitOfWork
 from shared.api import create_service_app
 from shared.clock import Clock
@@ -64,6 +68,7 @@ def bootstrap(
     settings = settings or Settings.load("contact")
     configured = policy or load_policy(settings)
     handler = AccountsEventHandler(settings.topics)
+    plans_handler = PlansEventHandler(settings.topics)
     tracer = SkipTraceHandler(settings.topics, skip_trace or skip_trace_provider(configured))
 
     class ConfiguredUnitOfWork(ContactUnitOfWork):
@@ -77,6 +82,7 @@ def bootstrap(
         subscriptions=lambda s: [
             Subscription("accounts", [s.topics.accounts], handler),
             Subscription("inbound", [s.topics.inbound], attempts.on_inbound),
+            Subscription("plans", [s.topics.plans], plans_handler),
             # Contact's own topic: a ContactLost goes out to the skip-trace provider.
             Subscription("skip-trace", [s.topics.contact], tracer),
         ],

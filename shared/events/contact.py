@@ -324,6 +324,19 @@ class SkipTraceCompleted(EventData):
     found: int = Field(ge=0)
 
 
+class HardshipReported(EventData):
+    """The borrower gave hardship evidence to the plans service: the case needs a specialist.
+
+    Only the document's kind and hash travel; the document stays with plans.
+    """
+
+    event_type: ClassVar[str] = "HardshipReported"
+    schema_version: ClassVar[int] = 1
+
+    kind: str = Field(min_length=1, max_length=32)
+    evidence_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
 MODELS: list[type[EventData]] = [
     CollectionCaseOpened,
     CollectionCaseClosed,
@@ -345,5 +358,6 @@ MODELS: list[type[EventData]] = [
     ContactPointInvalidated,
     ContactLost,
     SkipTraceCompleted,
+    HardshipReported,
 ]
 UPCASTERS: dict[tuple[str, int], Upcaster] = {}

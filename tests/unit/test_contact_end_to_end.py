@@ -82,3 +82,31 @@ async def test_a_case_from_overdue_to_cure(tmp_path: Path) -> None:
         assert types.index(earlier) < types.index(later), types
     closed = next(d for t, d in cases if t == "CollectionCaseClosed")
     assert closed["reason"] == "cured"
+
+
+async def test_hardship_evidence_given_to_plans_sends_the_case_to_the_specialists(
+    tmp_path: Path,
+) -> None:
+    services = ("accounts", "plans", "contact")
+    async with contact_stack(tmp_path, FixedClock(NOW), services=services) as (http, settings):
+        await ingest(
+            http,
+            opened("H1"),
+            bill("H1", "B1", due="2026-01-10", issued_on="2026-01-01"),
+            day_closed("2026-01-11", "H1"),
+        )
+        await wait_case(http, "H1", lambda c: c["queue"] == "reminders")
+        borrower = auth(settings["plans"], "borrower", sub="h1", accounts=["H1"])
+        upload = await eventually(
+            lambda: http["plans"].post(
+                "/v1/accounts/H1/evidence?kind=medical",
+                content=b"%PDF-1.7\n% a hospital letter\n",
+                headers={**borrower, "Content-Type": "application/pdf"},
+            ),
+            lambda r: r.status_code == 201,
+        )
+        case = await wait_case(http, "H1", lambda c: c["segment"] == "hardship")
+        assert case["queue"] == "specialist"
+        _, contact = await streams(settings["contact"], "H1")
+    (reported,) = [d for t, d in contact if t == "HardshipReported"]
+    assert reported == {"kind": "medical", "evidence_sha256": upload.json()["sha256"]}

@@ -55,6 +55,15 @@ async def test_an_overdue_bill_opens_a_case_and_audit_tells_the_story(tmp_path: 
             lambda: http["audit"].get("/v1/accounts/A1/history?purpose=slice-test"),
             lambda r: "DueDatesDeferred" in [e["type"] for e in r.json()["entries"]],
         )
+        # The story compliance reads: the disclosure offered is the one accepted.
+        story = await http["audit"].get("/v1/accounts/A1/story?purpose=slice-test")
+        lines = {line["type"]: line for line in story.json()["lines"]}
+        disclosure = plan["offer"]["disclosure_sha256"]
+        assert disclosure in lines["PlanOffered"]["text"]
+        assert "(the same disclosure as offered)" in lines["PlanAccepted"]["text"]
+        assert lines["PlanActivated"]["hash"] == next(
+            e["hash"] for e in history.json()["entries"] if e["type"] == "PlanActivated"
+        )
     entries = history.json()["entries"]
     types = [e["type"] for e in entries]
     for earlier, later in [

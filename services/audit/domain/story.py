@@ -505,6 +505,18 @@ def _cancelled(d: Mapping[str, Any], ctx: _Context) -> tuple[str, str]:
     )
 
 
+def _terms_refused(d: Mapping[str, Any], ctx: _Context) -> tuple[str, str]:
+    return "plan", f"Accounts refused the terms of plan {d['plan_id']}: {d['reason']}."
+
+
+def _evidence_received(d: Mapping[str, Any], ctx: _Context) -> tuple[str, str]:
+    e = d["evidence"]
+    return "evidence", (
+        f"Hardship evidence received from {d['received_by']} ({d['role']}): "
+        f"{e['kind']}, {e['media_type']}, {e['size']} bytes, sha256 {e['sha256']}."
+    )
+
+
 # -- contact --------------------------------------------------------------------------
 
 _CHANNEL = {
@@ -541,6 +553,33 @@ def _case_closed(d: Mapping[str, Any], ctx: _Context) -> tuple[str, str]:
     }.get(str(d["reason"]), str(d["reason"]))
     on = f" on {d['closed_on']}" if d.get("closed_on") else ""
     return "case", f"Collection case {d['case_id']} closed{on}: {why}."
+
+
+def _case_routed(d: Mapping[str, Any], ctx: _Context) -> tuple[str, str]:
+    moved = f"from {d['from_queue']} " if d.get("from_queue") else ""
+    return "case", (
+        f"Case {d['case_id']} routed {moved}to the {d['queue']} queue "
+        f"(bucket {d['bucket']}, segment {d['segment']}): {d['reason']}."
+    )
+
+
+def _case_assigned(d: Mapping[str, Any], ctx: _Context) -> tuple[str, str]:
+    taken = f", taken over from {d['previous_agent']}" if d.get("previous_agent") else ""
+    return "case", f"Case {d['case_id']} assigned to agent {d['agent']}{taken}."
+
+
+def _contact_lost(d: Mapping[str, Any], ctx: _Context) -> tuple[str, str]:
+    return "contact", (
+        f"Contact lost: {d['failed_attempts']} failed attempts within {d['window_days']} "
+        f"days on every known channel; skip trace {d['request_id']} requested."
+    )
+
+
+def _hardship_reported(d: Mapping[str, Any], ctx: _Context) -> tuple[str, str]:
+    return "case", (
+        f"Hardship reported ({d['kind']} evidence, sha256 {d['evidence_sha256']}): "
+        "the case goes to the specialists."
+    )
 
 
 def _case_escalated(d: Mapping[str, Any], ctx: _Context) -> tuple[str, str]:
@@ -710,9 +749,15 @@ NARRATORS: dict[str, Narrator] = {
     "PlanCompleted": _completed,
     "PlanBroken": _broken,
     "PlanCancelled": _cancelled,
+    "PlanTermsRefused": _terms_refused,
+    "HardshipEvidenceReceived": _evidence_received,
     "CollectionCaseOpened": _case_opened,
     "CollectionCaseClosed": _case_closed,
     "CollectionCaseEscalated": _case_escalated,
+    "CollectionCaseRouted": _case_routed,
+    "CollectionCaseAssigned": _case_assigned,
+    "ContactLost": _contact_lost,
+    "HardshipReported": _hardship_reported,
     "CaseEscalated": _case_escalated,
     "ContactAttemptChecked": _attempt_checked,
     "ContactAttemptRecorded": _attempt_recorded,

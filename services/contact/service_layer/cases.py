@@ -66,7 +66,7 @@ def segment_for(case_file: CaseFile, contact_events: list[Envelope]) -> CaseSegm
     """The segment of the open case from both of the account's streams."""
     return segment_of(
         disputed=any(e.type == "DebtDisputed" for e in contact_events),
-        hardship=False,  # no fact reports hardship yet; the strategy table is ready for it
+        hardship=any(e.type == "HardshipReported" for e in contact_events),
         lost_contact=ContactBook.from_events(contact_events).lost,
         broken_promise=case_file.broken_promise,
     )

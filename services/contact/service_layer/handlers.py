@@ -15,7 +15,7 @@ from services.contact.service_layer.unit_of_work import ContactUnitOfWork
 from shared.catalogue import EventData
 from shared.envelope import Envelope
 from shared.errors import Rejected
-from shared.events.contact import SkipTraceCompleted
+from shared.events.contact import HardshipReported, SkipTraceCompleted
 from shared.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -141,3 +141,23 @@ class SkipTraceHandler:
         )
         await append_contact(uow, self._topics, env.account_id, version, decided, cause=env)
         log.info("skip-trace %s recorded %d new contact points", request_id, len(decided) - 1)
+
+
+class PlansEventHandler:
+    """Hardship evidence given to the plans service moves the case to the specialists."""
+
+    def __init__(self, topics: Topics) -> None:
+        self._topics = topics
+
+    async def __call__(self, uow: ContactUnitOfWork, env: Envelope) -> None:
+        if env.type != "HardshipEvidenceReceived":
+            return
+        evidence = env.data["evidence"]
+        _, version = await uow.contact_log(env.account_id)
+        reported = HardshipReported(kind=evidence["kind"], evidence_sha256=evidence["sha256"])
+        await append_contact(uow, self._topics, env.account_id, version, [reported], cause=env)
+        case_file = await uow.case_file(env.account_id)
+        if case_file.open_case_id is not None:
+            await cases.refresh(
+                uow, self._topics, case_file, reason="hardship evidence received", cause=env
+            )
