@@ -1,4 +1,6 @@
-"""Latency of an audit history read and a chain verification on a 10k-event account.
+"""Latency of audit reads on a 10k-event account: history pages, chain verification, the
+negotiation story and the reconstructed state. The trail mixes day closes, late fees and
+contact attempts (what a long delinquency accumulates).
 
 python bench/audit_history.py [--events 10000] [--database-url URL]
 """
@@ -26,6 +28,42 @@ from shared.migrations import upgrade
 from shared.settings import Settings
 
 
+def event(i: int, at: datetime) -> tuple[str, dict[str, Any]]:
+    """The i-th event of the synthetic trail: a day close, a late fee or a contact attempt."""
+    day = (at.date()).isoformat()
+    if i % 3 == 0:
+        balances = {"principal": 100_000, "interest": 0, "fees": 0, "late_fee": i}
+        return "AccountDayClosed", {
+            "business_date": day,
+            "days_past_due": 40,
+            "bucket": "31-60",
+            "balances": balances,
+            "overdue": balances,
+            "deferral_months_used": 0,
+        }
+    if i % 3 == 1:
+        return "LateFeeAccrued", {
+            "bill_id": "B1",
+            "currency": "CNY",
+            "business_date": day,
+            "amount": 50,
+            "base": 100_000,
+            "daily_rate": "0.0005",
+        }
+    return "ContactAttemptRecorded", {
+        "attempt_id": f"att-{i}",
+        "debt_id": "B1",
+        "agency": "in-house",
+        "channel": "call",
+        "outcome": "no_answer",
+        "at": at.isoformat(),
+    }
+
+
+def timed(samples: list[float]) -> float:
+    return round(statistics.median(samples) * 1000, 1)
+
+
 async def run(n: int, database_url: str | None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         overrides: dict[str, Any] = {
@@ -45,16 +83,18 @@ async def run(n: int, database_url: str | None) -> dict[str, Any]:
         for first in range(0, n, 500):
             async with runtime.uow() as uow:
                 for i in range(first, min(first + 500, n)):
+                    at = start + timedelta(minutes=i)
+                    type_, data = event(i, at)
                     await uow.append_entry(
                         Envelope(
                             id=uuid.uuid4(),
-                            type="BusinessDayClosed",
+                            type=type_,
                             schema_version=1,
                             account_id=account,
-                            occurred_at=start + timedelta(minutes=i),
-                            recorded_at=start + timedelta(minutes=i),
+                            occurred_at=at,
+                            recorded_at=at,
                             source="bench",
-                            data={"business_date": "2026-01-01"},
+                            data=data,
                         )
                     )
                 await uow.commit()
@@ -83,6 +123,20 @@ async def run(n: int, database_url: str | None) -> dict[str, Any]:
             t = time.perf_counter()
             v = await client.get(f"/v1/accounts/{account}/verify", params={"purpose": "bench"})
             verify_s = time.perf_counter() - t
+            stories, states = [], []
+            for _ in range(3):
+                t = time.perf_counter()
+                story = await client.get(
+                    f"/v1/accounts/{account}/story", params={"purpose": "bench", "limit": 1000}
+                )
+                stories.append(time.perf_counter() - t)
+                t = time.perf_counter()
+                state = await client.get(
+                    f"/v1/accounts/{account}/state",
+                    params={"purpose": "bench", "as_of_occurred": start + timedelta(days=3)},
+                )
+                states.append(time.perf_counter() - t)
+            assert story.status_code == 200 and state.status_code == 200, (story.text, state.text)
         assert got == n and v.json()["intact"], (got, v.text)
         return {
             "db": settings.database_url.split(":", 1)[0],
@@ -92,6 +146,8 @@ async def run(n: int, database_url: str | None) -> dict[str, Any]:
             "history_page_1000_ms_max": round(max(pages) * 1000, 1),
             "full_history_ms": round(sum(pages) * 1000),
             "verify_ms": round(verify_s * 1000),
+            "story_page_1000_ms_median": timed(stories),
+            "state_as_of_ms_median": timed(states),
         }
 
 

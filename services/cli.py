@@ -222,6 +222,9 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the `arrears` command."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     install_log_redaction()
+    # aiosqlite logs every statement with its parameters at DEBUG: event JSON with phone
+    # numbers in it. Redaction would catch known shapes; not logging them is surer.
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)
     args = parser().parse_args(argv)
     if getattr(args, "action", None) in ("replay", "discard") and (
         args.id is None or args.consumer is None
