@@ -21,6 +21,7 @@ from tests.support import (
     plans_stack,
     request_option,
     running_stack,
+    settings_for,
 )
 
 PDF = b"%PDF-1.7\n% an unemployment certificate\n"
@@ -98,7 +99,7 @@ async def test_a_reinstallment_replaces_the_overdue_bill_and_completes_when_paid
 async def test_a_deferral_moves_the_due_date_and_breaks_when_unpaid_after_grace(
     tmp_path: Path,
 ) -> None:
-    s = plans_stack(tmp_path)
+    s = {**plans_stack(tmp_path), "contact": settings_for("contact", tmp_path)}
     async with running_stack(s) as http:
         await overdue_account(http, "D1")
         plan = await request_option(http, s["plans"], "D1", "deferral", {"option_id": "deferral-1"})
@@ -128,6 +129,14 @@ async def test_a_deferral_moves_the_due_date_and_breaks_when_unpaid_after_grace(
             headers=borrower,
         )
         assert r.status_code == 422 and "cooling_off_days" in r.json()["detail"]
+        # Collection resumes: the plan had closed the case; the next close reopens one.
+        case_url = "/v1/accounts/D1/case"
+        assert (await http["contact"].get(case_url)).status_code == 404
+        await ingest(http, day_closed("2026-04-17", "D1"))
+        case = await eventually(
+            lambda: http["contact"].get(case_url), lambda r: r.status_code == 200
+        )
+        assert (case.json()["opened_on"], case.json()["bill_id"]) == ("2026-04-17", "B1")
 
 
 async def test_a_hardship_waiver_needs_evidence_and_a_supervisor_then_waives_late_fees(

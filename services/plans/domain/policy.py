@@ -61,7 +61,8 @@ def _default_thresholds() -> dict[PlanType, int]:
     return {
         "deferral": 5_000_000,
         "reinstallment": 5_000_000,
-        "waiver": 100_000,
+        # Every waiver gives money up: a supervisor approves each (maker-checker).
+        "waiver": 0,
         "personalised": 2_000_000,
     }
 
@@ -81,7 +82,7 @@ class PlansPolicy:
     - `reinstallment_terms`, `reinstallment_monthly_rate`: the installment counts offered
       and the fee per installment as a fraction of the reinstalled balance.
     - `approval_thresholds`: plan type → the covered amount (fen) above which a
-      supervisor must approve.
+      supervisor must approve (waivers: 0 by default, so every waiver is approved).
     - `offer_expiry_days`: an offer may be accepted until offered_on + this (inclusive).
     - `cure_probability`: bucket → plan type → probability the plan cures the account;
       `monthly_discount_rate` discounts the plan's cash flows for expected recovery.
