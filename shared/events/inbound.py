@@ -38,6 +38,10 @@ class AccountOpened(EventData):
     product: Product
     currency: Currency
     time_zone: str = Field(description="IANA zone of the borrower, e.g. Asia/Shanghai")
+    jurisdiction: Literal["CN", "US"] | None = Field(
+        default=None,
+        description="whose collection rules apply; absent: US for US time zones, else CN",
+    )
 
     @field_validator("time_zone")
     @classmethod

@@ -95,6 +95,22 @@ async def test_a_us_borrower_gets_the_reg_f_pack(tmp_path: Path) -> None:
         assert unknown.status_code == 404
 
 
+async def test_a_stated_jurisdiction_beats_the_time_zone(tmp_path: Path) -> None:
+    settings = {s: settings_for(s, tmp_path) for s in ("accounts", "contact")}
+    async with running_stack(settings) as http:
+        # A borrower in Shanghai whose debt is collected under US rules.
+        await http["accounts"].post(
+            "/v1/inbound/events",
+            json={"events": [opened("J1", jurisdiction="US"), opened("J2")]},
+        )
+        # 21:30 in Shanghai: after Regulation F's 21:00, before the CN pack's 22:00.
+        at = "2026-03-10T21:30:00+08:00"
+        us = await eventually(lambda: check(http, "J1", at), lambda r: r.status_code == 200)
+        assert us.json()["jurisdiction"] == "US" and us.json()["rule_ids"] == ["US.quiet_hours"]
+        cn = await eventually(lambda: check(http, "J2", at), lambda r: r.status_code == 200)
+        assert (cn.json()["jurisdiction"], cn.json()["decision"]) == ("CN", "allowed")
+
+
 async def test_what_the_borrower_asked_for_binds_every_later_check(tmp_path: Path) -> None:
     settings = {s: settings_for(s, tmp_path) for s in ("accounts", "contact")}
     borrower = auth(settings["contact"], "borrower", sub="bob", accounts=["U2"])

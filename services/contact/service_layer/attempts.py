@@ -40,12 +40,12 @@ def jurisdiction_for(time_zone: str) -> str:
 
 
 async def on_inbound(uow: ContactUnitOfWork, env: Envelope) -> None:
-    """Learn each borrower's time zone and currency from AccountOpened."""
+    """Learn each borrower's time zone, rule pack and currency from AccountOpened (the
+    integrator's stated jurisdiction wins over the one the time zone suggests)."""
     if env.type == "AccountOpened":
         zone = env.data["time_zone"]
-        await uow.remember_borrower(
-            env.account_id, zone, jurisdiction_for(zone), env.data.get("currency")
-        )
+        pack = env.data.get("jurisdiction") or jurisdiction_for(zone)
+        await uow.remember_borrower(env.account_id, zone, pack, env.data.get("currency"))
 
 
 async def borrower_request(
