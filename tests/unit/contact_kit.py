@@ -79,7 +79,12 @@ async def allowed_check(
     body = {"channel": channel, "planned_at": at.isoformat(), "debt_id": debt}
     if channel in ("sms", "email"):
         body["carries_opt_out"] = True  # type: ignore[assignment]
-    r = await http["contact"].post(f"/v1/accounts/{account}/contact-attempts/check", json=body)
+    # Contact learns the borrower from the inbound topic, the case from the accounts one:
+    # under load the case can come first, so wait out "no account" (404) a moment.
+    r = await eventually(
+        lambda: http["contact"].post(f"/v1/accounts/{account}/contact-attempts/check", json=body),
+        lambda r: r.status_code != 404,
+    )
     assert r.status_code == 200 and r.json()["decision"] == "allowed", r.text
     attempt_id: str = r.json()["attempt_id"]
     return attempt_id

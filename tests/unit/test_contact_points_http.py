@@ -9,10 +9,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.contact.adapters.skip_trace import FakeSkipTraceProvider, FoundPoint
+from services.contact.adapters.skip_trace import FakeSkipTraceProvider, FoundPoint, SkipTraceError
 from services.contact.domain.policy import ContactPolicy
 from shared.clock import FixedClock
-from tests.support import auth, bill, day_closed, ingest, opened
+from tests.support import auth, bill, day_closed, eventually, ingest, opened
 from tests.unit.contact_kit import contact_stack, record, streams, wait_case
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -41,10 +41,14 @@ async def test_points_are_added_verified_and_lost_contact_goes_to_skip_trace(
         points = "/v1/accounts/L1/contact-points"
         api = http["contact"]
 
-        r = await api.post(
-            points,
-            json={"kind": "phone", "value": PHONE, "verified": True},
-            headers=auth(s, "integrator"),
+        # The case comes from the accounts topic, the borrower from the inbound one.
+        r = await eventually(
+            lambda: api.post(
+                points,
+                json={"kind": "phone", "value": PHONE, "verified": True},
+                headers=auth(s, "integrator"),
+            ),
+            lambda r: r.status_code != 404,
         )
         assert (r.status_code, r.json()["status"]) == (201, "verified"), r.text
         p1 = r.json()["point_id"]
@@ -124,3 +128,57 @@ async def test_points_are_added_verified_and_lost_contact_goes_to_skip_trace(
     )
     for digits in ("12345678", "00002222", "00001111", "zhang.wei"):
         assert digits not in caplog.text
+
+
+class FlakyTracer(FakeSkipTraceProvider):
+    """A provider that is down until `up` is set."""
+
+    up: bool = False
+
+    async def trace(self, request_id: str, account_id: str) -> list[FoundPoint]:
+        if not self.up:
+            raise SkipTraceError(f"skip-trace provider answered 503 to {request_id}")
+        return await super().trace(request_id, account_id)
+
+
+async def test_a_provider_that_is_down_dead_letters_the_request_and_a_replay_completes_it(
+    tmp_path: Path,
+) -> None:
+    tracer = FlakyTracer(found={"L2": [FoundPoint("phone", FOUND)]})
+    policy = ContactPolicy.from_mapping({"lost_contact": {"failed_attempts": 1, "window_days": 1}})
+    async with contact_stack(tmp_path, FixedClock(NOW), policy=policy, skip_trace=tracer) as (
+        http,
+        settings,
+    ):
+        s = settings["contact"]
+        ops = auth(s, "ops")
+        await ingest(
+            http, opened("L2"), bill("L2", "B1", due="2026-03-10"), day_closed("2026-03-11", "L2")
+        )
+        await wait_case(http, "L2")
+        r = await eventually(
+            lambda: http["contact"].post(
+                "/v1/accounts/L2/contact-points",
+                json={"kind": "phone", "value": PHONE, "verified": True},
+                headers=auth(s, "integrator"),
+            ),
+            lambda r: r.status_code != 404,
+        )
+        assert r.status_code == 201, r.text
+        assert (await record(http, "L2", NOW, "no_answer")).status_code == 201
+        letters = await eventually(
+            lambda: http["contact"].get("/v1/admin/dead-letters", headers=ops),
+            lambda r: len(r.json()["dead_letters"]) == 1,
+        )
+        (letter,) = letters.json()["dead_letters"]
+        assert letter["consumer"] == "skip-trace" and "503" in letter["reason"]
+        assert PHONE not in letters.text
+
+        tracer.up = True
+        url = f"/v1/admin/dead-letters/skip-trace/{letter['id']}/replay"
+        assert (await http["contact"].post(url, headers=ops)).status_code == 200
+        case = await wait_case(http, "L2", lambda c: len(c["contact_points"]) == 2)
+        (found,) = [p for p in case["contact_points"] if p["source"] == "skip_trace"]
+        assert found["status"] == "unverified"
+        _, contact = await streams(s, "L2")
+    assert [t for t, _ in contact].count("SkipTraceCompleted") == 1
