@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from services.accounts.bootstrap import bootstrap
 from shared.settings import SettingsError
@@ -224,3 +225,30 @@ async def test_an_active_plan_pauses_delinquency_until_plans_says_it_broke(tmp_p
         history = (await http["accounts"].get("/v1/accounts/P1/delinquency", headers=agent)).json()
         types = [e["type"] for e in history["entries"]]
         assert types.index("DelinquencyPaused") < types.index("DelinquencyResumed")
+
+
+async def test_a_close_of_every_account_fans_out_one_close_per_account(tmp_path: Path) -> None:
+    settings = {"accounts": settings_for("accounts", tmp_path)}
+    agent = auth(settings["accounts"], "agent")
+    async with running_stack(settings) as http:
+        await ingest(http, opened("F1"), opened("F2"), bill("F2", "B1", due="2026-03-10"))
+        star = day_closed("2026-03-12")
+        await ingest(http, star)
+        for account in ("F1", "F2"):
+            await eventually(
+                lambda account=account: http["accounts"].get(
+                    f"/v1/accounts/{account}", headers=agent
+                ),
+                lambda r: r.json()["last_closed_business_date"] == "2026-03-12",
+            )
+        runtime = http["accounts"]._transport.app.state.runtime  # type: ignore[attr-defined]
+        outbox = runtime.tables.outbox
+        async with runtime.uow() as uow:
+            rows = await uow.session.execute(
+                select(outbox.c.value).where(outbox.c.topic == runtime.settings.topics.inbound)
+            )
+            closes = [json.loads(v) for (v,) in rows]
+    fanned = [e for e in closes if e["type"] == "BusinessDayClosed" and e["account_id"] != "*"]
+    assert sorted(e["account_id"] for e in fanned) == ["F1", "F2"]
+    assert {e["causation_id"] for e in fanned} == {star["id"]}
+    assert {e["data"]["business_date"] for e in fanned} == {"2026-03-12"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime, time
 from typing import ClassVar
 from zoneinfo import ZoneInfo
@@ -153,34 +154,55 @@ class InboundHandler:
     async def _close_day(
         self, uow: AccountsUnitOfWork, fact: Envelope, data: BusinessDayClosed
     ) -> None:
-        ids = (
-            await uow.accounts.all_ids()
-            if fact.account_id == PLATFORM_ACCOUNT
-            else [fact.account_id]
-        )
-        for account_id in ids:
-            account = await uow.accounts.get(account_id)
-            if not account.opened:
-                raise Rejected(f"unknown account {account_id}")
-            # A business day ends at midnight where the borrower lives.
-            closed_at = end_of_day(data.business_date, account.time_zone)
-            emitted = [
-                self._emit(uow, fact, event, closed_at, account_id)
-                for event in account.close_day(data.business_date)
-            ]
-            await uow.save(account, [], emitted, self._topics.accounts)
+        if fact.account_id == PLATFORM_ACCOUNT:
+            await self._fan_out(uow, fact, data)
+            return
+        account = await uow.accounts.get(fact.account_id)
+        if not account.opened:
+            raise Rejected(f"unknown account {fact.account_id}")
+        # A business day ends at midnight where the borrower lives.
+        closed_at = end_of_day(data.business_date, account.time_zone)
+        emitted = [
+            self._emit(uow, fact, event, closed_at)
+            for event in account.close_day(data.business_date)
+        ]
+        await uow.save(account, [], emitted, self._topics.accounts)
+
+    async def _fan_out(
+        self, uow: AccountsUnitOfWork, fact: Envelope, data: BusinessDayClosed
+    ) -> None:
+        """A close of every account becomes one close per account on the inbound topic.
+
+        Closing them all here would load every account in one transaction; fanned out,
+        each close is a small transaction on its account's partition, spread over however
+        many consumers run, and ordered after what the account already has there. The ids
+        derive from the fact's, so a redelivered `*` close fans out to the same events,
+        which consumers have already seen.
+        """
+        closes = [
+            Envelope(
+                id=uuid.uuid5(fact.id, account_id),
+                type=BusinessDayClosed.event_type,
+                schema_version=BusinessDayClosed.schema_version,
+                account_id=account_id,
+                occurred_at=fact.occurred_at,
+                source=SOURCE,
+                data=data.model_dump(mode="json"),
+                correlation_id=fact.correlation_id or fact.id,
+                causation_id=fact.id,
+                metadata=fact.metadata,
+            )
+            for account_id in await uow.accounts.all_ids()
+        ]
+        await uow.outbox.add(self._topics.inbound, closes)
 
     @staticmethod
     def _emit(
-        uow: AccountsUnitOfWork,
-        cause: Envelope,
-        data: EventData,
-        occurred_at: datetime,
-        account_id: str | None = None,
+        uow: AccountsUnitOfWork, cause: Envelope, data: EventData, occurred_at: datetime
     ) -> Envelope:
         return new_envelope(
             data,
-            account_id=account_id or cause.account_id,
+            account_id=cause.account_id,
             occurred_at=occurred_at,
             recorded_at=uow.now,
             source=SOURCE,
