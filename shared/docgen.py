@@ -98,6 +98,7 @@ TOPICS = {
         "ContactLost",
         "SkipTraceCompleted",
         "HardshipReported",
+        "ContactPreferencesSet",
     ],
 }
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, time
 from typing import ClassVar, Literal
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from shared.catalogue import EventData, Upcaster
 from shared.money import Currency, NonNegativeMinor, PositiveMinor
@@ -166,6 +166,39 @@ class CallbackAgreed(EventData):
     slot_start: AwareDatetime
     channel: ContactChannel = "call"
     debt_id: str | None = Field(default=None, max_length=64)
+
+
+class HourWindow(BaseModel):
+    """Local wall-clock hours from `start` (inclusive) to `end` (exclusive); start after
+    end spans midnight."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    start: time
+    end: time
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> HourWindow:
+        if self.start == self.end:
+            raise ValueError("end: must differ from start")
+        return self
+
+
+class ContactPreferencesSet(EventData):
+    """The borrower said how to reach them: channels in order of preference, and local
+    hours that are inconvenient (which compliance then blocks). Replaces earlier ones."""
+
+    event_type: ClassVar[str] = "ContactPreferencesSet"
+    schema_version: ClassVar[int] = 1
+
+    preferred_channels: list[ContactChannel] = Field(default_factory=list, max_length=5)
+    inconvenient_hours: list[HourWindow] = Field(default_factory=list, max_length=4)
+
+    @model_validator(mode="after")
+    def _channels_once(self) -> ContactPreferencesSet:
+        if len(set(self.preferred_channels)) != len(self.preferred_channels):
+            raise ValueError("preferred_channels: name each channel once")
+        return self
 
 
 class PromiseToPayMade(EventData):
@@ -359,5 +392,6 @@ MODELS: list[type[EventData]] = [
     ContactLost,
     SkipTraceCompleted,
     HardshipReported,
+    ContactPreferencesSet,
 ]
 UPCASTERS: dict[tuple[str, int], Upcaster] = {}

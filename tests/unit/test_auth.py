@@ -157,6 +157,7 @@ EXPECTED = {
         "compliance",
         "borrower",
     },
+    ("contact", "PUT", "/v1/accounts/{account_id}/self-service/preferences"): SELF,
     ("contact", "POST", "/v1/queues/{queue}/next"): {"agent", "supervisor"},
     ("contact", "GET", "/v1/queues"): {"supervisor"},
     ("contact", "POST", "/v1/accounts/{account_id}/contact-points"): {

@@ -182,6 +182,7 @@ def test_account_opened_v1_upcasts_to_v2_in_shanghai() -> None:
         "product": "cash_loan",
         "currency": "CNY",
         "time_zone": "Asia/Shanghai",
+        "jurisdiction": None,  # optional in v2: the time zone decides
     }
     assert upcast.id == original.id
     assert original.model_dump() == before

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 import pytest
 
@@ -78,7 +78,9 @@ def test_a_letter_has_no_quiet_hours() -> None:
 def test_an_allowed_decision_says_what_was_checked() -> None:
     d = cn(local(SH, 2026, 3, 3, 10, 0))
     assert d.allowed and d.exception_id is None
-    assert d.rules_checked == ("CN.third_party", "CN.quiet_hours", "CN.3_calls_per_day")
+    assert d.rules_checked == (
+        "CN.third_party", "CN.quiet_hours", "CN.inconvenient_time", "CN.3_calls_per_day",
+    )  # fmt: skip
     assert d.explanation.startswith("Allowed under the CN rules; checked CN.third_party")
 
 
@@ -465,3 +467,33 @@ def test_naive_datetimes_and_unknown_zones_are_refused() -> None:
         made(datetime(2026, 3, 3, 10))
     with pytest.raises(ValueError, match="time_zone"):
         state("Mars/Olympus_Mons")
+
+
+# -- inconvenient times the borrower stated ("not at work, 09:00-18:00") --------------------
+
+WORK = {"inconvenient_hours": ((time(9), time(18)),)}
+NIGHT_SHIFT = {"inconvenient_hours": ((time(20), time(2)),)}  # spans midnight
+
+
+@pytest.mark.parametrize(
+    ("hh", "mm", "allowed"), [(8, 59, True), (9, 0, False), (17, 59, False), (18, 0, True)]
+)
+def test_stated_inconvenient_hours_block_in_either_pack(hh: int, mm: int, allowed: bool) -> None:
+    d = cn(local(SH, 2026, 3, 3, hh, mm), st=WORK)
+    assert d.rule_ids == (() if allowed else ("CN.inconvenient_time",))
+    d = us(local(NY, 2026, 3, 3, hh, mm), st=WORK)
+    assert d.rule_ids == (() if allowed else ("US.inconvenient_time",))
+    if not allowed:
+        assert "said 09:00 to 18:00 is an inconvenient time" in d.explanation
+
+
+def test_an_inconvenient_window_may_span_midnight_and_letters_are_not_times() -> None:
+    assert cn(local(SH, 2026, 3, 3, 20, 0), st=NIGHT_SHIFT).rule_ids == ("CN.inconvenient_time",)
+    assert cn(local(SH, 2026, 3, 3, 19, 59), st=NIGHT_SHIFT).allowed
+    assert cn(local(SH, 2026, 3, 3, 20, 30), channel="letter", st=NIGHT_SHIFT).allowed
+
+
+def test_a_callback_the_borrower_asked_for_lifts_their_own_inconvenient_time() -> None:
+    noon = AgreedException("X9", local(SH, 2026, 3, 3, 12, 0))
+    d = cn(local(SH, 2026, 3, 3, 12, 5), st={**WORK, "exceptions": (noon,)})
+    assert d.allowed and d.exception_id == "X9"

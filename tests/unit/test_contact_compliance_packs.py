@@ -37,13 +37,15 @@ SAMPLE: dict[str, Any] = {
 
 
 def test_the_defaults_are_the_notes() -> None:
-    assert CN_DEFAULT.enabled() == ("third_party", "quiet_hours", "3_calls_per_day")
+    assert CN_DEFAULT.enabled() == (
+        "third_party", "quiet_hours", "inconvenient_time", "3_calls_per_day",
+    )  # fmt: skip
     assert CN_DEFAULT.quiet_hours is not None and CN_DEFAULT.calls_per_day is not None
     assert (CN_DEFAULT.quiet_hours.start, CN_DEFAULT.quiet_hours.end) == (time(22), time(8))
     assert CN_DEFAULT.calls_per_day.max_calls == 3
     assert US_DEFAULT.enabled() == (
-        "cease", "dispute", "third_party", "opt_out", "quiet_hours", "7_in_7",
-        "7_days_after_conversation",
+        "cease", "dispute", "third_party", "opt_out", "quiet_hours", "inconvenient_time",
+        "7_in_7", "7_days_after_conversation",
     )  # fmt: skip
     assert US_DEFAULT.quiet_hours is not None and US_DEFAULT.calls_in_window is not None
     assert (US_DEFAULT.quiet_hours.start, US_DEFAULT.quiet_hours.end) == (time(21), time(8))

@@ -110,3 +110,45 @@ async def test_hardship_evidence_given_to_plans_sends_the_case_to_the_specialist
         _, contact = await streams(settings["contact"], "H1")
     (reported,) = [d for t, d in contact if t == "HardshipReported"]
     assert reported == {"kind": "medical", "evidence_sha256": upload.json()["sha256"]}
+
+
+async def test_stated_preferences_steer_the_next_task_and_bind_every_check(
+    tmp_path: Path,
+) -> None:
+    async with contact_stack(tmp_path, FixedClock(NOW)) as (http, settings):
+        s = settings["contact"]
+        await ingest(
+            http,
+            opened("P1"),
+            bill("P1", "B1", due="2026-01-10", issued_on="2026-01-01"),
+            day_closed("2026-02-15", "P1"),
+        )
+        await wait_case(http, "P1", lambda c: c["queue"] == "agents")
+        borrower = auth(s, "borrower", sub="p1", accounts=["P1"])
+        url = "/v1/accounts/P1/self-service/preferences"
+        bad = [
+            {"inconvenient_hours": [{"start": "09:00", "end": "09:00"}]},
+            {"preferred_channels": ["sms", "sms"]},
+            {"preferred_channels": ["fax"]},
+        ]
+        for body in bad:
+            r = await http["contact"].put(url, json=body, headers=borrower)
+            assert r.status_code == 422, body
+        prefs = {
+            "preferred_channels": ["sms", "call"],
+            "inconvenient_hours": [{"start": "12:00", "end": "13:30"}],
+        }
+        r = await http["contact"].put(url, json=prefs, headers=borrower)
+        assert r.status_code == 201, r.text
+
+        case = await wait_case(http, "P1")
+        assert case["preferences"]["preferred_channels"] == ["sms", "call"]
+        # The agent's next task uses the channel the borrower prefers (10:00 is fine).
+        task = await http["contact"].post(
+            "/v1/queues/agents/next", headers=auth(s, "agent", sub="alice")
+        )
+        assert task.json()["pre_check"]["channel"] == "sms"
+        # 12:30 in Shanghai is a time the borrower said is inconvenient.
+        lunch = {"channel": "call", "planned_at": "2026-02-16T12:30:00+08:00", "debt_id": "B1"}
+        r = await http["contact"].post("/v1/accounts/P1/contact-attempts/check", json=lunch)
+        assert r.json()["rule_ids"] == ["CN.inconvenient_time"]

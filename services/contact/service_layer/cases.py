@@ -21,6 +21,7 @@ from services.contact.service_layer.streams import (
     append_contact,
     consumer_state,
     envelope_of,
+    preferred_channels,
 )
 from services.contact.service_layer.unit_of_work import ContactUnitOfWork, stream_id
 from shared.catalogue import EventData
@@ -225,7 +226,9 @@ async def claim_next(
         zone, jurisdiction = where
         events, version = await uow.contact_log(account_id)
         channels = uow.policy.strategy.treatment(row["bucket"], row["segment"]).channels
-        channel = "call" if "call" in channels else channels[0]
+        # The borrower's preferred channel if the treatment uses it; else a call if it may.
+        liked = [c for c in preferred_channels(events) if c in channels]
+        channel = liked[0] if liked else "call" if "call" in channels else channels[0]
         attempt = ContactAttempt(
             attempt_id=str(uuid.uuid4()),
             channel=channel,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, time
 
 from services.contact.domain.compliance import AgreedException, ConsumerState
 from services.contact.domain.contact_points import ContactBook
@@ -58,8 +58,14 @@ def consumer_state(time_zone: str, events: list[Envelope]) -> ConsumerState:
     disputed: set[str] = set()
     cease = False
     exceptions: list[AgreedException] = []
+    inconvenient: tuple[tuple[time, time], ...] = ()
     for env in events:
         match env.type:
+            case "ContactPreferencesSet":
+                inconvenient = tuple(
+                    (time.fromisoformat(w["start"]), time.fromisoformat(w["end"]))
+                    for w in env.data["inconvenient_hours"]
+                )
             case "ContactChannelOptedOut":
                 opted_out.add(env.data["channel"])
             case "ContactCeaseRequested":
@@ -83,4 +89,14 @@ def consumer_state(time_zone: str, events: list[Envelope]) -> ConsumerState:
         opted_out_channels=frozenset(opted_out),  # type: ignore[arg-type]
         lost_contact=ContactBook.from_events(events).lost,
         exceptions=tuple(exceptions),
+        inconvenient_hours=inconvenient,
     )
+
+
+def preferred_channels(events: list[Envelope]) -> list[str]:
+    """The channels the borrower prefers, best first, from their latest preferences."""
+    latest: list[str] = []
+    for env in events:
+        if env.type == "ContactPreferencesSet":
+            latest = list(env.data["preferred_channels"])
+    return latest

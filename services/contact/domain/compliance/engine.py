@@ -28,6 +28,7 @@ from services.contact.domain.compliance.packs import (
     CALLS_PER_DAY,
     CEASE,
     DISPUTE,
+    INCONVENIENT_TIME,
     OPT_OUT,
     QUIET_HOURS,
     THIRD_PARTY,
@@ -100,6 +101,26 @@ def _quiet_hours(
         f"the borrower's time ({state.time_zone}); it would be {local:%H:%M} on "
         f"{local:%Y-%m-%d} there.",
     )
+
+
+def _inconvenient_time(
+    attempt: ContactAttempt, ledger: ContactLedger, state: ConsumerState, pack: RulePack
+) -> Violation | None:
+    rule = pack.inconvenient_time
+    assert rule is not None
+    if attempt.channel not in rule.channels:
+        return None
+    local = state.local(attempt.planned_at)
+    now = local.time()
+    for start, end in state.inconvenient_hours:
+        inside = start <= now < end if start <= end else now >= start or now < end
+        if inside:
+            return Violation(
+                pack.rule_id(INCONVENIENT_TIME),
+                f"The borrower said {_hhmm(start)} to {_hhmm(end)} is an inconvenient time "
+                f"({state.time_zone}); it would be {local:%H:%M} on {local:%Y-%m-%d} there.",
+            )
+    return None
 
 
 def _calls_per_day(
@@ -239,6 +260,7 @@ def _third_party(
 
 _RULES: dict[str, Rule] = {
     QUIET_HOURS: _quiet_hours,
+    INCONVENIENT_TIME: _inconvenient_time,
     CALLS_PER_DAY: _calls_per_day,
     CALLS_IN_WINDOW: _calls_in_window,
     AFTER_CONVERSATION: _after_conversation,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from shared.envelope import Envelope
@@ -141,6 +141,9 @@ class ConsumerState:
     """The debtor is unreachable (失联): listed contacts may be tried, carefully."""
     listed_contacts: frozenset[str] = frozenset()
     exceptions: tuple[AgreedException, ...] = field(default=())
+    inconvenient_hours: tuple[tuple[time, time], ...] = ()
+    """Local (start, end) windows the borrower said are inconvenient; start after end
+    spans midnight."""
 
     def __post_init__(self) -> None:
         try:

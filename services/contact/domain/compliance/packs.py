@@ -23,6 +23,7 @@ JURISDICTIONS: tuple[str, ...] = get_args(Jurisdiction)
 # Rule names; a rule id is "<jurisdiction>.<name>", e.g. "US.7_in_7". The names are
 # stable identifiers (the numbers in them are the defaults, the settings may differ).
 QUIET_HOURS = "quiet_hours"
+INCONVENIENT_TIME = "inconvenient_time"
 CALLS_PER_DAY = "3_calls_per_day"
 CALLS_IN_WINDOW = "7_in_7"
 AFTER_CONVERSATION = "7_days_after_conversation"
@@ -36,12 +37,19 @@ RULE_NAMES: tuple[str, ...] = (
     THIRD_PARTY,
     OPT_OUT,
     QUIET_HOURS,
+    INCONVENIENT_TIME,
     CALLS_PER_DAY,
     CALLS_IN_WINDOW,
     AFTER_CONVERSATION,
 )
 """Every rule, in the order the engine checks and explains them."""
-OVERRIDABLE: tuple[str, ...] = (QUIET_HOURS, CALLS_PER_DAY, CALLS_IN_WINDOW, AFTER_CONVERSATION)
+OVERRIDABLE: tuple[str, ...] = (
+    QUIET_HOURS,
+    INCONVENIENT_TIME,
+    CALLS_PER_DAY,
+    CALLS_IN_WINDOW,
+    AFTER_CONVERSATION,
+)
 """The rules an agreed exception may ever lift: times and frequencies, never a cease
 request, a dispute, an opt-out or the third-party rule."""
 
@@ -66,6 +74,15 @@ class QuietHours:
         if self.start <= self.end:
             return self.start <= local < self.end
         return local >= self.start or local < self.end
+
+
+@dataclass(frozen=True)
+class InconvenientTime:
+    """No contact on `channels` in the hours the borrower said are inconvenient (their
+    local time); Regulation F makes a known inconvenient time binding, CN practice honours it.
+    """
+
+    channels: frozenset[str] = frozenset(CHANNELS) - {"letter"}
 
 
 @dataclass(frozen=True)
@@ -135,6 +152,7 @@ class RulePack:
 
     jurisdiction: Jurisdiction
     quiet_hours: QuietHours | None = None
+    inconvenient_time: InconvenientTime | None = None
     calls_per_day: CallsPerDay | None = None
     calls_in_window: CallsInWindow | None = None
     after_conversation: AfterConversation | None = None
@@ -158,6 +176,7 @@ class RulePack:
         """The names of the rules this pack checks, in checking order."""
         sections = {
             QUIET_HOURS: self.quiet_hours,
+            INCONVENIENT_TIME: self.inconvenient_time,
             CALLS_PER_DAY: self.calls_per_day,
             CALLS_IN_WINDOW: self.calls_in_window,
             AFTER_CONVERSATION: self.after_conversation,
@@ -243,6 +262,7 @@ _SECTIONS: dict[str, tuple[Any, dict[str, Any]]] = {
         lambda: QuietHours(time(22), time(8)),
         {"start": _time, "end": _time, "channels": _channels},
     ),
+    "inconvenient_time": (InconvenientTime, {"channels": _channels}),
     "calls_per_day": (CallsPerDay, {"max_calls": _int}),
     "calls_in_window": (CallsInWindow, {"max_calls": _int, "days": _int}),
     "after_conversation": (
@@ -283,22 +303,26 @@ def _validate(p: RulePack) -> None:
 CN_DEFAULT = RulePack(
     jurisdiction="CN",
     quiet_hours=QuietHours(start=time(22), end=time(8)),
+    inconvenient_time=InconvenientTime(),
     calls_per_day=CallsPerDay(max_calls=3),
     third_party=ThirdParty(requires_lost_contact=True, forbids_disclosure=True),
-    exception_overrides=frozenset({QUIET_HOURS}),
+    exception_overrides=frozenset({QUIET_HOURS, INCONVENIENT_TIME}),
 )
 """GB/T 45251-2025 and the NIFA guideline as the notes report them."""
 
 US_DEFAULT = RulePack(
     jurisdiction="US",
     quiet_hours=QuietHours(start=time(21), end=time(8)),
+    inconvenient_time=InconvenientTime(),
     calls_in_window=CallsInWindow(max_calls=7, days=7),
     after_conversation=AfterConversation(days=7),
     cease=Cease(),
     dispute=Dispute(),
     opt_out=OptOut(),
     third_party=ThirdParty(requires_lost_contact=True, forbids_disclosure=True),
-    exception_overrides=frozenset({QUIET_HOURS, CALLS_IN_WINDOW, AFTER_CONVERSATION}),
+    exception_overrides=frozenset(
+        {QUIET_HOURS, INCONVENIENT_TIME, CALLS_IN_WINDOW, AFTER_CONVERSATION}
+    ),
 )
 """Regulation F (12 CFR 1006); third parties as FDCPA §804 (location information only)."""
 

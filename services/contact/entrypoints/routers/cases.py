@@ -13,6 +13,7 @@ from fastapi import APIRouter, HTTPException
 from services.contact.domain.contact_points import ContactBook
 from services.contact.entrypoints.dependencies import Runtime
 from services.contact.service_layer.cases import promise_view
+from shared.envelope import Envelope
 from shared.pii import mask_for
 from shared.security import CurrentPrincipal, secured
 
@@ -28,6 +29,16 @@ ATTEMPT_FIELDS = (
     "attempt_id", "debt_id", "channel", "party", "outcome", "at", "agent",
     "duration_seconds", "contact_point_id",
 )  # fmt: skip
+
+
+def preferences(events: list[Envelope]) -> dict[str, Any] | None:
+    """The borrower's latest stated contact preferences, if any."""
+    latest = [e for e in events if e.type == "ContactPreferencesSet"]
+    if not latest:
+        return None
+    data = latest[-1].data
+    return {"preferred_channels": data["preferred_channels"],
+            "inconvenient_hours": data["inconvenient_hours"]}  # fmt: skip
 
 
 @router.get("/{account_id}/case")
@@ -64,6 +75,7 @@ async def get_case(
             row["next_action_at"].isoformat() if row and row["next_action_at"] else None
         ),
         "lost_contact": book.lost,
+        "preferences": preferences(events),
         "promises": [
             promise_view(p)
             for p in case_file.promises.values()

@@ -1,4 +1,5 @@
-"""Borrower self-service (7x24): opt out, ask contact to stop, dispute, book a callback.
+"""Borrower self-service (7x24): preferences, opt out, ask contact to stop, dispute, book a
+callback.
 
 An agent or supervisor may record the same on the borrower's behalf (a phone request).
 Each is an event in the account's contact stream, and the compliance checks obey it.
@@ -19,12 +20,19 @@ from shared.events.contact import (
     ContactCeaseRequested,
     ContactChannel,
     ContactChannelOptedOut,
+    ContactPreferencesSet,
     DebtDisputed,
 )
 from shared.security import CurrentPrincipal, secured
 
 WHO = {"borrower", "agent", "supervisor"}
-ACCESS = {"opt_out": WHO, "cease": WHO, "dispute": WHO, "callback": WHO}
+ACCESS = {
+    "opt_out": WHO,
+    "cease": WHO,
+    "dispute": WHO,
+    "callback": WHO,
+    "preferences": WHO,
+}
 
 router = APIRouter(
     prefix="/v1/accounts/{account_id}/self-service",
@@ -64,6 +72,15 @@ async def _record(
         await uow.commit()
     runtime.notify_relay()
     return {"account_id": account_id, "recorded": data.event_type}
+
+
+@router.put("/preferences", status_code=201)
+async def preferences(
+    account_id: str, body: ContactPreferencesSet, runtime: Runtime, principal: CurrentPrincipal
+) -> dict[str, str]:
+    """Channels in order of preference, and local hours not to be contacted (replaces the
+    earlier preferences; every later check blocks contact in those hours)."""
+    return await _record(runtime, account_id, body, principal)
 
 
 @router.post("/opt-out", status_code=201)
