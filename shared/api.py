@@ -14,8 +14,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shared.auth import TokenVerifier
 from shared.consumer import EventConsumer
 from shared.errors import ConcurrencyError, InvalidEvent, Rejected
+from shared.ratelimit import InMemoryRateLimiter, RateLimiter, SqlRateLimiter
 from shared.runtime import ServiceRuntime
-from shared.security import PUBLIC, CurrentPrincipal, RateLimiter, secured
+from shared.security import PUBLIC, CurrentPrincipal, secured
 
 
 def health_router(runtime: ServiceRuntime[Any]) -> APIRouter:
@@ -188,6 +189,14 @@ def install_error_handlers(app: FastAPI, statuses: dict[type[Rejected], int] | N
         return problem(404, "Not found", str(exc))
 
 
+def borrower_limiter(runtime: ServiceRuntime[Any]) -> RateLimiter:
+    """The borrowers' rate limiter the settings ask for."""
+    per_minute = runtime.settings.borrower_requests_per_minute
+    if runtime.settings.rate_limit_store == "memory":
+        return InMemoryRateLimiter(per_minute)
+    return SqlRateLimiter(runtime.sessions, runtime.tables.rate_buckets, per_minute)
+
+
 def create_service_app(
     runtime: ServiceRuntime[Any],
     *,
@@ -215,7 +224,7 @@ def create_service_app(
     app = FastAPI(title=title, version="0.1.0", lifespan=lifespan)
     app.state.runtime = runtime
     app.state.verifier = TokenVerifier(runtime.settings)
-    app.state.borrower_limiter = RateLimiter(runtime.settings.borrower_requests_per_minute)
+    app.state.borrower_limiter = borrower_limiter(runtime)
     for name, value in state.items():
         setattr(app.state, name, value)
     limit = max(runtime.settings.ingest_max_body_bytes, max_body_bytes or 0)

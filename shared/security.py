@@ -8,7 +8,6 @@ is not in the table fails at import, so a new route cannot ship without a rule.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Annotated, Any
 
@@ -21,27 +20,6 @@ PUBLIC: frozenset[str] = frozenset({"<public>"})
 """The rule of routes anyone may call (health only)."""
 
 Rules = Mapping[str, Iterable[str]]
-
-
-class RateLimiter:
-    """A token bucket per subject: `per_minute` requests, refilled continuously."""
-
-    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self._rate = per_minute / 60.0
-        self._capacity = float(per_minute)
-        self._clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}
-
-    def hit(self, key: str) -> float:
-        """Take one request; returns 0 if allowed, else seconds until one is allowed."""
-        now = self._clock()
-        tokens, last = self._buckets.get(key, (self._capacity, now))
-        tokens = min(self._capacity, tokens + (now - last) * self._rate)
-        if tokens >= 1:
-            self._buckets[key] = (tokens - 1, now)
-            return 0.0
-        self._buckets[key] = (tokens, now)
-        return (1 - tokens) / self._rate
 
 
 class Authorise:
@@ -69,7 +47,7 @@ class Authorise:
             # OWASP API1: another borrower's account looks exactly like no account at all.
             if account_id is not None and account_id not in principal.accounts:
                 raise HTTPException(404, f"no account {account_id}")
-            wait = request.app.state.borrower_limiter.hit(principal.subject)
+            wait = await request.app.state.borrower_limiter.hit(principal.subject)
             if wait:
                 raise HTTPException(
                     429, "too many requests", headers={"Retry-After": str(math.ceil(wait))}

@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     ]
     auth_leeway_seconds: int = Field(default=30, ge=0, le=300)
     borrower_requests_per_minute: int = Field(default=60, ge=1, le=100_000)
+    rate_limit_store: Literal["database", "memory"] = Field(
+        default="database",
+        description="where borrowers' request budgets live: the service's database, shared "
+        "by every replica, or this process's memory (each replica allows the whole rate)",
+    )
 
     @model_validator(mode="after")
     def _coherent(self) -> Settings:

@@ -9,6 +9,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Float,
     Index,
     Integer,
     LargeBinary,
@@ -56,10 +57,12 @@ class PlatformTables:
     dead_letters: Table
     parked: Table
     leases: Table
+    rate_buckets: Table
 
 
 def add_platform_tables(metadata: MetaData) -> PlatformTables:
-    """Define the event store, outbox, ledger, dead-letter and lease tables in `metadata`."""
+    """Define the event store, outbox, ledger, dead-letter, lease and rate-limit tables in
+    `metadata`."""
     events = Table(
         "events",
         metadata,
@@ -142,4 +145,12 @@ def add_platform_tables(metadata: MetaData) -> PlatformTables:
         Column("holder", String(100), nullable=False),
         Column("expires_at", UtcDateTime(), nullable=False),
     )
-    return PlatformTables(events, outbox, processed, dead_letters, parked, leases)
+    # Per-subject request budgets shared by every replica of the service (token buckets).
+    rate_buckets = Table(
+        "rate_buckets",
+        metadata,
+        Column("key", String(200), primary_key=True),
+        Column("tokens", Float, nullable=False),
+        Column("updated_at", Float, nullable=False),
+    )
+    return PlatformTables(events, outbox, processed, dead_letters, parked, leases, rate_buckets)

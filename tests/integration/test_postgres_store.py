@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from services.accounts.adapters.tables import platform
 from shared.clock import FixedClock
 from shared.eventlog.embedded import EmbeddedEventLog
 from shared.eventstore.relay import OutboxRelay
+from tests.contract.ratelimit_contract import Make, RateLimiterContract, sql_limiters
 from tests.contract.store_contract import NOW, StoreContract, UowFactory, event
 
 pytestmark = pytest.mark.integration
@@ -46,3 +48,10 @@ class TestPostgresStore(StoreContract):
         finally:
             await log.close()
         assert sorted(r.key for r in got if r.key) == [b"A1", b"A2"]
+
+
+class TestPostgresRateLimiter(RateLimiterContract):
+    @pytest.fixture
+    async def make(self, pg_database: str) -> AsyncIterator[Make]:
+        async for make in sql_limiters(pg_database):
+            yield make

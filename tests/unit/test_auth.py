@@ -30,7 +30,7 @@ from fastapi.routing import APIRoute
 from services.registry import bootstrap_module, migrations_dir
 from shared.auth import ROLES, AuthError, TokenVerifier, mint_dev_token
 from shared.migrations import upgrade
-from shared.security import PUBLIC, RateLimiter, secured
+from shared.security import PUBLIC, secured
 from shared.settings import SERVICES, Settings, SettingsError
 from tests.support import auth, bill, day_closed, opened, settings_for
 
@@ -393,17 +393,6 @@ async def test_borrowers_are_rate_limited_per_token_with_retry_after(tmp_path: P
         agent = auth(settings, "agent")
         for _ in range(5):  # other roles are not rate limited
             assert (await client.get(f"/v1/accounts/{OWN}", headers=agent)).status_code == 404
-
-
-def test_the_rate_limiter_refills_over_time() -> None:
-    now = [0.0]
-    limiter = RateLimiter(per_minute=2, clock=lambda: now[0])
-    assert limiter.hit("a") == 0 and limiter.hit("a") == 0
-    wait = limiter.hit("a")
-    assert wait == pytest.approx(30.0)
-    now[0] += 30
-    assert limiter.hit("a") == 0
-    assert limiter.hit("b") == 0
 
 
 async def test_list_endpoints_refuse_pages_over_the_maximum(stack: Stack) -> None:
