@@ -61,6 +61,12 @@ class Settings(BaseSettings):
         default=None, description="audit: Ed25519 private key (PEM) that signs checkpoints"
     )
     audit_checkpoint_seconds: int = Field(default=3600, ge=0, description="0: on demand only")
+    audit_published_file: Path | None = Field(
+        default=None,
+        description="audit: the append-only file signed checkpoints are published to, outside "
+        "the database (default DATA_DIR/audit-published/checkpoints.jsonl); put it where the "
+        "database's administrators cannot rewrite it",
+    )
     auth_mode: Literal["development", "production"] = "production"
     auth_dev_secret_file: Path | None = None
     auth_public_key_file: Path | None = None

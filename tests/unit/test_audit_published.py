@@ -121,3 +121,10 @@ async def test_the_worker_publishes_what_it_signs(tmp_path: Path) -> None:
         latest = (await http["audit"].get("/v1/checkpoints/latest")).json()
         assert json.loads(line)["root"] == latest["root"]
         assert ["W2", 1] == json.loads(line)["heads"][0][:2]
+
+
+def test_the_published_file_is_a_setting_defaulting_under_the_data_dir(tmp_path: Path) -> None:
+    default = settings_for("audit", tmp_path)
+    assert published_path(default) == tmp_path / "audit-published" / "checkpoints.jsonl"
+    chosen = settings_for("audit", tmp_path, audit_published_file=tmp_path / "worm" / "cp.jsonl")
+    assert published_path(chosen) == tmp_path / "worm" / "cp.jsonl"

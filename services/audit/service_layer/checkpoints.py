@@ -101,7 +101,9 @@ async def export_bundle(uow: AuditUnitOfWork, account_id: str) -> dict[str, Any]
 
 def published_path(settings: Settings) -> Path:
     """Where signed checkpoints are published outside the database, one JSON line each."""
-    return settings.data_dir / "audit-published" / "checkpoints.jsonl"
+    return settings.audit_published_file or (
+        settings.data_dir / "audit-published" / "checkpoints.jsonl"
+    )
 
 
 def publish(path: Path, checkpoint: dict[str, Any]) -> None:
