@@ -13,6 +13,7 @@ from shared.settings import Settings
 from tests.support import (
     accept_offer,
     auth,
+    bill,
     day_closed,
     eventually,
     ingest,
@@ -232,3 +233,29 @@ async def test_a_personalised_plan_fits_the_affordable_installment(tmp_path: Pat
         await ingest(http, day_closed("2026-05-16", "P1"))
         broken = await plan_of(http, plan, lambda p: p["state"] == "broken")
         assert [i["missed"] for i in broken["installments"][:2]] == [False, True]
+
+
+async def test_a_payment_meets_a_re_installment_only_with_what_reaches_its_bills(
+    tmp_path: Path,
+) -> None:
+    s = plans_stack(tmp_path)
+    async with running_stack(s) as http:
+        await overdue_account(http, "R2")
+        plan = await request_option(
+            http, s["plans"], "R2", "reinstallment", {"option_id": "reinstallment-3"}
+        )
+        active = (await accept_offer(http, s["plans"], plan)).json()
+        first = active["installments"][0]["amount"]
+        await account(http, s["accounts"], "R2", lambda a: a["relief"]["delinquency_paused"])
+        # A new monthly bill falls due before the plan's first installment (12 April)...
+        await ingest(
+            http, bill("R2", "B2", due="2026-04-01", issued_on="2026-03-15", principal=100_00)
+        )
+        # ...so accounts pays it first (oldest due first): only the rest reaches the plan.
+        await ingest(http, payment("R2", "PAY1", first, paid_at="2026-03-20T10:00:00+08:00"))
+        part = await plan_of(http, plan, lambda p: p["installments"][0]["paid"] > 0)
+        assert part["installments"][0]["paid"] == first - 100_00
+        assert part["installments"][0]["met_on"] is None
+        await ingest(http, payment("R2", "PAY2", 100_00, paid_at="2026-03-21T10:00:00+08:00"))
+        met = await plan_of(http, plan, lambda p: p["installments"][0]["met_on"] is not None)
+        assert met["installments"][0]["met_on"] == "2026-03-21"

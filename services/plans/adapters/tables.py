@@ -59,3 +59,12 @@ evidence = Table(
     Column("received_by", String(200), nullable=False),
     Column("received_at", UtcDateTime(), nullable=False),
 )
+
+# The bills accounts issued for a plan's installments (from BalanceReinstalled): payments
+# allocated to them are what meets a re-installment's installments.
+plan_bills = Table(
+    "plan_bills",
+    metadata,
+    Column("plan_id", String(64), primary_key=True),
+    Column("bill_id", String(100), primary_key=True),
+)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date
+from typing import Any
 
 from services.plans.domain.eligibility import AccountSnapshot
 from services.plans.domain.plan import Actor
@@ -28,9 +29,9 @@ class AccountsHandler:
     """Keeps each account's standing and tracks its plans against what accounts reports.
 
     A day close expires stale offers and marks installments missed (breaking a plan after
-    the grace); a payment counts toward the active plan's installments in due order. The
-    whole payment counts, whatever bills accounts applied it to: the plan measures whether
-    the borrower pays what they promised, not how the ledger splits it.
+    the grace); a payment counts toward the active plan's installments in due order: for a
+    plan with bills of its own (re-installment, personalised), what accounts allocated to
+    those bills; for a deferral or a waiver, the whole payment.
     """
 
     def __init__(self, topics: Topics) -> None:
@@ -44,6 +45,9 @@ class AccountsHandler:
             await self._paid(uow, env)
         elif env.type == "PlanTermsRefused":
             await self._refused(uow, env)
+        elif env.type == "BalanceReinstalled":
+            bills = [i["bill_id"] for i in env.data["installments"]]
+            await uow.add_plan_bills(env.data["plan_id"], bills)
 
     async def _day_closed(self, uow: PlansUnitOfWork, env: Envelope) -> None:
         if env.data.get("balances") is not None:
@@ -79,8 +83,21 @@ class AccountsHandler:
             on = date.fromisoformat(paid_on) if paid_on else plan.activated.activated_on
             if on < plan.activated.activated_on:
                 continue  # a backdated payment from before the plan is not the plan's
-            events = plan.record_payment(env.data["amount"], on, env.data["payment_id"])
+            amount = await self._toward(uow, plan_id, env.data)
+            if amount == 0:
+                continue
+            events = plan.record_payment(amount, on, env.data["payment_id"])
             await record_plan_events(uow, self._topics, plan, events, on, None, cause=env)
+
+    @staticmethod
+    async def _toward(uow: PlansUnitOfWork, plan_id: str, payment: dict[str, Any]) -> int:
+        """What of a payment meets the plan: with bills of its own (a re-installment), what
+        accounts allocated to them; otherwise the whole payment, which pays the overdue
+        bills the plan covers first (oldest due first)."""
+        bills = set(await uow.plan_bills(plan_id))
+        if not bills:
+            return int(payment["amount"])
+        return sum(int(a["amount"]) for a in payment["allocations"] if a["bill_id"] in bills)
 
 
 async def quote_account(

@@ -7,9 +7,15 @@ import json
 from datetime import date
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, insert, select, update
 
-from services.plans.adapters.tables import account_standings, evidence, known_accounts, plan_index
+from services.plans.adapters.tables import (
+    account_standings,
+    evidence,
+    known_accounts,
+    plan_bills,
+    plan_index,
+)
 from services.plans.domain.eligibility import AccountSnapshot
 from services.plans.domain.plan import TERMINAL, Evidence, Plan
 from services.plans.domain.policy import DEFAULT_POLICY, PlansPolicy
@@ -254,11 +260,16 @@ class PlansUnitOfWork(SqlUnitOfWork):
         )
         return [dict(r) for r in rows.mappings()]
 
-    async def count_plans(self, account_id: str) -> int:
-        """How many plans the account has had."""
-        p = plan_index
-        return (
-            await self.session.execute(
-                select(func.count()).select_from(p).where(p.c.account_id == account_id)
-            )
-        ).scalar_one()
+    async def add_plan_bills(self, plan_id: str, bill_ids: list[str]) -> None:
+        """Note the bills accounts issued for a plan's installments (once)."""
+        b = plan_bills
+        known = set(await self.plan_bills(plan_id))
+        new = [{"plan_id": plan_id, "bill_id": i} for i in bill_ids if i not in known]
+        if new:
+            await self.session.execute(insert(b), new)
+
+    async def plan_bills(self, plan_id: str) -> list[str]:
+        """The bills accounts issued for the plan's installments (none for other measures)."""
+        b = plan_bills
+        rows = await self.session.execute(select(b.c.bill_id).where(b.c.plan_id == plan_id))
+        return [r[0] for r in rows]
