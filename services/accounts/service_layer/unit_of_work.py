@@ -30,11 +30,20 @@ class AccountRepository:
         self._session = session
         self._events = events
         self._policies = policies
+        # Accounts already loaded in this transaction (an identity map): a consumer run of
+        # several events of one account replays its stream once, not once per event. Safe
+        # because the unit of work lives for one transaction and `save` applies what it
+        # appends to the same object; a failed run discards the unit of work with it.
+        self._seen: dict[str, Account] = {}
 
     async def get(self, account_id: str) -> Account:
         """The account as its stream says; a never-opened account has no customer."""
-        events, version = await self._events.load(stream_id(account_id))
-        return Account.from_events(account_id, events, version, self._policies)
+        if account_id not in self._seen:
+            events, version = await self._events.load(stream_id(account_id))
+            self._seen[account_id] = Account.from_events(
+                account_id, events, version, self._policies
+            )
+        return self._seen[account_id]
 
     async def history(
         self, account_id: str, types: Sequence[str], offset: int, limit: int
