@@ -36,7 +36,13 @@ ENVELOPE_MEANING = {
 }
 
 TOPICS = {
-    "inbound": ["AccountOpened", "BillIssued", "PaymentReceived", "BusinessDayClosed"],
+    "inbound": [
+        "AccountOpened",
+        "BillIssued",
+        "PaymentReceived",
+        "BusinessDayClosed",
+        "ContactPointReported",
+    ],
     "accounts": [
         "PaymentAllocated",
         "PaymentReallocated",

@@ -16,9 +16,9 @@ from services.contact.adapters.tables import platform
 from services.contact.domain.policy import DEFAULT_POLICY, ContactPolicy
 from services.contact.entrypoints.routers import attempts as attempts_router
 from services.contact.entrypoints.routers import cases, contact_points, queues, self_service
-from services.contact.service_layer import attempts
 from services.contact.service_layer.handlers import (
     AccountsEventHandler,
+    InboundEventHandler,
     PlansEventHandler,
     SkipTraceHandler,
 )
@@ -69,6 +69,7 @@ def bootstrap(
     configured = policy or load_policy(settings)
     handler = AccountsEventHandler(settings.topics)
     plans_handler = PlansEventHandler(settings.topics)
+    inbound = InboundEventHandler(settings.topics)
     tracer = SkipTraceHandler(settings.topics, skip_trace or skip_trace_provider(configured))
 
     class ConfiguredUnitOfWork(ContactUnitOfWork):
@@ -81,7 +82,7 @@ def bootstrap(
         uow_class=ConfiguredUnitOfWork,
         subscriptions=lambda s: [
             Subscription("accounts", [s.topics.accounts], handler),
-            Subscription("inbound", [s.topics.inbound], attempts.on_inbound),
+            Subscription("inbound", [s.topics.inbound], inbound),
             Subscription("plans", [s.topics.plans], plans_handler),
             # Contact's own topic: a ContactLost goes out to the skip-trace provider.
             Subscription("skip-trace", [s.topics.contact], tracer),

@@ -103,11 +103,28 @@ class BusinessDayClosed(EventData):
     business_date: date
 
 
+class ContactPointReported(EventData):
+    """The platform knows a way to reach the borrower: a phone number or an e-mail address.
+
+    `verified` says the platform itself confirmed it reaches the borrower (KYC, an OTP of
+    its own); otherwise the contact service verifies it. Personal data: logs never carry
+    the value and audit readers see it masked.
+    """
+
+    event_type: ClassVar[str] = "ContactPointReported"
+    schema_version: ClassVar[int] = 1
+
+    kind: Literal["phone", "email"]
+    value: str = Field(min_length=3, max_length=254)
+    verified: bool = False
+
+
 MODELS: list[type[EventData]] = [
     AccountOpenedV1,
     AccountOpened,
     BillIssued,
     PaymentReceived,
     BusinessDayClosed,
+    ContactPointReported,
 ]
 UPCASTERS: dict[tuple[str, int], Upcaster] = {("AccountOpened", 1): upcast_account_opened_v1_v2}

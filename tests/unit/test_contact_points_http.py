@@ -12,7 +12,7 @@ import pytest
 from services.contact.adapters.skip_trace import FakeSkipTraceProvider, FoundPoint, SkipTraceError
 from services.contact.domain.policy import ContactPolicy
 from shared.clock import FixedClock
-from tests.support import auth, bill, day_closed, eventually, ingest, opened
+from tests.support import auth, bill, day_closed, envelope, eventually, ingest, opened
 from tests.unit.contact_kit import contact_stack, record, streams, wait_case
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -182,3 +182,43 @@ async def test_a_provider_that_is_down_dead_letters_the_request_and_a_replay_com
         assert found["status"] == "unverified"
         _, contact = await streams(s, "L2")
     assert [t for t, _ in contact].count("SkipTraceCompleted") == 1
+
+
+async def test_an_integrator_reports_contact_points_as_events(tmp_path: Path) -> None:
+    async with contact_stack(tmp_path, FixedClock(NOW)) as (http, settings):
+        s = settings["contact"]
+
+        def reported(value: str, verified: bool = False, kind: str = "phone") -> dict:
+            data = {"kind": kind, "value": value, "verified": verified}
+            return envelope("ContactPointReported", "L3", data)
+
+        await ingest(
+            http,
+            opened("L3"),
+            bill("L3", "B1", due="2026-03-10"),
+            day_closed("2026-03-11", "L3"),
+            reported(PHONE),
+            reported(EMAIL, verified=True, kind="email"),
+            reported("+8613812345678", verified=True),  # the same phone, now vouched for
+            reported(PHONE),  # a repeat changes nothing
+            reported("call me maybe"),
+        )
+        case = await wait_case(http, "L3", lambda c: len(c["contact_points"]) == 2)
+        assert {(p["kind"], p["status"], p["source"]) for p in case["contact_points"]} == {
+            ("phone", "verified", "integrator"),
+            ("email", "verified", "integrator"),
+        }
+        ops = auth(s, "ops")
+        letters = await eventually(
+            lambda: http["contact"].get("/v1/admin/dead-letters", headers=ops),
+            lambda r: len(r.json()["dead_letters"]) == 1,
+        )
+        (letter,) = letters.json()["dead_letters"]
+        assert letter["kind"] == "rejected" and "maybe" not in letter["reason"]
+        # Accounts leaves contact points alone: nothing dead-lettered there.
+        accounts_ops = auth(settings["accounts"], "ops")
+        r = await http["accounts"].get("/v1/admin/dead-letters", headers=accounts_ops)
+        assert r.json()["dead_letters"] == []
+        _, contact = await streams(s, "L3")
+    types = [t for t, _ in contact]
+    assert types.count("ContactPointAdded") == 2 and types.count("ContactPointVerified") == 2

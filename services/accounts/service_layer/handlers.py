@@ -18,6 +18,7 @@ from shared.events.inbound import (
     AccountOpened,
     BillIssued,
     BusinessDayClosed,
+    ContactPointReported,
     PaymentReceived,
 )
 from shared.events.plans import PlanActivated
@@ -140,6 +141,8 @@ class InboundHandler:
                 await uow.save(account, [fact], emitted, self._topics.accounts)
             case BusinessDayClosed():
                 await self._close_day(uow, fact, data)
+            case ContactPointReported():
+                return  # how to reach the borrower is the contact service's business
             case _:
                 raise Rejected(f"accounts does not accept {fact.type} on the inbound topic")
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from services.contact.domain.contact_points import ContactBook
+from services.contact.domain.contact_points import ContactBook, normalise
 from services.contact.service_layer.cases import Conflict
 from services.contact.service_layer.streams import append_contact
 from services.contact.service_layer.unit_of_work import ContactUnitOfWork
 from shared.catalogue import EventData
+from shared.envelope import Envelope
 from shared.events.contact import ContactPointKind, ContactPointSource, ContactPointVerified
 from shared.topics import Topics
 
@@ -50,3 +51,23 @@ async def otp_result(
     result = ContactBook.from_events(events).otp_result(point_id, passed)
     await append_contact(uow, topics, account_id, version, [result], actor=actor)
     return result.event_type
+
+
+async def point_reported(uow: ContactUnitOfWork, topics: Topics, env: Envelope) -> None:
+    """An integrator's ContactPointReported: a new point (verified if it vouches), or, for a
+    point already known, its verification; a repeat changes nothing."""
+    data = env.data
+    events, version = await uow.contact_log(env.account_id)
+    book = ContactBook.from_events(events)
+    known = book.find(data["kind"], normalise(data["kind"], data["value"]))
+    decided: list[EventData] = []
+    if known is None:
+        added = book.add(data["kind"], data["value"], "integrator")
+        assert added is not None
+        decided.append(added)
+        point_id = added.point_id
+    else:
+        point_id = known.point_id
+    if data["verified"] and (known is None or known.status == "unverified"):
+        decided.append(ContactPointVerified(point_id=point_id, method="integrator"))
+    await append_contact(uow, topics, env.account_id, version, decided, cause=env)

@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 from services.contact.adapters.skip_trace import SkipTraceProvider
 from services.contact.domain.contact_points import ContactBook, ContactPoint
 from services.contact.domain.model import CloseReason
-from services.contact.service_layer import cases
+from services.contact.service_layer import cases, contact_points
+from services.contact.service_layer.attempts import on_inbound
 from services.contact.service_layer.streams import append_contact
 from services.contact.service_layer.unit_of_work import ContactUnitOfWork
 from shared.catalogue import EventData
@@ -161,3 +162,18 @@ class PlansEventHandler:
             await cases.refresh(
                 uow, self._topics, case_file, reason="hardship evidence received", cause=env
             )
+
+
+class InboundEventHandler:
+    """Learns borrowers from AccountOpened and their contact points from the platform."""
+
+    def __init__(self, topics: Topics) -> None:
+        self._topics = topics
+
+    async def __call__(self, uow: ContactUnitOfWork, env: Envelope) -> None:
+        if env.type == "AccountOpened":
+            await on_inbound(uow, env)
+        elif env.type == "ContactPointReported":
+            if await uow.borrower(env.account_id) is None:
+                raise Rejected(f"unknown account {env.account_id}")
+            await contact_points.point_reported(uow, self._topics, env)
