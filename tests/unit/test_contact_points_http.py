@@ -222,3 +222,19 @@ async def test_an_integrator_reports_contact_points_as_events(tmp_path: Path) ->
         _, contact = await streams(s, "L3")
     types = [t for t, _ in contact]
     assert types.count("ContactPointAdded") == 2 and types.count("ContactPointVerified") == 2
+
+
+async def test_the_audit_story_tells_contact_points_masked(tmp_path: Path) -> None:
+    services = ("accounts", "contact", "audit")
+    async with contact_stack(tmp_path, FixedClock(NOW), services=services) as (http, _):
+        data = {"kind": "phone", "value": PHONE, "verified": True}
+        await ingest(http, opened("L4"), envelope("ContactPointReported", "L4", data))
+        story = await eventually(
+            lambda: http["audit"].get("/v1/accounts/L4/story", params={"purpose": "test"}),
+            lambda r: "ContactPointVerified" in [x["type"] for x in r.json().get("lines", [])],
+        )
+    lines = {x["type"]: x["text"] for x in story.json()["lines"]}
+    assert "vouched for by the platform" in lines["ContactPointReported"]
+    assert "from integrator, unverified" in lines["ContactPointAdded"]
+    assert "verified by integrator" in lines["ContactPointVerified"]
+    assert "12345678" not in story.text and "****5678" in lines["ContactPointAdded"]

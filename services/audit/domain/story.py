@@ -568,6 +568,46 @@ def _case_assigned(d: Mapping[str, Any], ctx: _Context) -> tuple[str, str]:
     return "case", f"Case {d['case_id']} assigned to agent {d['agent']}{taken}."
 
 
+def _point_reported(d: Mapping[str, Any], ctx: _Context) -> tuple[str, str]:
+    vouched = ", vouched for by the platform" if d.get("verified") else ""
+    return "contact", f"The platform reported a {d['kind']} {d['value']}{vouched}."
+
+
+def _point_added(d: Mapping[str, Any], ctx: _Context) -> tuple[str, str]:
+    via = f" (skip trace {d['request_id']})" if d.get("request_id") else ""
+    return "contact", (
+        f"Contact point {d['point_id']} added: {d['kind']} {d['value']}, from "
+        f"{str(d['source']).replace('_', ' ')}{via}, unverified."
+    )
+
+
+def _point_verified(d: Mapping[str, Any], ctx: _Context) -> tuple[str, str]:
+    return "contact", f"Contact point {d['point_id']} verified by {d['method']}."
+
+
+def _point_invalidated(d: Mapping[str, Any], ctx: _Context) -> tuple[str, str]:
+    reason = f": {d['reason']}" if d.get("reason") else ""
+    return "contact", f"Contact point {d['point_id']} marked invalid{reason}."
+
+
+def _skip_trace_done(d: Mapping[str, Any], ctx: _Context) -> tuple[str, str]:
+    return "contact", (
+        f"Skip trace {d['request_id']} by {d['provider']} returned "
+        f"{_plural(d['found'], 'new contact point')}."
+    )
+
+
+def _preferences(d: Mapping[str, Any], ctx: _Context) -> tuple[str, str]:
+    channels = ", ".join(d.get("preferred_channels") or []) or "no preference"
+    hours = "; ".join(
+        f"{w['start'][:5]} to {w['end'][:5]}" for w in d.get("inconvenient_hours") or []
+    )
+    return "contact", (
+        f"The borrower set contact preferences: channels {channels}; inconvenient hours "
+        f"{hours or 'none'}."
+    )
+
+
 def _contact_lost(d: Mapping[str, Any], ctx: _Context) -> tuple[str, str]:
     return "contact", (
         f"Contact lost: {d['failed_attempts']} failed attempts within {d['window_days']} "
@@ -757,6 +797,12 @@ NARRATORS: dict[str, Narrator] = {
     "CollectionCaseRouted": _case_routed,
     "CollectionCaseAssigned": _case_assigned,
     "ContactLost": _contact_lost,
+    "ContactPointReported": _point_reported,
+    "ContactPointAdded": _point_added,
+    "ContactPointVerified": _point_verified,
+    "ContactPointInvalidated": _point_invalidated,
+    "SkipTraceCompleted": _skip_trace_done,
+    "ContactPreferencesSet": _preferences,
     "HardshipReported": _hardship_reported,
     "CaseEscalated": _case_escalated,
     "ContactAttemptChecked": _attempt_checked,
