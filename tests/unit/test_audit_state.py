@@ -167,6 +167,7 @@ def test_plan_case_and_contacts_in_the_trailing_seven_days() -> None:
     state = reconstruct(events, AS_OF)
     assert (state.contact_attempts_7d, state.contact_attempts_total) == (2, 4)
     assert (state.blocked_attempts_7d, state.blocked_attempts_total) == (1, 1)
+    assert state.to_dict()["contact"]["calls_7d_by_debt"] == {"B1": 2}
     assert state.case is not None and state.case["status"] == "open"
     assert (state.case["case_id"], state.case["since"], state.case["seq"]) == (
         "K1",

@@ -67,6 +67,8 @@ class AccountState:
     blocked_attempts_7d: int = 0
     contact_attempts_total: int = 0
     blocked_attempts_total: int = 0
+    calls_7d_by_debt: dict[str, int] = field(default_factory=dict)
+    """Call attempts per debt in the trailing 7 days: what Regulation F's 7-in-7 counts."""
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -95,6 +97,7 @@ class AccountState:
                 "blocked_7d": self.blocked_attempts_7d,
                 "attempts_total": self.contact_attempts_total,
                 "blocked_total": self.blocked_attempts_total,
+                "calls_7d_by_debt": dict(sorted(self.calls_7d_by_debt.items())),
             },
             "notes": self.notes,
         }
@@ -312,6 +315,9 @@ def _apply(
             state.contact_attempts_total += 1
             if window_from < _when(d.get("at"), occurred) <= state.as_of:
                 state.contact_attempts_7d += 1
+                if d.get("channel") == "call" and d.get("debt_id"):
+                    debt = str(d["debt_id"])
+                    state.calls_7d_by_debt[debt] = state.calls_7d_by_debt.get(debt, 0) + 1
         case "ContactAttemptChecked" if d.get("decision") == "blocked":
             # Counted at the time the blocked contact would have been made.
             state.blocked_attempts_total += 1
