@@ -19,7 +19,6 @@ from services.plans.adapters.tables import (
 from services.plans.domain.eligibility import AccountSnapshot
 from services.plans.domain.plan import TERMINAL, Evidence, Plan
 from services.plans.domain.policy import DEFAULT_POLICY, PlansPolicy
-from shared.envelope import Envelope, decode_envelope
 from shared.uow import SqlUnitOfWork
 
 OPEN_STATES = ("requested", "offered", "accepted", "active")
@@ -59,18 +58,6 @@ class PlansUnitOfWork(SqlUnitOfWork):
                     account_id=account_id, currency=currency, product=product
                 )
             )
-
-    async def plans_of(self, account_id: str, *, offset: int, limit: int) -> list[Envelope]:
-        """A page of an account's plan events, oldest first."""
-        events = self._tables.events
-        rows = await self.session.execute(
-            select(events.c.envelope)
-            .where(events.c.account_id == account_id)
-            .order_by(events.c.position)
-            .offset(offset)
-            .limit(limit)
-        )
-        return [decode_envelope(r[0]) for r in rows]
 
     async def set_standing(self, account_id: str, data: dict[str, Any]) -> None:
         """Keep the account's standing at its latest close (an older close never wins)."""
