@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.contact.adapters.notifier import FakeNotifier, HttpNotifier, Notifier
 from services.contact.adapters.skip_trace import (
     FakeSkipTraceProvider,
     HttpSkipTraceProvider,
@@ -22,29 +22,23 @@ from services.contact.service_layer.handlers import (
     PlansEventHandler,
     SkipTraceHandler,
 )
+from services.contact.service_layer.reminders import ReminderWorker
 from services.contact.service_layer.unit_of_work import ContactUnitOfWork
 from shared.api import create_service_app
 from shared.clock import Clock
 from shared.eventlog.port import EventLog
 from shared.events import default_catalogue
+from shared.policy_values import load_policy as read_policy
 from shared.runtime import ServiceRuntime, Subscription, make_runtime
-from shared.settings import Settings, SettingsError
+from shared.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
 
 
 def load_policy(settings: Settings) -> ContactPolicy:
-    """The contact policy from the service's policy file (JSON), or the defaults.
-
-    The file is the service's `policy_file` setting (POLICY_FILE, or CONTACT_POLICY_FILE
-    where settings read per-service files). A bad value stops start-up naming the key.
-    """
-    if settings.policy_file is None:
-        return DEFAULT_POLICY
-    try:
-        return ContactPolicy.from_mapping(json.loads(settings.policy_file.read_text()))
-    except (OSError, ValueError) as exc:
-        raise SettingsError(f"POLICY_FILE {settings.policy_file}: {exc}") from exc
+    """The contact policy from CONTACT_POLICY_FILE (or POLICY_FILE), JSON, or the defaults;
+    a bad value stops start-up naming the key."""
+    return read_policy(settings.policy_file, ContactPolicy.from_mapping, DEFAULT_POLICY)
 
 
 def skip_trace_provider(policy: ContactPolicy) -> SkipTraceProvider:
@@ -56,6 +50,15 @@ def skip_trace_provider(policy: ContactPolicy) -> SkipTraceProvider:
     return FakeSkipTraceProvider()
 
 
+def notifier_for(policy: ContactPolicy) -> Notifier:
+    """The reminder notifier the policy names: the local fake (the default) or HTTP."""
+    configured = policy.reminders
+    if configured.notifier == "http":
+        assert configured.url is not None  # validated with the policy
+        return HttpNotifier(configured.url, timeout=configured.timeout_seconds)
+    return FakeNotifier()
+
+
 def bootstrap(
     settings: Settings | None = None,
     *,
@@ -63,8 +66,10 @@ def bootstrap(
     event_log: EventLog | None = None,
     policy: ContactPolicy | None = None,
     skip_trace: SkipTraceProvider | None = None,
+    notifier: Notifier | None = None,
 ) -> ServiceRuntime[ContactUnitOfWork]:
-    """The contact runtime, from settings (the environment by default)."""
+    """The contact runtime, from settings (the environment by default), with the reminder
+    worker among its workers."""
     settings = settings or Settings.load("contact")
     configured = policy or load_policy(settings)
     handler = AccountsEventHandler(settings.topics)
@@ -75,7 +80,7 @@ def bootstrap(
     class ConfiguredUnitOfWork(ContactUnitOfWork):
         policy = configured
 
-    return make_runtime(
+    runtime: ServiceRuntime[ContactUnitOfWork] = make_runtime(
         settings,
         tables=platform,
         catalogue=default_catalogue(),
@@ -90,6 +95,23 @@ def bootstrap(
         clock=clock,
         event_log=event_log,
     )
+    worker = ReminderWorker(
+        runtime.uow,
+        settings.topics,
+        notifier or notifier_for(configured),
+        poll_seconds=configured.reminders.poll_seconds,
+    )
+    runtime.workers.append(worker.run)
+    return runtime
+
+
+def reminder_worker(runtime: ServiceRuntime[ContactUnitOfWork]) -> ReminderWorker:
+    """The reminder worker of a runtime `bootstrap` made (tests drive it directly)."""
+    for run in runtime.workers:
+        owner = getattr(run, "__self__", None)
+        if isinstance(owner, ReminderWorker):
+            return owner
+    raise LookupError("this runtime has no reminder worker")
 
 
 def create_app(settings: Settings | None = None, **kwargs: object) -> FastAPI:

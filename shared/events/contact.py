@@ -21,8 +21,10 @@ ContactOutcome = Literal[
     "promise_to_pay",
     "dispute",
     "callback_requested",
+    "sent",
 ]
-"""What came of a contact attempt."""
+"""What came of a contact attempt; `sent` is a written message handed to its provider
+(an automated reminder): nobody was talked to, and it is no call."""
 
 ContactParty = Literal["debtor", "third_party"]
 """Whom an attempt addresses: the debtor, or a contact the debtor listed."""

@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 
 from services.contact import bootstrap as contact_bootstrap
+from services.contact.adapters.notifier import Notifier
 from services.contact.adapters.skip_trace import FakeSkipTraceProvider
 from services.contact.domain.policy import ContactPolicy
 from services.registry import bootstrap_module, migrations_dir
@@ -31,9 +33,12 @@ async def contact_stack(
     *,
     policy: ContactPolicy | None = None,
     skip_trace: FakeSkipTraceProvider | None = None,
+    notifier: Notifier | None = None,
     services: tuple[str, ...] = ("accounts", "contact"),
+    apps: dict[str, FastAPI] | None = None,
 ) -> AsyncIterator[tuple[Clients, dict[str, Settings]]]:
-    """Accounts (and any others) as they ship; contact on `clock`, `policy`, `skip_trace`."""
+    """Accounts (and any others) as they ship; contact on `clock`, `policy`, `skip_trace`
+    and `notifier`. `apps`, when given, is filled with each service's app."""
     settings = {s: settings_for(s, tmp_path) for s in services}
     async with AsyncExitStack() as stack:
         clients: Clients = {}
@@ -45,9 +50,12 @@ async def contact_stack(
                     clock=clock,
                     policy=policy,
                     skip_trace=skip_trace or FakeSkipTraceProvider(),
+                    notifier=notifier,
                 )
             else:
                 app = bootstrap_module(name).create_app(settings[name])
+            if apps is not None:
+                apps[name] = app
             await stack.enter_async_context(app.router.lifespan_context(app))
             client = httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=app),

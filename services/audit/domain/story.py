@@ -534,6 +534,7 @@ _OUTCOME = {
     "promise_to_pay": "the borrower promised to pay",
     "dispute": "the borrower disputed the debt",
     "callback_requested": "the borrower asked to be called back",
+    "sent": "the automated message was sent",
 }
 _PARTY = {"debtor": "the debtor", "third_party": "a listed third party"}
 

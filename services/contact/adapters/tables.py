@@ -62,3 +62,24 @@ open_cases = Table(
     Index("ix_open_cases_queue_opened", "queue", "opened_on"),
     Index("ix_open_cases_assigned_to", "assigned_to"),
 )
+
+# Automated reminders (pre-due and early days), one per bill, due date and kind: a work
+# queue the reminder worker polls by next_try_at. The messages themselves, and every
+# compliance decision about them, are events on the account's contact stream.
+reminders = Table(
+    "reminders",
+    metadata,
+    Column("account_id", String(64), primary_key=True),
+    Column("bill_id", String(64), primary_key=True),
+    Column("due_date", Date, primary_key=True),
+    # due_soon (accounts' PaymentDueSoon) or overdue (an early-days BillBecameOverdue).
+    Column("kind", String(20), primary_key=True),
+    Column("amount_due", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    # pending (to send), sent, or skipped (paid, or gave up after max_tries).
+    Column("status", String(10), nullable=False),
+    Column("tries", Integer, nullable=False),
+    Column("next_try_at", UtcDateTime(), nullable=False),
+    Column("last_reason", String(500), nullable=True),
+    Index("ix_reminders_status_next_try", "status", "next_try_at"),
+)

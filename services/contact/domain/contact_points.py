@@ -30,7 +30,11 @@ from shared.events.contact import (
 
 PointStatus = Literal["unverified", "verified", "invalid"]
 FAILED_OUTCOMES = frozenset({"no_answer", "wrong_number"})
-"""Outcomes that reached nobody; every other outcome of a debtor contact was a conversation."""
+"""Outcomes that reached nobody."""
+DELIVERED_OUTCOMES = frozenset({"sent"})
+"""A written message handed to its provider: it proves nobody was reached, and fails nothing."""
+NO_CONVERSATION = FAILED_OUTCOMES | DELIVERED_OUTCOMES
+"""Every other outcome of a debtor contact was a conversation."""
 KIND_OF_CHANNEL: dict[str, ContactPointKind] = {"call": "phone", "sms": "phone", "email": "email"}
 """The channels that use a contact point; app push and letters do not."""
 
@@ -121,7 +125,7 @@ class ContactBook:
                     contact_point_id=d.get("contact_point_id"),
                 )
                 self.attempts.append(attempt)
-                if attempt.party == "debtor" and attempt.outcome not in FAILED_OUTCOMES:
+                if attempt.party == "debtor" and attempt.outcome not in NO_CONVERSATION:
                     self.lost = False  # we talked to the borrower: reachable again
 
     def point(self, point_id: str) -> ContactPoint:
@@ -218,7 +222,7 @@ class ContactBook:
         today = now.astimezone(zone).date()
         first_day = today - timedelta(days=rule.window_days - 1)
         talked = [
-            a.at for a in self.attempts if a.party == "debtor" and a.outcome not in FAILED_OUTCOMES
+            a.at for a in self.attempts if a.party == "debtor" and a.outcome not in NO_CONVERSATION
         ]
         since = max(talked) if talked else None
         failures = [

@@ -1,4 +1,5 @@
-"""The contact service's settings: promises, lost contact, queues, strategy, skip trace.
+"""The contact service's settings: promises, lost contact, queues, strategy, skip trace,
+reminders.
 
 Loaded once at start from the contact policy file (JSON, `CONTACT_POLICY_FILE`); every
 value is validated here, so a bad file stops the service with the key named, e.g.
@@ -59,6 +60,23 @@ class SkipTraceSettings:
 
 
 @dataclass(frozen=True)
+class ReminderSettings:
+    """Automated reminders: where messages go, and how often a blocked one is retried."""
+
+    notifier: str = "fake"
+    """`fake` (records messages; development) or `http` (a messaging provider at `url`)."""
+    url: str | None = None
+    timeout_seconds: int = 10
+    retry_minutes: int = 60
+    """A reminder no channel may carry now (quiet hours, a failed send) is tried again
+    this much later."""
+    max_tries: int = 24
+    """After this many blocked or failed tries the reminder is skipped."""
+    poll_seconds: int = 60
+    """How often the worker looks for reminders that are due."""
+
+
+@dataclass(frozen=True)
 class ContactPolicy:
     """Everything the contact service reads from its settings besides the rule packs."""
 
@@ -67,13 +85,14 @@ class ContactPolicy:
     queues: QueueRules = field(default_factory=QueueRules)
     strategy: Strategy = DEFAULT_STRATEGY
     skip_trace: SkipTraceSettings = field(default_factory=SkipTraceSettings)
+    reminders: ReminderSettings = field(default_factory=ReminderSettings)
 
     @classmethod
     def from_mapping(cls, raw: Any) -> ContactPolicy:
         """A policy from settings over the defaults; errors name the key."""
         if not isinstance(raw, Mapping):
             raise PolicyError("must be a mapping of contact settings")
-        known = {"promises", "lost_contact", "queues", "strategy", "skip_trace"}
+        known = {"promises", "lost_contact", "queues", "strategy", "skip_trace", "reminders"}
         unknown = sorted(set(raw) - known)
         if unknown:
             raise PolicyError(f"{unknown[0]}: unknown key (known: {sorted(known)})")
@@ -97,6 +116,8 @@ class ContactPolicy:
             policy = replace(policy, strategy=Strategy.from_mapping(raw["strategy"]))
         if "skip_trace" in raw:
             policy = replace(policy, skip_trace=_skip_trace(raw["skip_trace"]))
+        if "reminders" in raw:
+            policy = replace(policy, reminders=_reminders(raw["reminders"]))
         return policy
 
 
@@ -116,6 +137,22 @@ def _ints(section: str, raw: Any, limits: dict[str, tuple[int, int]]) -> dict[st
     return out
 
 
+def _endpoint(section: str, raw: Mapping[str, Any], kind_key: str) -> tuple[str, str | None]:
+    """(`fake` or `http`, its URL) from a section naming an outside service; the URL is
+    required for `http`."""
+    kind = raw.get(kind_key, "fake")
+    if kind not in ("fake", "http"):
+        raise PolicyError(f"{section}.{kind_key}: must be 'fake' or 'http', got {kind!r}")
+    url = raw.get("url")
+    if url is not None and (
+        not isinstance(url, str) or not url.startswith(("http://", "https://"))
+    ):
+        raise PolicyError(f"{section}.url: must be an http(s) URL, got {url!r}")
+    if kind == "http" and url is None:
+        raise PolicyError(f"{section}.url: required when {section}.{kind_key} is 'http'")
+    return kind, url
+
+
 def _skip_trace(raw: Any) -> SkipTraceSettings:
     if not isinstance(raw, Mapping):
         raise PolicyError("skip_trace: must be a mapping")
@@ -124,20 +161,29 @@ def _skip_trace(raw: Any) -> SkipTraceSettings:
         raise PolicyError(
             f"skip_trace.{unknown[0]}: unknown key (known: provider, timeout_seconds, url)"
         )
-    provider = raw.get("provider", "fake")
-    if provider not in ("fake", "http"):
-        raise PolicyError(f"skip_trace.provider: must be 'fake' or 'http', got {provider!r}")
-    url = raw.get("url")
-    if url is not None and (
-        not isinstance(url, str) or not url.startswith(("http://", "https://"))
-    ):
-        raise PolicyError(f"skip_trace.url: must be an http(s) URL, got {url!r}")
-    if provider == "http" and url is None:
-        raise PolicyError("skip_trace.url: required when skip_trace.provider is 'http'")
+    provider, url = _endpoint("skip_trace", raw, "provider")
     timeout = _int("skip_trace.timeout_seconds", raw.get("timeout_seconds", 10))
     if not 1 <= timeout <= 120:
         raise PolicyError(f"skip_trace.timeout_seconds: must be between 1 and 120, got {timeout}")
     return SkipTraceSettings(provider=provider, url=url, timeout_seconds=timeout)
+
+
+def _reminders(raw: Any) -> ReminderSettings:
+    if not isinstance(raw, Mapping):
+        raise PolicyError("reminders: must be a mapping")
+    limits = {
+        "timeout_seconds": (1, 120),
+        "retry_minutes": (1, 60 * 24 * 7),
+        "max_tries": (1, 1000),
+        "poll_seconds": (1, 3600),
+    }
+    known = {"notifier", "url", *limits}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise PolicyError(f"reminders.{unknown[0]}: unknown key (known: {sorted(known)})")
+    notifier, url = _endpoint("reminders", raw, "notifier")
+    numbers = _ints("reminders", {k: v for k, v in raw.items() if k in limits}, limits)
+    return ReminderSettings(notifier=notifier, url=url, **numbers)
 
 
 DEFAULT_POLICY = ContactPolicy()

@@ -111,6 +111,10 @@ async def record_attempt(
             if promise is None
             else "promise_amount and promise_date go only with outcome promise_to_pay"
         )
+    if made.outcome == "sent" and made.channel == "call":
+        # `sent` is a written message handed to a provider; a call that happened was
+        # answered or not, and the call rules count it by that.
+        raise Rejected("outcome sent is for written messages (sms, email, app_push, letter)")
     events, version = await uow.contact_log(account_id)
     checks = [
         e

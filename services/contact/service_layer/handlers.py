@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from services.contact.adapters.skip_trace import SkipTraceProvider
 from services.contact.domain.contact_points import ContactBook, ContactPoint
 from services.contact.domain.model import CloseReason
-from services.contact.service_layer import cases, contact_points
+from services.contact.service_layer import cases, contact_points, reminders
 from services.contact.service_layer.attempts import on_inbound
 from services.contact.service_layer.streams import append_contact
 from services.contact.service_layer.unit_of_work import ContactUnitOfWork
@@ -31,12 +31,16 @@ HANDLED = ("BillBecameOverdue", "PaymentAllocated", "DelinquencyBucketChanged", 
 
 
 class AccountsEventHandler:
-    """Opens, routes and closes collection cases, and settles promises, as accounts reports."""
+    """Opens, routes and closes collection cases, settles promises and schedules reminders,
+    as accounts reports."""
 
     def __init__(self, topics: Topics) -> None:
         self._topics = topics
 
     async def __call__(self, uow: ContactUnitOfWork, env: Envelope) -> None:
+        if env.type == "PaymentDueSoon":
+            await reminders.due_soon(uow, env)
+            return
         if env.type not in (*HANDLED, *SETTLED):
             return
         case_file = await uow.case_file(env.account_id)
@@ -49,6 +53,7 @@ class AccountsEventHandler:
             if opened is not None:
                 await cases.append_case(uow, topics, case_file, [opened], cause=env)
                 await cases.refresh(uow, topics, case_file, reason="case opened", cause=env)
+            await reminders.became_overdue(uow, env)
         elif env.type in SETTLED:
             closed = case_file.on_settled(SETTLED[env.type], on)
             if closed is not None:
@@ -59,6 +64,7 @@ class AccountsEventHandler:
             await uow.add_payment(
                 env.account_id, env.data["payment_id"], paid_on, env.data["amount"]
             )
+            await reminders.payment_allocated(uow, env)
             kept, _ = await cases.settle_promises(
                 uow, topics, case_file, paid_on, closed=False, cause=env
             )

@@ -7,12 +7,15 @@ from typing import Any, ClassVar
 
 from sqlalchemy import and_, delete, func, insert, or_, select, update
 
-from services.contact.adapters.tables import borrowers, open_cases, payments, standings
+from services.contact.adapters.tables import borrowers, open_cases, payments, reminders, standings
 from services.contact.domain.compliance import DEFAULT_PACKS, RulePacks
 from services.contact.domain.model import CaseFile, Payment
 from services.contact.domain.policy import DEFAULT_POLICY, ContactPolicy
 from shared.envelope import Envelope
 from shared.uow import SqlUnitOfWork
+
+ReminderKey = tuple[str, str, date, str]
+"""(account_id, bill_id, due_date, kind): one reminder."""
 
 # Rows predating the currency column: arrears' two jurisdictions have one currency each.
 _CURRENCY_OF = {"CN": "CNY", "US": "USD"}
@@ -274,3 +277,95 @@ class ContactUnitOfWork(SqlUnitOfWork):
             .group_by(open_cases.c.assigned_to)
         )
         return {r[0]: r[1] for r in rows}
+
+    # -- the reminders work queue --------------------------------------------------------------
+
+    async def schedule_reminder(self, key: ReminderKey, *, amount_due: int, currency: str) -> bool:
+        """A pending reminder, due now; False (and nothing changes) when it already exists,
+        whatever became of it: a redelivered event never reminds twice."""
+        account_id, bill_id, due_date, kind = key
+        if await self.reminder(key) is not None:
+            return False
+        await self.session.execute(
+            insert(reminders).values(
+                account_id=account_id,
+                bill_id=bill_id,
+                due_date=due_date,
+                kind=kind,
+                amount_due=amount_due,
+                currency=currency,
+                status="pending",
+                tries=0,
+                next_try_at=self.now,
+                last_reason=None,
+            )
+        )
+        return True
+
+    async def has_pending_reminder(self, account_id: str, bill_id: str) -> bool:
+        """Whether a reminder about the bill still waits to go out."""
+        row = (
+            await self.session.execute(
+                select(reminders.c.kind).where(
+                    reminders.c.account_id == account_id,
+                    reminders.c.bill_id == bill_id,
+                    reminders.c.status == "pending",
+                )
+            )
+        ).first()
+        return row is not None
+
+    async def skip_pending_reminders(
+        self, account_id: str, bill_ids: list[str], reason: str
+    ) -> None:
+        """Pending reminders about these bills will not go out, for `reason`."""
+        if not bill_ids:
+            return
+        await self.session.execute(
+            update(reminders)
+            .where(
+                reminders.c.account_id == account_id,
+                reminders.c.bill_id.in_(bill_ids),
+                reminders.c.status == "pending",
+            )
+            .values(status="skipped", last_reason=reason)
+        )
+
+    async def due_reminders(self, limit: int) -> list[ReminderKey]:
+        """Pending reminders whose next try is due now, the longest waiting first."""
+        rows = await self.session.execute(
+            select(
+                reminders.c.account_id, reminders.c.bill_id, reminders.c.due_date, reminders.c.kind
+            )
+            .where(reminders.c.status == "pending", reminders.c.next_try_at <= self.now)
+            .order_by(reminders.c.next_try_at, reminders.c.account_id)
+            .limit(limit)
+        )
+        return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+    def _reminder_is(self, key: ReminderKey) -> Any:
+        account_id, bill_id, due_date, kind = key
+        return and_(
+            reminders.c.account_id == account_id,
+            reminders.c.bill_id == bill_id,
+            reminders.c.due_date == due_date,
+            reminders.c.kind == kind,
+        )
+
+    async def reminder(self, key: ReminderKey) -> dict[str, Any] | None:
+        """One reminder's row."""
+        row = (await self.session.execute(select(reminders).where(self._reminder_is(key)))).first()
+        return dict(row._mapping) if row else None
+
+    async def reminders_of(self, account_id: str) -> list[dict[str, Any]]:
+        """Every reminder of an account, by due date."""
+        rows = await self.session.execute(
+            select(reminders)
+            .where(reminders.c.account_id == account_id)
+            .order_by(reminders.c.due_date, reminders.c.bill_id, reminders.c.kind)
+        )
+        return [dict(r._mapping) for r in rows]
+
+    async def update_reminder(self, key: ReminderKey, **values: Any) -> None:
+        """Change a reminder's status, tries, next try or reason."""
+        await self.session.execute(update(reminders).where(self._reminder_is(key)).values(**values))
