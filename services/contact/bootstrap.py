@@ -16,6 +16,7 @@ from services.contact.adapters.tables import platform
 from services.contact.domain.policy import DEFAULT_POLICY, ContactPolicy
 from services.contact.entrypoints.routers import attempts as attempts_router
 from services.contact.entrypoints.routers import cases, contact_points, queues, self_service
+from services.contact.entrypoints.routers import reminders as reminders_router
 from services.contact.service_layer.handlers import (
     AccountsEventHandler,
     InboundEventHandler,
@@ -126,5 +127,6 @@ def create_app(settings: Settings | None = None, **kwargs: object) -> FastAPI:
             self_service.router,
             queues.router,
             contact_points.router,
+            reminders_router.router,
         ],
     )

@@ -158,6 +158,7 @@ EXPECTED = {
         "borrower",
     },
     ("contact", "PUT", "/v1/accounts/{account_id}/self-service/preferences"): SELF,
+    ("contact", "GET", "/v1/accounts/{account_id}/reminders"): READERS,
     ("contact", "POST", "/v1/queues/{queue}/next"): {"agent", "supervisor"},
     ("contact", "GET", "/v1/queues"): {"supervisor"},
     ("contact", "POST", "/v1/accounts/{account_id}/contact-points"): {

@@ -177,10 +177,19 @@ async def test_quiet_hours_postpone_the_reminder_until_morning(tmp_path: Path) -
             (channel, "blocked", ["CN.quiet_hours"]) for channel in ("app_push", "sms", "email")
         ]
 
+        # The borrower (and agents) see what is pending and why.
+        mine = auth(s, "borrower", sub="r2", accounts=["R2"])
+        listed = (await http["contact"].get("/v1/accounts/R2/reminders", headers=mine)).json()
+        (pending,) = listed["reminders"]
+        assert (pending["status"], pending["reason"]) == ("pending", "CN.quiet_hours")
+        assert pending["next_try_at"] == "2026-03-09T00:00:00+00:00"
+
         clock.set(datetime(2026, 3, 9, 9, 0, tzinfo=SH))
         assert await worker.process_due() == 1
         assert [m.channel for m in fake.sent] == ["app_push"]
         assert (await rows(app, "R2"))[0]["status"] == "sent"
+        listed = (await http["contact"].get("/v1/accounts/R2/reminders", headers=mine)).json()
+        assert [(r["status"], r["next_try_at"]) for r in listed["reminders"]] == [("sent", None)]
 
 
 async def test_an_opted_out_channel_is_passed_over(tmp_path: Path) -> None:
