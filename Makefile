@@ -42,6 +42,9 @@ docs: install
 
 bench: install
 	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/day_close.py
+	$(BIN)/python bench/plans_lifecycle.py
+	$(BIN)/python bench/audit_history.py
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from inbound import envelope  # bench/inbound.py: this script's folder is on sys.path
 from sqlalchemy import func, select
 
 from services.accounts.bootstrap import create_app
@@ -23,18 +24,6 @@ from services.registry import migrations_dir
 from shared.auth import mint_dev_token
 from shared.migrations import upgrade
 from shared.settings import Settings
-
-
-def env(type_: str, account: str, data: dict[str, Any], version: int = 1) -> dict[str, Any]:
-    return {
-        "id": str(uuid.uuid4()),
-        "type": type_,
-        "schema_version": version,
-        "account_id": account,
-        "occurred_at": "2026-03-01T09:00:00+08:00",
-        "source": "bench",
-        "data": data,
-    }
 
 
 async def run(n: int, database_url: str | None) -> dict[str, Any]:
@@ -53,8 +42,8 @@ async def run(n: int, database_url: str | None) -> dict[str, Any]:
                   "time_zone": "Asia/Shanghai"}  # fmt: skip
         bill = {"bill_id": "B1", "currency": "CNY", "principal": 100_000, "interest": 0,
                 "fees": 0, "issued_on": "2026-03-01", "due_date": "2026-03-10"}  # fmt: skip
-        events = [e for a in accounts for e in (env("AccountOpened", a, opened, 2),
-                                                 env("BillIssued", a, bill))]  # fmt: skip
+        events = [e for a in accounts for e in (envelope("AccountOpened", a, opened, 2),
+                                                 envelope("BillIssued", a, bill))]  # fmt: skip
         async with (
             app.router.lifespan_context(app),
             httpx.AsyncClient(
@@ -83,7 +72,7 @@ async def run(n: int, database_url: str | None) -> dict[str, Any]:
                     await asyncio.sleep(0.1)
 
             await until("BillIssued")
-            star = env("BusinessDayClosed", "*", {"business_date": "2026-03-12"})
+            star = envelope("BusinessDayClosed", "*", {"business_date": "2026-03-12"})
             t0 = time.perf_counter()
             r = await http.post("/v1/inbound/events", json={"events": [star]})
             assert r.status_code == 200, r.text

@@ -21,6 +21,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from inbound import envelope  # bench/inbound.py: this script's folder is on sys.path
 from sqlalchemy import func, select
 
 from services.accounts.bootstrap import bootstrap
@@ -32,21 +33,10 @@ from shared.settings import Settings
 def inbound_events(n: int, accounts: int) -> list[dict[str, Any]]:
     run = uuid.uuid4().hex[:6]  # fresh account ids, so a reused database refuses nothing
 
-    def env(type_: str, account: str, data: dict[str, Any], version: int = 1) -> dict[str, Any]:
-        return {
-            "id": str(uuid.uuid4()),
-            "type": type_,
-            "schema_version": version,
-            "account_id": account,
-            "occurred_at": "2026-03-01T09:00:00+08:00",
-            "source": "bench",
-            "data": data,
-        }
-
     out = []
     for a in range(accounts):
         out.append(
-            env(
+            envelope(
                 "AccountOpened",
                 f"{run}-A{a}",
                 {
@@ -59,7 +49,7 @@ def inbound_events(n: int, accounts: int) -> list[dict[str, Any]]:
             )
         )
         out.append(
-            env(
+            envelope(
                 "BillIssued",
                 f"{run}-A{a}",
                 {
@@ -75,7 +65,7 @@ def inbound_events(n: int, accounts: int) -> list[dict[str, Any]]:
     while len(out) < n:
         a = i % accounts
         out.append(
-            env(
+            envelope(
                 "PaymentReceived",
                 f"{run}-A{a}",
                 {

@@ -22,23 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from inbound import envelope  # bench/inbound.py: this script's folder is on sys.path
 
 from services.registry import bootstrap_module, migrations_dir
 from shared.auth import mint_dev_token
 from shared.migrations import upgrade
 from shared.settings import Settings
-
-
-def env(type_: str, account: str, data: dict[str, Any], version: int = 1) -> dict[str, Any]:
-    return {
-        "id": str(uuid.uuid4()),
-        "type": type_,
-        "schema_version": version,
-        "account_id": account,
-        "occurred_at": "2026-03-01T09:00:00+08:00",
-        "source": "bench",
-        "data": data,
-    }
 
 
 def overdue(account: str) -> list[dict[str, Any]]:
@@ -47,9 +36,13 @@ def overdue(account: str) -> list[dict[str, Any]]:
               "time_zone": "Asia/Shanghai"}  # fmt: skip
     bill = {"bill_id": "B1", "currency": "CNY", "principal": 100_000, "interest": 0, "fees": 0,
             "issued_on": "2026-03-01", "due_date": "2026-03-10"}  # fmt: skip
-    closed = env("BusinessDayClosed", account, {"business_date": "2026-03-12"})
+    closed = envelope("BusinessDayClosed", account, {"business_date": "2026-03-12"})
     closed["occurred_at"] = "2026-03-12T23:59:00+08:00"
-    return [env("AccountOpened", account, opened, 2), env("BillIssued", account, bill), closed]
+    return [
+        envelope("AccountOpened", account, opened, 2),
+        envelope("BillIssued", account, bill),
+        closed,
+    ]
 
 
 def ms(samples: list[float]) -> dict[str, float]:

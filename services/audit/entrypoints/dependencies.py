@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 
 from services.audit.service_layer.unit_of_work import AuditUnitOfWork
 from shared.runtime import ServiceRuntime
@@ -15,3 +15,8 @@ def get_runtime(request: Request) -> ServiceRuntime[AuditUnitOfWork]:
 
 
 Runtime = Annotated[ServiceRuntime[AuditUnitOfWork], Depends(get_runtime)]
+
+Purpose = Annotated[
+    str, Query(min_length=3, max_length=500, description="why you are reading (logged)")
+]
+"""The stated purpose every read of the trail must give; it goes into the access log."""

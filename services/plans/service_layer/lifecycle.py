@@ -8,7 +8,7 @@ service published it, the date quotes and offers are priced on.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -196,26 +196,37 @@ def _require_fresh(plan: Plan, action: str, standing: dict[str, Any]) -> None:
         )
 
 
+async def _decide(
+    uow: PlansUnitOfWork,
+    topics: Topics,
+    account_id: str,
+    plan_id: str,
+    by: Actor,
+    decide: Callable[[Plan, date], list[EventData]],
+) -> Plan:
+    """Load the plan, let the domain decide on today's business date, record the events."""
+    plan = await _plan(uow, account_id, plan_id)
+    today = (await account_snapshot(uow, account_id)).today
+    await record_plan_events(uow, topics, plan, decide(plan, today), today, by)
+    return plan
+
+
 async def approve_plan(
     uow: PlansUnitOfWork, topics: Topics, account_id: str, plan_id: str, by: Actor
 ) -> Plan:
     """A supervisor other than the proposer approves the pending offer."""
-    plan = await _plan(uow, account_id, plan_id)
-    today = (await account_snapshot(uow, account_id)).today
-    await record_plan_events(uow, topics, plan, plan.approve(by=by, on=today), today, by)
-    return plan
+    return await _decide(
+        uow, topics, account_id, plan_id, by, lambda p, on: p.approve(by=by, on=on)
+    )
 
 
 async def reject_plan(
     uow: PlansUnitOfWork, topics: Topics, account_id: str, plan_id: str, by: Actor, reason: str
 ) -> Plan:
     """A supervisor other than the proposer rejects the pending offer."""
-    plan = await _plan(uow, account_id, plan_id)
-    today = (await account_snapshot(uow, account_id)).today
-    await record_plan_events(
-        uow, topics, plan, plan.reject(by=by, on=today, reason=reason), today, by
+    return await _decide(
+        uow, topics, account_id, plan_id, by, lambda p, on: p.reject(by=by, on=on, reason=reason)
     )
-    return plan
 
 
 async def accept_plan(
@@ -265,20 +276,20 @@ async def decline_plan(
     reason: str | None,
 ) -> Plan:
     """The borrower declines the offer."""
-    plan = await _plan(uow, account_id, plan_id)
-    today = (await account_snapshot(uow, account_id)).today
-    events = plan.decline(by=by, channel=channel, on=today, reason=reason)
-    await record_plan_events(uow, topics, plan, events, today, by)
-    return plan
+    return await _decide(
+        uow,
+        topics,
+        account_id,
+        plan_id,
+        by,
+        lambda p, on: p.decline(by=by, channel=channel, on=on, reason=reason),
+    )
 
 
 async def cancel_plan(
     uow: PlansUnitOfWork, topics: Topics, account_id: str, plan_id: str, by: Actor, reason: str
 ) -> Plan:
     """Withdraw a plan that has not ended (a borrower: only before it is active)."""
-    plan = await _plan(uow, account_id, plan_id)
-    today = (await account_snapshot(uow, account_id)).today
-    await record_plan_events(
-        uow, topics, plan, plan.cancel(by=by, on=today, reason=reason), today, by
+    return await _decide(
+        uow, topics, account_id, plan_id, by, lambda p, on: p.cancel(by=by, on=on, reason=reason)
     )
-    return plan

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import PlainTextResponse
 
 from services.audit.domain.bundle import dumps
-from services.audit.entrypoints.dependencies import Runtime
+from services.audit.entrypoints.dependencies import Purpose, Runtime
 from services.audit.service_layer.checkpoints import (
     compare_with_published,
     export_bundle,
@@ -28,7 +28,6 @@ ACCESS = {
 }
 
 router = APIRouter(prefix="/v1", tags=["checkpoints"], route_class=secured(ACCESS))
-Purpose = Annotated[str, Query(min_length=3, max_length=500)]
 
 
 @router.post("/checkpoints", status_code=201)

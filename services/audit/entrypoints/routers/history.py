@@ -15,7 +15,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 from pydantic import AwareDatetime
 
-from services.audit.entrypoints.dependencies import Runtime
+from services.audit.entrypoints.dependencies import Purpose, Runtime
 from services.audit.service_layer.unit_of_work import HistoryFilters
 from services.audit.service_layer.views import masked
 from shared.security import CurrentPrincipal, secured
@@ -41,9 +41,6 @@ CSV_COLUMNS = (
 MAX_PAGE = 1000
 
 router = APIRouter(prefix="/v1", tags=["audit"], route_class=secured(ACCESS))
-Purpose = Annotated[
-    str, Query(min_length=3, max_length=500, description="why you are reading (logged)")
-]
 
 
 @router.get("/accounts/{account_id}/history")

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter, HTTPException, Request, Response
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response
-
-from services.audit.entrypoints.dependencies import Runtime
+from services.audit.entrypoints.dependencies import Purpose, Runtime
 from services.audit.service_layer import views
 from shared.security import CurrentPrincipal, secured
 
 ACCESS = {"get_report_pdf": {"compliance"}}
 
 router = APIRouter(prefix="/v1", tags=["audit"], route_class=secured(ACCESS))
-Purpose = Annotated[
-    str, Query(min_length=3, max_length=500, description="why you are exporting (logged)")
-]
 
 
 @router.get(

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException
 from pydantic import AwareDatetime
 
-from services.audit.entrypoints.dependencies import Runtime
+from services.audit.entrypoints.dependencies import Purpose, Runtime
 from services.audit.service_layer import views
 from shared.security import CurrentPrincipal, secured
 
 ACCESS = {"get_state": {"compliance"}}
 
 router = APIRouter(prefix="/v1", tags=["audit"], route_class=secured(ACCESS))
-Purpose = Annotated[
-    str, Query(min_length=3, max_length=500, description="why you are reading (logged)")
-]
 
 
 @router.get("/accounts/{account_id}/state")

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import AwareDatetime
 
-from services.audit.entrypoints.dependencies import Runtime
+from services.audit.entrypoints.dependencies import Purpose, Runtime
 from services.audit.service_layer import views
 from services.audit.service_layer.unit_of_work import HistoryFilters
 from shared.security import CurrentPrincipal, secured
@@ -21,9 +21,6 @@ ACCESS = {"get_story": {"compliance"}}
 MAX_PAGE = 1000
 
 router = APIRouter(prefix="/v1", tags=["audit"], route_class=secured(ACCESS))
-Purpose = Annotated[
-    str, Query(min_length=3, max_length=500, description="why you are reading (logged)")
-]
 
 
 @router.get("/accounts/{account_id}/story")
