@@ -105,6 +105,7 @@ TOPICS = {
         "SkipTraceCompleted",
         "HardshipReported",
         "ContactPreferencesSet",
+        "ContactDetailsShown",
     ],
 }
 

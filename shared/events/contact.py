@@ -372,6 +372,18 @@ class HardshipReported(EventData):
     evidence_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
+class ContactDetailsShown(EventData):
+    """A person was shown the borrower's unmasked contact details (who, in which role, which
+    points), so compliance can answer who saw them."""
+
+    event_type: ClassVar[str] = "ContactDetailsShown"
+    schema_version: ClassVar[int] = 1
+
+    viewer: str = Field(min_length=1, max_length=200)
+    role: str = Field(min_length=1, max_length=20)
+    point_ids: list[str] = Field(min_length=1, max_length=100)
+
+
 MODELS: list[type[EventData]] = [
     CollectionCaseOpened,
     CollectionCaseClosed,
@@ -395,5 +407,6 @@ MODELS: list[type[EventData]] = [
     SkipTraceCompleted,
     HardshipReported,
     ContactPreferencesSet,
+    ContactDetailsShown,
 ]
 UPCASTERS: dict[tuple[str, int], Upcaster] = {}

@@ -238,3 +238,27 @@ async def test_the_audit_story_tells_contact_points_masked(tmp_path: Path) -> No
     assert "from integrator, unverified" in lines["ContactPointAdded"]
     assert "verified by integrator" in lines["ContactPointVerified"]
     assert "12345678" not in story.text and "****5678" in lines["ContactPointAdded"]
+
+
+async def test_staff_seeing_unmasked_contact_details_is_on_record(tmp_path: Path) -> None:
+    services = ("accounts", "contact", "audit")
+    async with contact_stack(tmp_path, FixedClock(NOW), services=services) as (http, settings):
+        s = settings["contact"]
+        data = {"kind": "phone", "value": PHONE, "verified": True}
+        await ingest(
+            http,
+            opened("L5"),
+            bill("L5", "B1", due="2026-03-10"),
+            day_closed("2026-03-11", "L5"),
+            envelope("ContactPointReported", "L5", data),
+        )
+        await wait_case(http, "L5", lambda c: len(c["contact_points"]) == 1)  # as agent
+        for role in ("compliance", "borrower"):  # masked, or the borrower's own
+            headers = auth(s, role, sub=f"{role}-1", accounts=["L5"])
+            assert (await http["contact"].get("/v1/accounts/L5/case", headers=headers)).is_success
+        story = await eventually(
+            lambda: http["audit"].get("/v1/accounts/L5/story", params={"purpose": "test"}),
+            lambda r: "ContactDetailsShown" in [x["type"] for x in r.json().get("lines", [])],
+        )
+    shown = [x["text"] for x in story.json()["lines"] if x["type"] == "ContactDetailsShown"]
+    assert len(shown) >= 1 and all(t.startswith("The agent tester was shown") for t in shown)

@@ -598,6 +598,13 @@ def _skip_trace_done(d: Mapping[str, Any], ctx: _Context) -> tuple[str, str]:
     )
 
 
+def _details_shown(d: Mapping[str, Any], ctx: _Context) -> tuple[str, str]:
+    return "access", (
+        f"The {d['role']} {d['viewer']} was shown the borrower's contact details "
+        f"({', '.join(d['point_ids'])})."
+    )
+
+
 def _preferences(d: Mapping[str, Any], ctx: _Context) -> tuple[str, str]:
     channels = ", ".join(d.get("preferred_channels") or []) or "no preference"
     hours = "; ".join(
@@ -804,6 +811,7 @@ NARRATORS: dict[str, Narrator] = {
     "ContactPointInvalidated": _point_invalidated,
     "SkipTraceCompleted": _skip_trace_done,
     "ContactPreferencesSet": _preferences,
+    "ContactDetailsShown": _details_shown,
     "HardshipReported": _hardship_reported,
     "CaseEscalated": _case_escalated,
     "ContactAttemptChecked": _attempt_checked,

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from services.contact.domain.contact_points import ContactBook, normalise
 from services.contact.service_layer.cases import Conflict
-from services.contact.service_layer.streams import append_contact
+from services.contact.service_layer.streams import append_contact, envelope_of
 from services.contact.service_layer.unit_of_work import ContactUnitOfWork
 from shared.catalogue import EventData
 from shared.envelope import Envelope
-from shared.events.contact import ContactPointKind, ContactPointSource, ContactPointVerified
+from shared.events.contact import (
+    ContactDetailsShown,
+    ContactPointKind,
+    ContactPointSource,
+    ContactPointVerified,
+)
 from shared.topics import Topics
 
 
@@ -71,3 +76,23 @@ async def point_reported(uow: ContactUnitOfWork, topics: Topics, env: Envelope) 
     if data["verified"] and (known is None or known.status == "unverified"):
         decided.append(ContactPointVerified(point_id=point_id, method="integrator"))
     await append_contact(uow, topics, env.account_id, version, decided, cause=env)
+
+
+def access_stream(account_id: str) -> str:
+    """The stream of who was shown an account's contact details (apart from the contact
+    stream, so a read never races the writes that matter)."""
+    return f"contact-access-{account_id}"
+
+
+async def details_shown(
+    uow: ContactUnitOfWork,
+    topics: Topics,
+    account_id: str,
+    point_ids: list[str],
+    actor: dict[str, str],
+) -> None:
+    """Record that `actor` was shown these points unmasked; the caller commits."""
+    _, version = await uow.events.load(access_stream(account_id))
+    shown = ContactDetailsShown(viewer=actor["subject"], role=actor["role"], point_ids=point_ids)
+    envelope = envelope_of(uow, account_id, shown, actor=actor)
+    await uow.record(access_stream(account_id), version, [envelope], topics.contact)

@@ -12,9 +12,11 @@ from fastapi import APIRouter, HTTPException
 
 from services.contact.domain.contact_points import ContactBook
 from services.contact.entrypoints.dependencies import Runtime
+from services.contact.service_layer import contact_points
 from services.contact.service_layer.cases import promise_view
 from shared.envelope import Envelope
-from shared.pii import mask_for
+from shared.errors import ConcurrencyError
+from shared.pii import PII_ROLES, mask_for
 from shared.security import CurrentPrincipal, secured
 
 ACCESS = {"get_case": {"agent", "supervisor", "compliance", "borrower"}}
@@ -41,6 +43,24 @@ def preferences(events: list[Envelope]) -> dict[str, Any] | None:
             "inconvenient_hours": data["inconvenient_hours"]}  # fmt: skip
 
 
+async def _log_reveal(
+    runtime: Runtime, account_id: str, point_ids: list[str], actor: dict[str, str]
+) -> None:
+    # Two views at once race for the access stream's next version: the loser tries again.
+    for attempt in range(3):
+        try:
+            async with runtime.uow() as uow:
+                await contact_points.details_shown(
+                    uow, runtime.settings.topics, account_id, point_ids, actor
+                )
+                await uow.commit()
+            runtime.notify_relay()
+            return
+        except ConcurrencyError:
+            if attempt == 2:
+                raise
+
+
 @router.get("/{account_id}/case")
 async def get_case(
     account_id: str, runtime: Runtime, principal: CurrentPrincipal
@@ -55,6 +75,9 @@ async def get_case(
         raise HTTPException(404, f"account {account_id} has no open collection case")
     book = ContactBook.from_events(events)
     role = principal.role
+    # Staff seeing a borrower's unmasked details is on record; the borrower's own is not.
+    if book.points and role in PII_ROLES and role != "borrower":
+        await _log_reveal(runtime, account_id, sorted(book.points), principal.actor())
     return {
         "account_id": account_id,
         "case_id": case_file.open_case_id,
