@@ -11,6 +11,7 @@ POST .../cancel                                          withdraw
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -141,7 +142,11 @@ def view(plan: Plan) -> dict[str, Any]:
     }
 
 
-async def _step(runtime: Runtime, step: Any, *args: Any) -> dict[str, Any]:
+Step = Callable[..., Awaitable[Plan]]
+"""A lifecycle handler: (unit of work, topics, *arguments) -> the plan it changed."""
+
+
+async def _step(runtime: Runtime, step: Step, *args: Any) -> dict[str, Any]:
     """Run one lifecycle step in a unit of work, commit, and wake the relay."""
     async with runtime.uow() as uow:
         plan = await step(uow, runtime.settings.topics, *args)
