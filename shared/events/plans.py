@@ -202,7 +202,8 @@ class PlanDeclined(EventData):
 
 
 class PlanExpired(EventData):
-    """The offer was not accepted by its expiry date."""
+    """The offer was not accepted by its expiry date (or, with no offer, the request lapsed
+    unanswered)."""
 
     event_type: ClassVar[str] = "PlanExpired"
     schema_version: ClassVar[int] = 1

@@ -325,3 +325,24 @@ async def test_terms_accounts_refuses_cancel_the_plan_with_its_reason(tmp_path: 
         assert ended.json()["state"] == "cancelled"
         events = (await http["plans"].get("/v1/accounts/A1/plans")).json()["plans"]
         assert events[0]["ended_on"] == "2026-03-12"
+
+
+async def test_a_request_nobody_answers_lapses_and_frees_the_account(tmp_path: Path) -> None:
+    s = plans_stack(tmp_path)
+    async with running_stack(s) as http:
+        await overdue_account(http, "A1")
+        body = {"plan_type": "deferral", "channel": "app"}
+        borrower = as_(s, "borrower", "borrower-1")
+        first = await http["plans"].post("/v1/accounts/A1/plans", json=body, headers=borrower)
+        assert first.status_code == 201
+        blocked = await http["plans"].post("/v1/accounts/A1/plans", json=body, headers=borrower)
+        assert blocked.status_code == 409
+        # Requested on the 12th, unanswered: it lapses at the close of the 20th.
+        await ingest(http, day_closed("2026-03-20", "A1"))
+        lapsed = await eventually(
+            lambda: http["plans"].get(f"/v1/accounts/A1/plans/{first.json()['plan_id']}"),
+            lambda r: r.json()["state"] == "expired",
+        )
+        assert lapsed.json()["state"] == "expired"
+        again = await http["plans"].post("/v1/accounts/A1/plans", json=body, headers=borrower)
+        assert again.status_code == 201, again.text

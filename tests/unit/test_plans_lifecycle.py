@@ -128,6 +128,8 @@ LEGAL: list[Case] = [
     ("decline", offered, lambda p: _do(p, "decline"), "declined", [PlanDeclined]),
     ("expire", offered, lambda p: p.close_day(TODAY + timedelta(days=8)), "expired",
      [PlanExpired]),
+    ("expire unanswered request", requested,
+     lambda p: p.close_day(TODAY + timedelta(days=8)), "expired", [PlanExpired]),
     ("activate", lambda: in_state("accepted"), lambda p: _do(p, "activate"), "active",
      [PlanActivated]),
     ("pay part", active, lambda p: p.record_payment(10, TODAY), "active", [PlanPaymentApplied]),
@@ -182,7 +184,7 @@ def test_the_transition_table_covers_every_state() -> None:
 def test_closing_a_day_does_nothing_where_nothing_is_due(state: State) -> None:
     plan = in_state(state)
     version = plan.version
-    if state in ("offered", "active"):
+    if state in ("requested", "offered", "active"):
         assert plan.close_day(TODAY) == []
     else:
         assert plan.close_day(TODAY + timedelta(days=400)) == []
@@ -467,3 +469,12 @@ def test_a_re_offer_replaces_the_terms_and_asks_for_approval_again() -> None:
     assert plan.approval == "pending" and plan.state == "offered"
     with pytest.raises(AwaitingApproval):
         plan.accept(by=BORROWER, channel="app", disclosure_sha256=first, on=TODAY)
+
+
+def test_an_unanswered_request_lapses_after_its_last_day_not_before() -> None:
+    plan = requested()
+    assert plan.close_day(TODAY + timedelta(days=7)) == []
+    (expired,) = plan.close_day(TODAY + timedelta(days=8))
+    assert isinstance(expired, PlanExpired) and expired.expired_on == TODAY + timedelta(days=7)
+    assert plan.state == "expired"
+    assert requested().close_day(TODAY + timedelta(days=3), request_expiry_days=2) != []

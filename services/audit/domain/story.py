@@ -449,6 +449,10 @@ def _declined(d: Mapping[str, Any], ctx: _Context) -> tuple[str, str]:
 
 
 def _expired(d: Mapping[str, Any], ctx: _Context) -> tuple[str, str]:
+    if str(d["plan_id"]) not in ctx.offers:
+        return "offer", (
+            f"The request for plan {d['plan_id']} lapsed unanswered on {d['expired_on']}."
+        )
     return "offer", f"The offer of plan {d['plan_id']} expired unaccepted on {d['expired_on']}."
 
 

@@ -1,6 +1,7 @@
 """The Plan aggregate: a relief plan's life from request to completion, event-sourced.
 
     requested ─offer─▶ offered ─accept─▶ accepted ─activate─▶ active ─▶ completed
+        │ └─expire (unanswered, close_day) ─▶ expired
         │          (re-offer)│ ├─decline─▶ declined                 ├─▶ broken (close_day)
         │                │ ├─expire──▶ expired (close_day)      └─cancel─▶ cancelled
         │                │ └─reject──▶ rejected (supervisor)
@@ -89,7 +90,7 @@ TRANSITIONS: dict[Action, dict[State, State]] = {
     "reject": {"offered": "rejected"},
     "accept": {"offered": "accepted"},
     "decline": {"offered": "declined"},
-    "expire": {"offered": "expired"},
+    "expire": {"requested": "expired", "offered": "expired"},
     "activate": {"accepted": "active"},
     "record_payment": {"active": "active"},
     "complete": {"active": "completed"},
@@ -519,11 +520,18 @@ class Plan:
             events.append(PlanCompleted(plan_id=self.plan_id))
         return self._emit(events)
 
-    def close_day(self, day: date) -> list[EventData]:
-        """The business date `day` is over: an offer past its expiry expires
-        (PlanExpired); an active plan's unpaid installment due by `day` is missed
-        (InstallmentMissed) and, once `day` reaches its due date + grace, the plan breaks
-        (PlanBroken). Other states: nothing. Closing a day twice changes nothing."""
+    def close_day(self, day: date, request_expiry_days: int = 7) -> list[EventData]:
+        """The business date `day` is over: a request nobody offered terms for within
+        `request_expiry_days`, or an offer past its expiry, expires (PlanExpired); an
+        active plan's unpaid installment due by `day` is missed (InstallmentMissed) and,
+        once `day` reaches its due date + grace, the plan breaks (PlanBroken). Other
+        states: nothing. Closing a day twice changes nothing."""
+        if self.state == "requested":
+            assert self.requested is not None
+            lapses = self.requested.requested_on + timedelta(days=request_expiry_days)
+            if day > lapses:
+                return self._emit([PlanExpired(plan_id=self.plan_id, expired_on=lapses)])
+            return []
         if self.state == "offered":
             offer = self._offer()
             if day > offer.expires_on:

@@ -84,6 +84,8 @@ class PlansPolicy:
     - `approval_thresholds`: plan type → the covered amount (fen) above which a
       supervisor must approve (waivers: 0 by default, so every waiver is approved).
     - `offer_expiry_days`: an offer may be accepted until offered_on + this (inclusive).
+    - `request_expiry_days`: a request nobody offered terms for lapses after this many
+      days, so it does not hold the account's one plan slot for ever.
     - `cure_probability`: bucket → plan type → probability the plan cures the account;
       `monthly_discount_rate` discounts the plan's cash flows for expected recovery.
     - `affordability_share`: the share of disposable income an installment may take;
@@ -109,6 +111,7 @@ class PlansPolicy:
     reinstallment_monthly_rate: Decimal = Decimal("0.005")
     approval_thresholds: Mapping[PlanType, int] = field(default_factory=_default_thresholds)
     offer_expiry_days: int = 7
+    request_expiry_days: int = 7
     cure_probability: Mapping[str, Mapping[PlanType, Decimal]] = field(
         default_factory=_default_cure
     )
@@ -266,6 +269,7 @@ def _validate(p: PlansPolicy) -> None:
     for key in (
         "evidence_max_bytes",
         "offer_expiry_days",
+        "request_expiry_days",
         "max_personalised_months",
         "waiver_settlement_days",
     ):

@@ -58,7 +58,13 @@ class AccountsHandler:
             if plan is None:
                 raise UnknownPlan(f"plan {plan_id} is indexed but has no stream")
             await record_plan_events(
-                uow, self._topics, plan, plan.close_day(day), day, None, cause=env
+                uow,
+                self._topics,
+                plan,
+                plan.close_day(day, uow.policy.request_expiry_days),
+                day,
+                None,
+                cause=env,
             )
 
     async def _refused(self, uow: PlansUnitOfWork, env: Envelope) -> None:
