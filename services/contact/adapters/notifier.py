@@ -14,6 +14,8 @@ from typing import Protocol
 
 import httpx
 
+from services.contact.adapters.http_json import ProviderFailed, post_json
+
 log = logging.getLogger(__name__)
 
 
@@ -69,17 +71,13 @@ class HttpNotifier:
             "text": text,
         }
         try:
-            async with httpx.AsyncClient(
-                timeout=self._timeout, transport=self._transport
-            ) as client:
-                response = await client.post(self._url, json=body)
-                response.raise_for_status()
-        except httpx.HTTPError as exc:
-            # The exception text may quote the request or the answer; only its type and
-            # status are safe to keep.
-            status = getattr(getattr(exc, "response", None), "status_code", None)
-            raise NotifierError(
-                f"notifier failed for message {message_id}: "
-                f"{type(exc).__name__}{f' (HTTP {status})' if status else ''}"
-            ) from None
+            await post_json(
+                self._url,
+                body,
+                what=f"notifier failed for message {message_id}",
+                timeout=self._timeout,
+                transport=self._transport,
+            )
+        except ProviderFailed as exc:
+            raise NotifierError(str(exc)) from None
         log.info("reminder %s handed to the provider (%s)", message_id, channel)

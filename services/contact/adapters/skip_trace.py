@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from services.contact.adapters.http_json import ProviderFailed, post_json
 from shared.events.contact import ContactPointKind
 
 log = logging.getLogger(__name__)
@@ -70,19 +71,16 @@ class HttpSkipTraceProvider:
     async def trace(self, request_id: str, account_id: str) -> list[FoundPoint]:
         body = {"request_id": request_id, "account_id": account_id}
         try:
-            async with httpx.AsyncClient(
-                timeout=self._timeout, transport=self._transport
-            ) as client:
-                response = await client.post(self._url, json=body)
-                response.raise_for_status()
-                payload: Any = response.json()
-        except (httpx.HTTPError, ValueError) as exc:
-            # The exception text may carry the response; only its type and status are safe.
-            status = getattr(getattr(exc, "response", None), "status_code", None)
-            raise SkipTraceError(
-                f"skip-trace provider failed for request {request_id}: "
-                f"{type(exc).__name__}{f' (HTTP {status})' if status else ''}"
-            ) from None
+            payload = await post_json(
+                self._url,
+                body,
+                what=f"skip-trace provider failed for request {request_id}",
+                timeout=self._timeout,
+                transport=self._transport,
+                want_json=True,
+            )
+        except ProviderFailed as exc:
+            raise SkipTraceError(str(exc)) from None
         return _parse(request_id, payload)
 
 
