@@ -2,21 +2,57 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from http import HTTPStatus
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.auth import TokenVerifier
+from shared.bounds import QueryInt
 from shared.consumer import EventConsumer
 from shared.errors import ConcurrencyError, InvalidEvent, Rejected
+from shared.openapi import document_errors
 from shared.ratelimit import InMemoryRateLimiter, RateLimiter, SqlRateLimiter
 from shared.runtime import ServiceRuntime
 from shared.security import PUBLIC, CurrentPrincipal, secured
+
+log = logging.getLogger(__name__)
+
+
+class SecurityHeaders:
+    """Adds `X-Content-Type-Options: nosniff` to every answer, and `Cache-Control: no-store`
+    to every answer to an authenticated request (it may carry personal data), unless the
+    route set its own Cache-Control."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        authenticated = any(name == b"authorization" for name, _ in scope["headers"])
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {name.lower() for name, _ in headers}
+                if b"x-content-type-options" not in names:
+                    headers.append((b"x-content-type-options", b"nosniff"))
+                if authenticated and b"cache-control" not in names:
+                    headers.append((b"cache-control", b"no-store"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def health_router(runtime: ServiceRuntime[Any]) -> APIRouter:
@@ -112,7 +148,7 @@ def admin_router(runtime: ServiceRuntime[Any]) -> APIRouter:
     async def list_dead_letters(
         include_resolved: bool = False,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-        after_id: Annotated[int, Query(ge=0)] = 0,
+        after_id: Annotated[QueryInt, Query()] = 0,
     ) -> dict[str, Any]:
         """Dead letters of every consumer of this service, oldest first, a page at a time."""
         letters = []
@@ -149,18 +185,71 @@ def admin_router(runtime: ServiceRuntime[Any]) -> APIRouter:
     return router
 
 
-def problem(status: int, title: str, detail: str) -> JSONResponse:
-    """An RFC 9457 problem-details response."""
-    return JSONResponse(
-        {"type": "about:blank", "title": title, "status": status, "detail": detail},
-        status_code=status,
-        media_type="application/problem+json",
+class FieldProblem(BaseModel):
+    """One invalid input: where it is (`loc`), what is wrong, and the check's name."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem-details body: every error arrears answers has this shape."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldProblem] | None = Field(
+        default=None, description="each invalid input, for 400 and 422 answers"
     )
 
 
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    errors: list[FieldProblem] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    """An RFC 9457 problem-details response."""
+    body = Problem(title=title, status=status, detail=detail, errors=errors)
+    return JSONResponse(
+        body.model_dump(exclude_none=True),
+        status_code=status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=dict(headers) if headers else None,
+    )
+
+
+def _field_problems(exc: RequestValidationError) -> list[FieldProblem]:
+    # The offending input itself is never echoed: it may be personal data.
+    return [
+        FieldProblem(loc=list(e.get("loc", ())), msg=str(e.get("msg", "")), type=e.get("type", ""))
+        for e in exc.errors()
+    ]
+
+
+def _body_not_json(request: Request, problems: list[FieldProblem]) -> bool:
+    # FastAPI hands a non-JSON body to the model as bytes and reports a type error; the
+    # honest answer is that the route takes JSON.
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    is_json = media == "application/json" or media.endswith("+json")
+    return bool(media) and not is_json and any(p.loc[:1] == ["body"] for p in problems)
+
+
+def _describe_problems(problems: list[FieldProblem]) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in f.loc) or 'request'}: {f.msg}" for f in problems)
+
+
 def install_error_handlers(app: FastAPI, statuses: dict[type[Rejected], int] | None = None) -> None:
-    """Turn the platform's errors into clear HTTP answers; `statuses` gives a service's own
-    refusals their status (a conflict with state is 409, not 422)."""
+    """Turn the platform's errors into clear HTTP answers, all application/problem+json;
+    `statuses` gives a service's own refusals their status (a conflict with state is
+    409, not 422)."""
 
     def refusal(status: int) -> Any:
         async def handle(_: Request, exc: Exception) -> JSONResponse:
@@ -187,6 +276,28 @@ def install_error_handlers(app: FastAPI, statuses: dict[type[Rejected], int] | N
     @app.exception_handler(LookupError)
     async def not_found(_: Request, exc: LookupError) -> JSONResponse:
         return problem(404, "Not found", str(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+        return problem(
+            exc.status_code, HTTPStatus(exc.status_code).phrase, detail, headers=exc.headers
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = _field_problems(exc)
+        if _body_not_json(request, problems):
+            return problem(415, "Unsupported Media Type", "the body must be application/json")
+        if any(p.type == "json_invalid" for p in problems):
+            return problem(400, "Bad Request", "the body is not valid JSON", errors=problems)
+        return problem(422, "Unprocessable Content", _describe_problems(problems), errors=problems)
+
+    @app.exception_handler(Exception)
+    async def server_error(_: Request, exc: Exception) -> JSONResponse:
+        # The server logs the traceback (redacted); the client learns nothing internal.
+        log.error("unhandled %s", type(exc).__name__, exc_info=exc)
+        return problem(500, "Internal Server Error", "the server failed; it has been logged")
 
 
 def borrower_limiter(runtime: ServiceRuntime[Any]) -> RateLimiter:
@@ -229,7 +340,9 @@ def create_service_app(
         setattr(app.state, name, value)
     limit = max(runtime.settings.ingest_max_body_bytes, max_body_bytes or 0)
     app.add_middleware(BodyLimit, max_bytes=limit)
+    app.add_middleware(SecurityHeaders)
     install_error_handlers(app, statuses)
+    document_errors(app, Problem)
     app.include_router(health_router(runtime))
     app.include_router(admin_router(runtime))
     for router in routers:

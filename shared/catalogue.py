@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from shared.bounds import not_in_future
 from shared.envelope import Envelope
 from shared.errors import InvalidEvent, UnknownEventType, describe_validation_error
 
@@ -85,8 +86,14 @@ class Catalogue:
             return envelope
         return envelope.model_copy(update={"data": data, "schema_version": version})
 
-    def validate(self, envelope: Envelope) -> Envelope:
-        """Upcast and validate; the result's data is normalised JSON of the latest model."""
+    def validate(self, envelope: Envelope, *, now: datetime | None = None) -> Envelope:
+        """Upcast and validate; the result's data is normalised JSON of the latest model.
+
+        With `now` (where integrators' events enter), an event that claims to have
+        occurred in the future is refused too.
+        """
+        if now is not None and (reason := not_in_future(envelope.occurred_at, now)):
+            raise InvalidEvent(reason)
         upcast = self.upcast(envelope)
         parsed = self.parse(upcast)
         return upcast.model_copy(update={"data": parsed.model_dump(mode="json")})

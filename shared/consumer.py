@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import StatementError
 
 from shared.catalogue import Catalogue
+from shared.clock import Clock, SystemClock
 from shared.envelope import Envelope, decode_envelope
 from shared.errors import InvalidEvent, Rejected
 from shared.eventlog.port import CommitFailed, EventLog, Record, TopicPartition
@@ -91,6 +93,8 @@ class EventConsumer:
         retry_backoff: float = 0.2,
         max_batch: int = 200,
         on_applied: Callable[[], None] | None = None,
+        clock: Clock | None = None,
+        door_topics: Sequence[str] = (),
     ) -> None:
         self.name = name
         self._log = event_log
@@ -104,6 +108,9 @@ class EventConsumer:
         self._backoff = retry_backoff
         self._max_batch = max_batch
         self._on_applied = on_applied
+        self._clock = clock or SystemClock()
+        # Topics integrators publish to: their events are also held to "not in the future".
+        self._door = frozenset(door_topics)
 
     @property
     def handler(self) -> Handler:
@@ -166,13 +173,18 @@ class EventConsumer:
         run = []
         for record in records:
             try:
-                env = self._catalogue.validate(decode_envelope(record.value))
+                env = self._decode(record)
             except InvalidEvent:
                 break
             if env.account_id in parked:
                 break
             run.append(env)
         return run
+
+    def _decode(self, record: Record) -> Envelope:
+        """The record's validated event, or InvalidEvent naming what is wrong."""
+        now = self._clock.now() if record.topic in self._door else None
+        return self._catalogue.validate(decode_envelope(record.value), now=now)
 
     async def _apply_run(self, run: list[Envelope]) -> tuple[int, Exception | None]:
         """Apply the longest prefix of `run` that succeeds, in one transaction.
@@ -216,7 +228,7 @@ class EventConsumer:
     async def process_record(self, record: Record, parked: set[str]) -> str | None:
         """Apply one record; returns the account id if this record got it parked."""
         try:
-            env = self._catalogue.validate(decode_envelope(record.value))
+            env = self._decode(record)
         except InvalidEvent as exc:
             await self._dead_letter(record, "invalid", exc.reason, 0, None)
             return None
@@ -404,7 +416,7 @@ class EventConsumer:
         row = await self._unresolved(dead_letter_id)
         record = Record(row["topic"], row["partition"], row["offset"], row["key"], row["value"], 0)
         try:
-            env = self._catalogue.validate(decode_envelope(record.value))
+            env = self._decode(record)
             await apply_once(self._uow, self.name, self._handler, env)
         except (InvalidEvent, Rejected) as exc:
             return f"still failing: {redact(exc.reason)}"
@@ -503,8 +515,16 @@ class EventConsumer:
 
 
 def _describe(exc: BaseException | None) -> str:
-    # Exception text can quote event data; the reason goes to the DLQ, ops and the CLI.
-    return redact(f"{type(exc).__name__}: {exc}") if exc is not None else "unknown failure"
+    """Why a handler failed, as ops may read it: no SQL text, no parameters, no PII."""
+    if exc is None:
+        return "unknown failure"
+    if isinstance(exc, StatementError):
+        # Its text quotes the statement and its bound parameters (event data); the
+        # driver's own error, first line only, says what went wrong.
+        cause = exc.orig if exc.orig is not None else exc
+        text = str(cause).splitlines()[0] if str(cause) else ""
+        return redact(f"{type(exc).__name__}: {type(cause).__name__}: {text}"[:500])
+    return redact(f"{type(exc).__name__}: {exc}"[:500])
 
 
 def merge_by_time(records: Sequence[Record]) -> list[Record]:

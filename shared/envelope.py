@@ -7,11 +7,38 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from shared.bounds import Instant
 from shared.errors import InvalidEvent, describe_validation_error
 
 MAX_ACCOUNT_ID_LENGTH = 64
+ACCOUNT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@*-]{0,63}$"
+"""Account ids are printable ASCII without spaces, quotes or slashes: they name files
+(exports), URL paths and Kafka keys, so nothing in them needs escaping; `*` is the
+platform-wide account of a day close for every account."""
+
+
+class Actor(BaseModel):
+    """Who caused an event: the token's subject and role (server-owned, never from a body)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    subject: str = Field(min_length=1, max_length=200)
+    role: str = Field(min_length=1, max_length=20, pattern=r"^[a-z_]+$")
+
+
+class EventMetadata(BaseModel):
+    """The envelope's metadata: a closed set of keys, so nothing else (and no PII) rides along.
+
+    `actor` is set by the service that accepted the request; `trace` is an integrator's
+    own correlation token, carried unchanged into every event it causes.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    actor: Actor | None = None
+    trace: str | None = Field(default=None, min_length=1, max_length=100, pattern=r"^[!-~]+$")
 
 
 class Envelope(BaseModel):
@@ -27,14 +54,27 @@ class Envelope(BaseModel):
     id: uuid.UUID
     type: str = Field(min_length=1, max_length=100)
     schema_version: int = Field(ge=1)
-    account_id: str = Field(min_length=1, max_length=MAX_ACCOUNT_ID_LENGTH)
-    occurred_at: AwareDatetime
-    recorded_at: AwareDatetime | None = None
+    account_id: str = Field(
+        min_length=1, max_length=MAX_ACCOUNT_ID_LENGTH, pattern=ACCOUNT_ID_PATTERN
+    )
+    occurred_at: Instant
+    recorded_at: Instant | None = None
     source: str = Field(min_length=1, max_length=100)
     data: dict[str, Any]
     correlation_id: uuid.UUID | None = None
     causation_id: uuid.UUID | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(
+        default_factory=dict, description="keys of EventMetadata only: actor, trace"
+    )
+
+    @field_validator("metadata", mode="before")
+    @classmethod
+    def _known_metadata(cls, value: Any) -> Any:
+        # Kept a plain dict for readers, validated against the closed model: unknown keys,
+        # deep nesting and oversized values are refused here, with the key named.
+        if not isinstance(value, dict):
+            raise ValueError("metadata must be an object")
+        return EventMetadata.model_validate(value).model_dump(exclude_none=True)
 
     def to_json(self) -> bytes:
         """Serialise to the canonical wire form (UTF-8 JSON)."""
@@ -59,12 +99,16 @@ def decode_envelope(raw: bytes | str | dict[str, Any]) -> Envelope:
             raw = json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise InvalidEvent(f"malformed JSON: {exc}") from exc
+        except RecursionError:
+            raise InvalidEvent("malformed JSON: nested too deeply") from None
     if not isinstance(raw, dict):
         raise InvalidEvent("an event must be a JSON object")
     try:
         return Envelope.model_validate(raw)
     except ValidationError as exc:
         raise InvalidEvent(describe_validation_error(exc, prefix="")) from exc
+    except RecursionError:
+        raise InvalidEvent("event: nested too deeply") from None
 
 
 def new_event_id() -> uuid.UUID:

@@ -10,14 +10,16 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
+from shared.bounds import MAX_MINOR
+
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 """An ISO 4217 currency code such as CNY."""
 
-PositiveMinor = Annotated[int, Field(gt=0, strict=True)]
-"""A strictly positive amount in minor units (fen)."""
+PositiveMinor = Annotated[int, Field(gt=0, le=MAX_MINOR, strict=True)]
+"""A strictly positive amount in minor units (fen), below 2^53 (shared.bounds)."""
 
-NonNegativeMinor = Annotated[int, Field(ge=0, strict=True)]
-"""An amount in minor units (fen) that may be zero."""
+NonNegativeMinor = Annotated[int, Field(ge=0, le=MAX_MINOR, strict=True)]
+"""An amount in minor units (fen) that may be zero, below 2^53 (shared.bounds)."""
 
 
 def split_by_component(parts: Mapping[str, int], count: int) -> dict[str, list[int]]:

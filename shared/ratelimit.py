@@ -6,9 +6,10 @@ from __future__ import annotations
 import abc
 import time
 from collections.abc import Callable
+from typing import Any
 
-from sqlalchemy import Table, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table, case, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 
@@ -61,9 +62,12 @@ class InMemoryRateLimiter(RateLimiter):
 class SqlRateLimiter(RateLimiter):
     """Buckets in the service's database, so every replica draws on the same budget.
 
-    Each hit is one short transaction that locks the key's row (SELECT ... FOR UPDATE on
-    PostgreSQL; SQLite serialises writers). The clock is the wall clock: replicas on
-    different hosts must agree on it to within the refill granularity (NTP does).
+    A hit is one conditional UPDATE ... RETURNING that refills and takes a token in the
+    same statement, so concurrent requests (threads, replicas) can never both spend the
+    last token: the database applies one statement at a time per row. Only a key's first
+    request inserts its row (INSERT ... ON CONFLICT DO NOTHING). The clock is the wall
+    clock: replicas on different hosts must agree on it to within the refill granularity
+    (NTP does); a row stamped ahead of a replica's clock refills nothing until then.
     """
 
     def __init__(
@@ -78,27 +82,35 @@ class SqlRateLimiter(RateLimiter):
         self._table = table
 
     async def hit(self, key: str) -> float:
-        try:
-            return await self._hit(key)
-        except IntegrityError:
-            # Another replica created the key's bucket between our read and insert.
-            return await self._hit(key)
-
-    async def _hit(self, key: str) -> float:
         t = self._table
+        now = self._clock()
+        refilled = case(
+            (t.c.updated_at >= now, t.c.tokens),
+            else_=t.c.tokens + (now - t.c.updated_at) * self._rate,
+        )
+        level = case((refilled > self._capacity, self._capacity), else_=refilled)
         async with self._sessions() as session, session.begin():
-            now = self._clock()
+            taken = await session.execute(
+                update(t)
+                .where(t.c.key == key, level >= 1)
+                .values(tokens=level - 1, updated_at=now)
+                .returning(t.c.key)
+            )
+            if taken.first() is not None:
+                return 0.0
+            first = _insert_if_absent(session, t).values(
+                key=key, tokens=self._capacity - 1, updated_at=now
+            )
+            if (await session.execute(first.returning(t.c.key))).first() is not None:
+                return 0.0
             row = (
-                await session.execute(
-                    select(t.c.tokens, t.c.updated_at).where(t.c.key == key).with_for_update()
-                )
-            ).first()
-            if row is None:
-                tokens, wait = self._take(self._capacity, now, now)
-                await session.execute(insert(t).values(key=key, tokens=tokens, updated_at=now))
-            else:
-                tokens, wait = self._take(row.tokens, row.updated_at, now)
-                await session.execute(
-                    update(t).where(t.c.key == key).values(tokens=tokens, updated_at=now)
-                )
-        return wait
+                await session.execute(select(t.c.tokens, t.c.updated_at).where(t.c.key == key))
+            ).one()
+        return self._take(row.tokens, row.updated_at, now)[1]
+
+
+def _insert_if_absent(session: AsyncSession, table: Table) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING in the session's SQL dialect."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing(index_elements=["key"])
+    return sqlite.insert(table).on_conflict_do_nothing(index_elements=["key"])

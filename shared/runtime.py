@@ -85,6 +85,8 @@ class ServiceRuntime(Generic[U]):
                 retry_backoff=self.settings.consumer_retry_backoff,
                 max_batch=self.settings.consumer_max_batch,
                 on_applied=self.notify_relay,
+                clock=self.clock,
+                door_topics=[self.settings.topics.inbound],
             )
 
     def uow(self) -> U:

@@ -43,15 +43,17 @@ class Authorise:
         if principal.role not in self.roles:
             raise HTTPException(403, f"role {principal.role} may not do this")
         if principal.role == "borrower":
-            account_id = request.path_params.get("account_id")
-            # OWASP API1: another borrower's account looks exactly like no account at all.
-            if account_id is not None and account_id not in principal.accounts:
-                raise HTTPException(404, f"no account {account_id}")
+            # Every request spends budget, also one for another borrower's account:
+            # probing account ids costs as much as using one's own.
             wait = await request.app.state.borrower_limiter.hit(principal.subject)
             if wait:
                 raise HTTPException(
                     429, "too many requests", headers={"Retry-After": str(math.ceil(wait))}
                 )
+            account_id = request.path_params.get("account_id")
+            # OWASP API1: another borrower's account looks exactly like no account at all.
+            if account_id is not None and account_id not in principal.accounts:
+                raise HTTPException(404, f"no account {account_id}")
         request.state.principal = principal
         return principal
 

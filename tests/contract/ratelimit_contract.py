@@ -58,3 +58,18 @@ class RateLimiterContract:
         now[0] += 3_600  # an hour idle is still only three requests
         assert [await limiter.hit("k") for _ in range(3)] == [0, 0, 0]
         assert await limiter.hit("k") > 0
+
+    async def test_concurrent_requests_never_spend_more_than_the_budget(self, make: Make) -> None:
+        # 16 clients, 200 requests at one instant against a budget of 60: exactly 60 pass.
+        limiter = make(60, lambda: 7_000.0)
+
+        async def client(n: int) -> list[float]:
+            return [await limiter.hit("alice") for _ in range(n)]
+
+        waits = [
+            w
+            for ws in await asyncio.gather(*(client(13) for _ in range(15)), client(5))
+            for w in ws
+        ]
+        assert len(waits) == 200
+        assert sum(w == 0 for w in waits) == 60

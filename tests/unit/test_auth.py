@@ -30,6 +30,7 @@ from fastapi.routing import APIRoute
 from services.registry import bootstrap_module, migrations_dir
 from shared.auth import ROLES, AuthError, TokenVerifier, mint_dev_token
 from shared.migrations import upgrade
+from shared.openapi import api_routes
 from shared.security import PUBLIC, secured
 from shared.settings import SERVICES, Settings, SettingsError
 from tests.support import auth, bill, day_closed, opened, settings_for
@@ -65,18 +66,6 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
                 httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
             )
         yield s
-
-
-def api_routes(app: FastAPI) -> list[APIRoute]:
-    """The app's own routes (not FastAPI's docs and OpenAPI routes), included routers too."""
-    found, todo = [], list(app.routes)
-    while todo:
-        route = todo.pop(0)
-        if isinstance(route, APIRoute):
-            found.append(route)
-        elif hasattr(route, "original_router"):  # FastAPI keeps included routers whole
-            todo.extend(route.original_router.routes)
-    return [r for r in found if not r.path.startswith(("/docs", "/openapi", "/redoc"))]
 
 
 def concrete(path: str, account_id: str = OWN) -> str:
@@ -394,6 +383,23 @@ async def test_borrowers_are_rate_limited_per_token_with_retry_after(tmp_path: P
         agent = auth(settings, "agent")
         for _ in range(5):  # other roles are not rate limited
             assert (await client.get(f"/v1/accounts/{OWN}", headers=agent)).status_code == 404
+
+
+async def test_probing_other_borrowers_accounts_spends_the_same_budget(tmp_path: Path) -> None:
+    settings = settings_for("accounts", tmp_path, borrower_requests_per_minute=3)
+    await asyncio.to_thread(upgrade, settings, migrations_dir("accounts"))
+    app = bootstrap_module("accounts").create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
+    ):
+        alice = auth(settings, "borrower", sub="alice", accounts=[OWN])
+        codes = [
+            (await client.get(f"/v1/accounts/{OTHER}-{i}", headers=alice)).status_code
+            for i in range(4)
+        ]
+        assert codes == [404, 404, 404, 429]
+        assert (await client.get(f"/v1/accounts/{OWN}", headers=alice)).status_code == 429
 
 
 async def test_list_endpoints_refuse_pages_over_the_maximum(stack: Stack) -> None:

@@ -259,19 +259,22 @@ def test_new_envelope_without_a_cause_starts_a_chain() -> None:
     assert validate(env.model_dump(mode="json")) == env
 
 
+OPS_LI = {"subject": "li", "role": "ops"}
+
+
 def test_new_envelope_caused_by_a_first_event_correlates_to_that_event() -> None:
-    cause = decode_envelope({**day_close("A1"), "metadata": {"actor": "ops:li"}})
+    cause = decode_envelope({**day_close("A1"), "metadata": {"actor": OPS_LI}})
     env = new_envelope(overdue(), account_id="A1", occurred_at=AT, source="accounts", cause=cause)
     assert env.causation_id == cause.id
     assert env.correlation_id == cause.id
-    assert env.metadata == {"actor": "ops:li"}
+    assert env.metadata == {"actor": OPS_LI}
     assert env.id != cause.id
 
 
 def test_new_envelope_keeps_the_correlation_of_a_caused_cause() -> None:
     root = uuid.uuid4()
     cause = decode_envelope(
-        {**day_close("A1"), "correlation_id": str(root), "metadata": {"actor": "ops:li"}}
+        {**day_close("A1"), "correlation_id": str(root), "metadata": {"actor": OPS_LI}}
     )
     env = new_envelope(
         overdue(),
@@ -283,8 +286,8 @@ def test_new_envelope_keeps_the_correlation_of_a_caused_cause() -> None:
     )
     assert env.causation_id == cause.id
     assert env.correlation_id == root
-    assert env.metadata == {"actor": "ops:li", "trace": "t-1"}
-    assert cause.metadata == {"actor": "ops:li"}
+    assert env.metadata == {"actor": OPS_LI, "trace": "t-1"}
+    assert cause.metadata == {"actor": OPS_LI}
 
 
 def day_close(account_id: str) -> dict[str, Any]:

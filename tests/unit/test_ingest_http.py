@@ -140,11 +140,13 @@ async def test_an_account_nobody_opened_is_not_found(api: httpx.AsyncClient) -> 
 # -- the request as a whole ----------------------------------------------------------------
 
 
-async def test_a_body_that_is_not_json_is_unprocessable(api: httpx.AsyncClient) -> None:
+async def test_a_body_that_is_not_json_is_a_bad_request(api: httpx.AsyncClient) -> None:
     r = await api.post(
         "/v1/inbound/events", content=b'{"events": [', headers={"content-type": "application/json"}
     )
-    assert r.status_code == 422
+    assert r.status_code == 400
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["errors"][0]["type"] == "json_invalid"
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 from services.accounts.service_layer.handlers import InboundHandler
@@ -36,18 +37,20 @@ async def ingest(
     ledger_name: str,
     inbound_topic: str,
     principal: Principal,
+    now: datetime,
 ) -> list[IngestResult]:
     """Apply each event in its own transaction, as the inbound consumer would.
 
     An accepted event is also published to the inbound topic, so every other consumer
     (audit above all) sees it exactly as if the integrator had published it there; the
-    inbound consumer then finds it in the ledger and does nothing twice.
+    inbound consumer then finds it in the ledger and does nothing twice. An event whose
+    `occurred_at` lies ahead of `now` (beyond the clock-skew tolerance) is refused.
     """
     results = []
     for index, raw in enumerate(raw_events):
         event_id = str(raw.get("id")) if isinstance(raw, dict) and raw.get("id") else None
         try:
-            env = catalogue.validate(decode_envelope(raw))
+            env = catalogue.validate(decode_envelope(raw), now=now)
         except InvalidEvent as exc:
             results.append(IngestResult(index, event_id, "rejected", exc.reason))
             continue

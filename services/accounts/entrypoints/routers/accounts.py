@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Query
 
 from services.accounts.domain.model import Account
 from services.accounts.entrypoints.dependencies import Runtime
+from shared.bounds import QueryInt
 from shared.security import secured
 
 READERS = {"agent", "supervisor", "compliance", "borrower"}
@@ -132,7 +133,7 @@ async def list_allocations(account_id: str, runtime: Runtime) -> dict[str, Any]:
 async def delinquency_history(
     account_id: str,
     runtime: Runtime,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[QueryInt, Query()] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 200,
 ) -> dict[str, Any]:
     """Overdue, bucket, late-fee, pause, relief, cure and charge-off events, oldest first."""

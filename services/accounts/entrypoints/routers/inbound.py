@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from services.accounts.entrypoints.dependencies import Runtime
 from services.accounts.service_layer.ingest import IngestResult, ingest
+from shared.bounds import QueryInt
 from shared.security import CurrentPrincipal, secured
 
 ACCESS = {
@@ -53,6 +54,7 @@ async def post_events(
         ledger_name=consumer.name,
         inbound_topic=runtime.settings.topics.inbound,
         principal=principal,
+        now=runtime.clock.now(),
     )
     runtime.notify_relay()
     counts = {s: sum(r.status == s for r in results) for s in ("accepted", "duplicate", "rejected")}
@@ -79,7 +81,7 @@ async def list_submissions(
     runtime: Runtime,
     principal: CurrentPrincipal,
     status: Literal["accepted", "rejected"] | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[QueryInt, Query()] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
 ) -> dict[str, object]:
     """This integrator's submissions, newest first (e.g. `?status=rejected`)."""

@@ -23,6 +23,7 @@ from services.plans.entrypoints.dependencies import Runtime
 from services.plans.service_layer import lifecycle
 from services.plans.service_layer.lifecycle import OfferChoice
 from shared.auth import Principal
+from shared.bounds import QueryInt
 from shared.events.plans import Channel, PlanType, Sha256
 from shared.money import NonNegativeMinor
 from shared.security import CurrentPrincipal, secured
@@ -176,7 +177,7 @@ async def request_plan(
 async def list_plans(
     account_id: str,
     runtime: Runtime,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[QueryInt, Query()] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
 ) -> dict[str, Any]:
     """The account's plans, newest first, a page at a time."""
