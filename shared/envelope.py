@@ -13,7 +13,7 @@ from shared.bounds import Instant
 from shared.errors import InvalidEvent, describe_validation_error
 
 MAX_ACCOUNT_ID_LENGTH = 64
-ACCOUNT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@*-]{0,63}$"
+ACCOUNT_ID_PATTERN = r"^(?:\*|[A-Za-z0-9][A-Za-z0-9._:@-]{0,63})$"
 """Account ids are printable ASCII without spaces, quotes or slashes: they name files
 (exports), URL paths and Kafka keys, so nothing in them needs escaping; `*` is the
 platform-wide account of a day close for every account."""
@@ -53,7 +53,7 @@ class Envelope(BaseModel):
 
     id: uuid.UUID
     type: str = Field(min_length=1, max_length=100)
-    schema_version: int = Field(ge=1)
+    schema_version: int = Field(ge=1, le=1000)
     account_id: str = Field(
         min_length=1, max_length=MAX_ACCOUNT_ID_LENGTH, pattern=ACCOUNT_ID_PATTERN
     )

@@ -34,6 +34,9 @@ class Subscription:
     name: str
     topics: list[str]
     handler: Handler
+    door: bool = False
+    """The integrators' door: records arrive here first, so a future-dated fact is refused
+    here against this service's clock (other consumers of the topic follow its decision)."""
 
 
 @dataclass
@@ -86,7 +89,7 @@ class ServiceRuntime(Generic[U]):
                 max_batch=self.settings.consumer_max_batch,
                 on_applied=self.notify_relay,
                 clock=self.clock,
-                door_topics=[self.settings.topics.inbound],
+                door_topics=sub.topics if sub.door else [],
             )
 
     def uow(self) -> U:

@@ -46,7 +46,7 @@ def bootstrap(
         catalogue=catalogue,
         uow_class=ConfiguredUnitOfWork,
         subscriptions=lambda s: [
-            Subscription("inbound", [s.topics.inbound], handler),
+            Subscription("inbound", [s.topics.inbound], handler, door=True),
             Subscription("plans", [s.topics.plans], plans),
         ],
         clock=clock,

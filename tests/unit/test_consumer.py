@@ -7,7 +7,7 @@ import json
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -199,6 +199,27 @@ async def test_an_event_failing_its_schema_is_dead_lettered_naming_the_field(
     letter = only(await consumer.dead_letters())
     assert (letter.kind, letter.reason.split(":")[0]) == ("invalid", "data.amount")
     assert (await account(runtime, "A1")).payment_ids == {"P2"}
+
+
+async def test_a_fact_dated_after_the_door_clock_is_dead_lettered_naming_occurred_at(
+    runtime: Runtime, inbound: Feed, consumer: EventConsumer
+) -> None:
+    ahead = {**payment("A1", "P1", 5), "occurred_at": (NOW + timedelta(hours=1)).isoformat()}
+    records = await inbound.send(opened("A1"), ahead)
+    await consumer.process(records)
+    letter = only(await consumer.dead_letters())
+    assert (letter.kind, letter.reason.split(":")[0]) == ("invalid", "occurred_at")
+    assert (await account(runtime, "A1")).payment_ids == set()
+
+
+async def test_only_the_door_refuses_future_facts_other_consumers_follow_it(
+    runtime: Runtime, inbound: Feed
+) -> None:
+    follower = consumer_with(runtime, runtime.consumers["inbound"].handler)
+    ahead = {**payment("A1", "P1", 5), "occurred_at": (NOW + timedelta(hours=1)).isoformat()}
+    records = await inbound.send(opened("A1"), ahead)
+    await follower.process(records)
+    assert await follower.dead_letters() == []
 
 
 # -- (b) refused by the domain --------------------------------------------------------------
