@@ -205,6 +205,41 @@ async def test_maker_checker_refuses_self_approval_and_non_supervisors(tmp_path:
         assert r.json()["state"] == "rejected"
 
 
+INCOME = {"monthly_income": 1200_00, "essential_expenses": 400_00, "other_obligations": 200_00}
+
+
+async def test_a_waiver_in_a_personalised_plan_waits_for_a_supervisor(tmp_path: Path) -> None:
+    s = plans_stack(tmp_path)
+    async with running_stack(s) as http:
+        await overdue_account(http, "A1")
+        await overdue_account(http, "A2")
+        # An agent's offer: with the waiver a supervisor must approve it, without it not.
+        r = await http["plans"].post(
+            "/v1/accounts/A1/plans", json={"plan_type": "personalised", "channel": "agent"}
+        )
+        url = f"/v1/accounts/A1/plans/{r.json()['plan_id']}"
+        option = {"option_id": "personalised", **INCOME}
+        waived = await http["plans"].post(f"{url}/offer", json={**option, "with_waiver": True})
+        assert waived.status_code == 200, waived.text
+        assert waived.json()["offer"]["terms"]["waiver_amount"] > 0
+        assert waived.json()["approval"] == "pending"
+        [reason] = waived.json()["offer"]["approval_required"]
+        assert "approval_thresholds.waiver (0 fen)" in reason
+        plain = (await http["plans"].post(f"{url}/offer", json=option)).json()
+        assert (plain["offer"]["terms"]["waiver_amount"], plain["approval"]) == (0, "none")
+
+        # A borrower's pick in self-service is proposed by the system, and waits too.
+        mine = await request_option(
+            http, s["plans"], "A2", "personalised", {**option, "with_waiver": True}
+        )
+        assert mine["approval"] == "pending"
+        early = await accept_offer(http, s["plans"], mine)
+        assert early.status_code == 409 and "approval" in early.json()["detail"]
+        approve = f"/v1/accounts/A2/plans/{mine['plan_id']}/approve"
+        assert (await http["plans"].post(approve, headers=as_(s, "supervisor"))).status_code == 200
+        assert (await accept_offer(http, s["plans"], mine)).json()["state"] == "active"
+
+
 async def test_a_borrower_cannot_cancel_an_active_plan_but_an_agent_can(tmp_path: Path) -> None:
     s = plans_stack(tmp_path)
     async with running_stack(s) as http:
