@@ -15,11 +15,12 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from services.plans.domain.evidence import file_name
 from services.plans.domain.policy import DEFAULT_POLICY
+from services.plans.entrypoints.bodies import capped
 from services.plans.entrypoints.dependencies import Runtime, Store
 from services.plans.entrypoints.routers.plans import actor
 from services.plans.service_layer.evidence import receive_evidence
 from shared.events.plans import EvidenceKind
-from shared.security import CurrentPrincipal, secured
+from shared.security import CurrentPrincipal
 
 ACCESS = {
     "upload_evidence": {"agent", "supervisor", "borrower"},
@@ -28,7 +29,11 @@ ACCESS = {
     "get_evidence": {"supervisor", "compliance", "borrower"},
 }
 
-router = APIRouter(prefix="/v1/accounts", tags=["evidence"], route_class=secured(ACCESS))
+router = APIRouter(
+    prefix="/v1/accounts",
+    tags=["evidence"],
+    route_class=capped(ACCESS, uploads={"upload_evidence"}),
+)
 
 # The body is read raw, so FastAPI cannot see it: declared here, a client generated from
 # the OpenAPI (or a fuzzer) knows to send the document itself with its media type.

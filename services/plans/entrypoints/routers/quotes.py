@@ -8,14 +8,14 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
 from services.plans.domain.quotes import Income
+from services.plans.entrypoints.bodies import capped
 from services.plans.entrypoints.dependencies import Runtime
 from services.plans.service_layer.handlers import quote_account
 from shared.money import NonNegativeMinor
-from shared.security import secured
 
 ACCESS = {"post_quote": {"agent", "supervisor", "borrower"}}
 
-router = APIRouter(prefix="/v1/accounts", tags=["quotes"], route_class=secured(ACCESS))
+router = APIRouter(prefix="/v1/accounts", tags=["quotes"], route_class=capped(ACCESS))
 
 
 class QuoteRequest(BaseModel):
