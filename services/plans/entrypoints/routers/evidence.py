@@ -15,7 +15,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from services.plans.domain.evidence import file_name
 from services.plans.domain.policy import DEFAULT_POLICY
-from services.plans.entrypoints.bodies import capped
+from services.plans.entrypoints.bodies import AccountId, capped
 from services.plans.entrypoints.dependencies import Runtime, Store
 from services.plans.entrypoints.routers.plans import actor
 from services.plans.service_layer.evidence import receive_evidence
@@ -52,7 +52,7 @@ UPLOAD_BODY = {
 
 @router.post("/{account_id}/evidence", status_code=201, openapi_extra=UPLOAD_BODY)
 async def upload_evidence(
-    account_id: str,
+    account_id: AccountId,
     kind: Annotated[EvidenceKind, Query()],
     request: Request,
     response: Response,
@@ -86,7 +86,7 @@ async def upload_evidence(
 
 
 @router.get("/{account_id}/evidence")
-async def list_evidence(account_id: str, runtime: Runtime) -> dict[str, Any]:
+async def list_evidence(account_id: AccountId, runtime: Runtime) -> dict[str, Any]:
     """The documents received for the account, oldest first."""
     async with runtime.uow() as uow:
         rows = await uow.evidence_list(account_id)
@@ -101,7 +101,7 @@ async def list_evidence(account_id: str, runtime: Runtime) -> dict[str, Any]:
 
 @router.get("/{account_id}/evidence/{sha256}")
 async def get_evidence(
-    account_id: str,
+    account_id: AccountId,
     sha256: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")],
     runtime: Runtime,
     store: Store,
