@@ -28,7 +28,8 @@ Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 def capped(rules: Rules, *, uploads: Collection[str] = ()) -> type[APIRoute]:
     """`secured(rules)`, whose routes refuse a body over JSON_MAX_BODY_BYTES (413), declared
-    or chunked, before anything parses it; the endpoints named in `uploads` are exempt."""
+    or chunked, before anything parses it, or one holding NaN or Infinity (422); the
+    endpoints named in `uploads` (raw documents, not JSON) are exempt."""
     unknown = set(uploads) - set(rules)
     if unknown:
         raise RuntimeError(f"uploads {sorted(unknown)} have no access rule")
