@@ -32,6 +32,18 @@ def as_(s: dict[str, Settings], role: str, sub: str = "tester", account: str = "
     return auth(s["plans"], role, sub, [account] if role == "borrower" else None)
 
 
+async def upload(
+    http: dict[str, Any], content: bytes, headers: dict[str, str], account_id: str = "A1"
+) -> Any:
+    """Upload a medical document once plans knows the account; the last answer."""
+    return await eventually(
+        lambda: http["plans"].post(
+            f"/v1/accounts/{account_id}/evidence?kind=medical", content=content, headers=headers
+        ),
+        lambda r: "no account" not in r.text,
+    )
+
+
 async def test_staff_request_offer_and_the_borrower_declines(tmp_path: Path) -> None:
     s = plans_stack(tmp_path)
     async with running_stack(s) as http:
@@ -205,6 +217,41 @@ async def test_maker_checker_refuses_self_approval_and_non_supervisors(tmp_path:
         assert r.json()["state"] == "rejected"
 
 
+INCOME = {"monthly_income": 1200_00, "essential_expenses": 400_00, "other_obligations": 200_00}
+
+
+async def test_a_waiver_in_a_personalised_plan_waits_for_a_supervisor(tmp_path: Path) -> None:
+    s = plans_stack(tmp_path)
+    async with running_stack(s) as http:
+        await overdue_account(http, "A1")
+        await overdue_account(http, "A2")
+        # An agent's offer: with the waiver a supervisor must approve it, without it not.
+        r = await http["plans"].post(
+            "/v1/accounts/A1/plans", json={"plan_type": "personalised", "channel": "agent"}
+        )
+        url = f"/v1/accounts/A1/plans/{r.json()['plan_id']}"
+        option = {"option_id": "personalised", **INCOME}
+        waived = await http["plans"].post(f"{url}/offer", json={**option, "with_waiver": True})
+        assert waived.status_code == 200, waived.text
+        assert waived.json()["offer"]["terms"]["waiver_amount"] > 0
+        assert waived.json()["approval"] == "pending"
+        [reason] = waived.json()["offer"]["approval_required"]
+        assert "approval_thresholds.waiver (0 fen)" in reason
+        plain = (await http["plans"].post(f"{url}/offer", json=option)).json()
+        assert (plain["offer"]["terms"]["waiver_amount"], plain["approval"]) == (0, "none")
+
+        # A borrower's pick in self-service is proposed by the system, and waits too.
+        mine = await request_option(
+            http, s["plans"], "A2", "personalised", {**option, "with_waiver": True}
+        )
+        assert mine["approval"] == "pending"
+        early = await accept_offer(http, s["plans"], mine)
+        assert early.status_code == 409 and "approval" in early.json()["detail"]
+        approve = f"/v1/accounts/A2/plans/{mine['plan_id']}/approve"
+        assert (await http["plans"].post(approve, headers=as_(s, "supervisor"))).status_code == 200
+        assert (await accept_offer(http, s["plans"], mine)).json()["state"] == "active"
+
+
 async def test_a_borrower_cannot_cancel_an_active_plan_but_an_agent_can(tmp_path: Path) -> None:
     s = plans_stack(tmp_path)
     async with running_stack(s) as http:
@@ -244,14 +291,7 @@ async def test_bad_evidence_is_refused_with_the_reason(
     s = plans_stack(tmp_path, policy_file=policy)
     async with running_stack(s) as http:
         await ingest(http, opened("A1"))
-        r = await eventually(
-            lambda: http["plans"].post(
-                "/v1/accounts/A1/evidence?kind=medical",
-                content=content,
-                headers={"Content-Type": content_type},
-            ),
-            lambda r: "no account" not in r.text,
-        )
+        r = await upload(http, content, {"Content-Type": content_type})
         assert r.status_code == status and says in r.text
         assert (await http["plans"].get("/v1/accounts/A1/evidence")).json()["evidence"] == []
 
@@ -293,6 +333,42 @@ async def test_evidence_is_stored_once_and_only_cited_by_its_own_account(tmp_pat
             "/v1/accounts/A1/evidence?kind=horoscope", content=PDF, headers=borrower
         )
         assert r.status_code == 422
+
+
+async def test_evidence_is_downloaded_as_an_attachment_never_sniffed_nor_cached(
+    tmp_path: Path,
+) -> None:
+    s = plans_stack(tmp_path)
+    async with running_stack(s) as http:
+        await ingest(http, opened("A1"))
+        borrower = as_(s, "borrower", "b-1")
+        up = await upload(http, PDF, {**borrower, "Content-Type": "application/pdf"})
+        sha = up.json()["sha256"]
+        doc = await http["plans"].get(
+            f"/v1/accounts/A1/evidence/{sha}", headers=as_(s, "supervisor")
+        )
+        assert doc.status_code == 200 and doc.content == PDF
+        assert doc.headers["x-content-type-options"] == "nosniff"
+        assert doc.headers["cache-control"] == "no-store"
+        assert doc.headers["content-disposition"] == (
+            f"attachment; filename=\"medical-{sha}.pdf\"; filename*=UTF-8''medical-{sha}.pdf"
+        )
+
+
+def test_the_evidence_upload_documents_its_raw_body_and_kind(tmp_path: Path) -> None:
+    from services.plans.bootstrap import create_app
+    from tests.support import settings_for
+
+    schema = create_app(settings_for("plans", tmp_path)).openapi()
+    upload = schema["paths"]["/v1/accounts/{account_id}/evidence"]["post"]
+    body = upload["requestBody"]
+    assert body["required"] is True
+    assert sorted(body["content"]) == ["application/pdf", "image/jpeg", "image/png"]
+    for media in body["content"].values():
+        assert media["schema"] == {"type": "string", "format": "binary"}
+    [kind] = [p for p in upload["parameters"] if p["name"] == "kind"]
+    assert kind["in"] == "query" and kind["required"] is True
+    assert kind["schema"]["enum"] == ["unemployment", "medical", "disaster", "other"]
 
 
 async def test_terms_accounts_refuses_cancel_the_plan_with_its_reason(tmp_path: Path) -> None:

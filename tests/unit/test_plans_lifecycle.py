@@ -27,7 +27,12 @@ from services.plans.domain.plan import (
     disclosure_for,
     disclosure_sha256,
 )
-from services.plans.domain.quotes import reinstallment_terms, waiver_terms
+from services.plans.domain.quotes import (
+    Income,
+    personalised_terms,
+    reinstallment_terms,
+    waiver_terms,
+)
 from shared.catalogue import EventData
 from shared.errors import Rejected
 from shared.events import default_catalogue
@@ -234,6 +239,55 @@ def test_a_large_amount_needs_approval_naming_the_threshold() -> None:
     assert plan.offered is not None
     assert plan.offered.approval_required == [
         "amount 106700 fen is above approval_thresholds.reinstallment (1000 fen)"
+    ]
+
+
+def _personalised(s: Any, *, with_waiver: bool, evidence: tuple[Evidence, ...] = ()) -> Plan:
+    """A personalised plan offered by an agent, priced for an income that fits 12 months."""
+    plan = requested("personalised")
+    terms = personalised_terms(s, POLICY, Income(40_000), with_waiver=with_waiver)
+    plan.offer(terms, snapshot=s, policy=POLICY, by=AGENT, evidence=evidence)
+    return plan
+
+
+def test_a_waiver_inside_a_personalised_plan_waits_for_a_supervisor() -> None:
+    plan = _personalised(snapshot(), with_waiver=True)
+    assert plan.offered is not None and plan.offered.terms.waiver_amount == 2_100
+    assert plan.approval == "pending"
+    assert plan.offered.approval_required == [
+        "a waiver of 2100 fen in a personalised plan is above approval_thresholds.waiver (0 fen)"
+    ]
+    assert isinstance(plan.log[-1], PlanApprovalRequested)
+
+
+def test_a_personalised_plan_without_a_waiver_below_its_threshold_stands_alone() -> None:
+    plan = _personalised(snapshot(), with_waiver=False)
+    assert plan.offered is not None and plan.offered.terms.waiver_amount == 0
+    assert (plan.approval, plan.offered.approval_required) == ("none", [])
+
+
+def test_a_personalised_plan_waiver_within_the_waiver_threshold_stands_alone() -> None:
+    policy = POLICY.from_mapping({"approval_thresholds": {
+        "deferral": 0, "reinstallment": 0, "waiver": 2_100, "personalised": 2_000_000,
+    }})  # fmt: skip
+    plan = requested("personalised")
+    terms = personalised_terms(snapshot(), policy, Income(40_000), with_waiver=True)
+    plan.offer(terms, snapshot=snapshot(), policy=policy, by=AGENT)
+    assert plan.approval == "none"
+
+
+def test_a_personalised_plan_waiver_above_the_evidence_threshold_needs_evidence() -> None:
+    plan = requested("personalised")
+    terms = personalised_terms(hardship(), POLICY, Income(40_000), with_waiver=True)
+    assert terms.waiver_amount == 10_000 > POLICY.evidence_threshold
+    with pytest.raises(Rejected, match="evidence_threshold"):
+        plan.offer(terms, snapshot=hardship(), policy=POLICY, by=AGENT)
+    assert plan.state == "requested"
+    plan = _personalised(hardship(), with_waiver=True, evidence=(PDF,))
+    assert plan.offered is not None and plan.approval == "pending"
+    assert plan.offered.approval_required == [
+        "a waiver of 10000 fen in a personalised plan is above approval_thresholds.waiver (0 fen)",
+        "waiver of 10000 fen is above evidence_threshold (5000 fen): the evidence must be checked",
     ]
 
 

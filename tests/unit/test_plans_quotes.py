@@ -130,6 +130,17 @@ def test_affordability() -> None:
         Income(-1)
 
 
+@pytest.mark.parametrize("field", ["monthly_income", "essential_expenses", "other_obligations"])
+def test_declared_amounts_are_below_2_to_the_53_fen(field: str) -> None:
+    with pytest.raises(Rejected, match=f"{field}: must be below 2\\^53 fen"):
+        Income(**{"monthly_income": 0, field: 2**53})
+    with pytest.raises(Rejected, match=field):
+        Income(**{"monthly_income": 0, field: 10**30})
+    # The largest declarable amounts still price: no precision runs out.
+    largest = Income(**{"monthly_income": 2**53 - 1, field: 2**53 - 1})
+    assert quote(snapshot(), POLICY, largest).affordable_installment is not None
+
+
 def test_the_personalised_plan_is_the_shortest_that_fits() -> None:
     income = Income(100_000, 60_000, 0)  # affords 20_000 a month
     terms = personalised_terms(snapshot(), POLICY, income)

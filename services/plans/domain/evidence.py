@@ -16,6 +16,19 @@ SIGNATURES: dict[str, tuple[bytes, ...]] = {
     "image/webp": (b"RIFF",),
 }
 
+EXTENSIONS: dict[str, str] = {
+    "application/pdf": "pdf",
+    "image/png": "png",
+    "image/jpeg": "jpg",
+    "image/webp": "webp",
+}
+
+
+def file_name(doc: Evidence) -> str:
+    """The name a download of `doc` is saved under: its kind and hash, which the service
+    checked, never anything an uploader wrote."""
+    return f"{doc.kind}-{doc.sha256}.{EXTENSIONS.get(doc.media_type, 'bin')}"
+
 
 class EvidenceTooLarge(InvalidEvidence):
     """A document larger than policy's evidence_max_bytes (HTTP 413)."""

@@ -203,13 +203,23 @@ class Evidence:
 
 
 def approval_reasons(terms: PlanTerms, policy: PlansPolicy) -> list[str]:
-    """Why a supervisor must approve these terms (empty: an agent's offer stands alone)."""
+    """Why a supervisor must approve these terms (empty: an agent's offer stands alone):
+    the plan type's threshold on the amount covered, and any waived amount, whatever plan
+    carries it, against the waiver's approval and evidence thresholds."""
     reasons = []
     limit = policy.approval_thresholds[terms.plan_type]
     if terms.amount > limit:
         reasons.append(
             f"amount {terms.amount} fen is above approval_thresholds.{terms.plan_type} "
             f"({limit} fen)"
+        )
+    # A waiver plan's amount is its waiver, checked above; in a mix the waiver gives money
+    # up just the same, so it needs the approval a waiver plan would.
+    waiver_limit = policy.approval_thresholds["waiver"]
+    if terms.plan_type != "waiver" and terms.waiver_amount > waiver_limit:
+        reasons.append(
+            f"a waiver of {terms.waiver_amount} fen in a {terms.plan_type} plan is above "
+            f"approval_thresholds.waiver ({waiver_limit} fen)"
         )
     if terms.waiver_amount > policy.evidence_threshold:
         reasons.append(

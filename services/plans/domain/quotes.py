@@ -38,6 +38,10 @@ from shared.errors import Rejected
 from shared.events.plans import PlanTerms, PlanType, ScheduledInstallment
 from shared.money import add_months, floor_fen, round_fen, split_by_component
 
+MAX_DECLARED_FEN = 2**53
+"""Declared amounts are below this: exact in any JSON reader, and far inside the decimal
+precision that pricing works in (a sum near 10^30 fen has no exact share to compute)."""
+
 
 @dataclass(frozen=True)
 class Income:
@@ -52,6 +56,8 @@ class Income:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                 raise Rejected(f"{name}: must be a non-negative integer (fen), got {v!r}")
+            if v >= MAX_DECLARED_FEN:
+                raise Rejected(f"{name}: must be below 2^53 fen, got {v}")
 
     @property
     def disposable(self) -> int:

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import asyncio
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
+from services.plans.domain.evidence import file_name
+from services.plans.domain.policy import DEFAULT_POLICY
+from services.plans.entrypoints.bodies import AccountId, capped
 from services.plans.entrypoints.dependencies import Runtime, Store
 from services.plans.entrypoints.routers.plans import actor
 from services.plans.service_layer.evidence import receive_evidence
 from shared.events.plans import EvidenceKind
-from shared.security import CurrentPrincipal, secured
+from shared.security import CurrentPrincipal
 
 ACCESS = {
     "upload_evidence": {"agent", "supervisor", "borrower"},
@@ -25,12 +29,30 @@ ACCESS = {
     "get_evidence": {"supervisor", "compliance", "borrower"},
 }
 
-router = APIRouter(prefix="/v1/accounts", tags=["evidence"], route_class=secured(ACCESS))
+router = APIRouter(
+    prefix="/v1/accounts",
+    tags=["evidence"],
+    route_class=capped(ACCESS, uploads={"upload_evidence"}),
+)
+
+# The body is read raw, so FastAPI cannot see it: declared here, a client generated from
+# the OpenAPI (or a fuzzer) knows to send the document itself with its media type.
+UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "the document's bytes; the media types are policy's "
+        "(evidence_media_types; these by default) and the first bytes must match",
+        "content": {
+            media_type: {"schema": {"type": "string", "format": "binary"}}
+            for media_type in DEFAULT_POLICY.evidence_media_types
+        },
+    }
+}
 
 
-@router.post("/{account_id}/evidence", status_code=201)
+@router.post("/{account_id}/evidence", status_code=201, openapi_extra=UPLOAD_BODY)
 async def upload_evidence(
-    account_id: str,
+    account_id: AccountId,
     kind: Annotated[EvidenceKind, Query()],
     request: Request,
     response: Response,
@@ -64,7 +86,7 @@ async def upload_evidence(
 
 
 @router.get("/{account_id}/evidence")
-async def list_evidence(account_id: str, runtime: Runtime) -> dict[str, Any]:
+async def list_evidence(account_id: AccountId, runtime: Runtime) -> dict[str, Any]:
     """The documents received for the account, oldest first."""
     async with runtime.uow() as uow:
         rows = await uow.evidence_list(account_id)
@@ -79,7 +101,7 @@ async def list_evidence(account_id: str, runtime: Runtime) -> dict[str, Any]:
 
 @router.get("/{account_id}/evidence/{sha256}")
 async def get_evidence(
-    account_id: str,
+    account_id: AccountId,
     sha256: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")],
     runtime: Runtime,
     store: Store,
@@ -90,4 +112,16 @@ async def get_evidence(
     if doc is None:
         raise LookupError(f"no evidence {sha256} on account {account_id}")
     content = await asyncio.to_thread(store.get, sha256)
-    return Response(content, media_type=doc.media_type)
+    name = file_name(doc)
+    return Response(
+        content,
+        media_type=doc.media_type,
+        headers={
+            # Saved, never rendered by the browser as whatever it guesses; and not kept
+            # in any cache, being medical or employment papers (RFC 6266, RFC 9111).
+            "Content-Disposition": f'attachment; filename="{name}"; '
+            f"filename*=UTF-8''{quote(name, safe='')}",
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "no-store",
+        },
+    )

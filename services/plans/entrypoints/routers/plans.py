@@ -15,18 +15,26 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 
 from services.plans.domain.plan import Actor, Plan
-from services.plans.domain.quotes import Income
+from services.plans.entrypoints.bodies import (
+    AccountId,
+    Command,
+    Declaration,
+    EvidenceHashes,
+    OptionId,
+    PlanId,
+    Text,
+    capped,
+)
 from services.plans.entrypoints.dependencies import Runtime
 from services.plans.service_layer import lifecycle
 from services.plans.service_layer.lifecycle import OfferChoice
 from shared.auth import Principal
 from shared.bounds import QueryInt
 from shared.events.plans import Channel, PlanType, Sha256
-from shared.money import NonNegativeMinor
-from shared.security import CurrentPrincipal, secured
+from shared.security import CurrentPrincipal
 
 STAFF = {"agent", "supervisor"}
 ACCESS = {
@@ -41,67 +49,47 @@ ACCESS = {
     "cancel_plan": {*STAFF, "borrower"},
 }
 MAX_PAGE = 200
-Reason = Annotated[str, Field(min_length=1, max_length=500)]
 
-router = APIRouter(prefix="/v1/accounts", tags=["plans"], route_class=secured(ACCESS))
+router = APIRouter(prefix="/v1/accounts", tags=["plans"], route_class=capped(ACCESS))
 
 
-class Option(BaseModel):
+class Option(Declaration):
     """A quoted option and what pricing it needs: income for a personalised plan,
     evidence (hashes of uploaded documents) for a waiver above the threshold."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    option_id: str = Field(min_length=1, max_length=64)
-    monthly_income: NonNegativeMinor | None = None
-    essential_expenses: NonNegativeMinor = 0
-    other_obligations: NonNegativeMinor = 0
-    with_waiver: bool = False
-    evidence: list[Sha256] = Field(default_factory=list, max_length=20)
+    option_id: OptionId
+    evidence: EvidenceHashes = []
 
     def choice(self) -> OfferChoice:
-        income = (
-            Income(self.monthly_income, self.essential_expenses, self.other_obligations)
-            if self.monthly_income is not None
-            else None
-        )
-        return OfferChoice(self.option_id, income, self.with_waiver, tuple(self.evidence))
+        return OfferChoice(self.option_id, self.income(), self.with_waiver, tuple(self.evidence))
 
 
-class PlanRequest(BaseModel):
+class PlanRequest(Command):
     """A plan of a type; `option` (from a quote) has it offered at once."""
-
-    model_config = ConfigDict(extra="forbid")
 
     plan_type: PlanType
     channel: Channel
     option: Option | None = None
 
 
-class Acceptance(BaseModel):
+class Acceptance(Command):
     """The borrower's yes, quoting the hash of the disclosure they were shown."""
-
-    model_config = ConfigDict(extra="forbid")
 
     channel: Channel
     disclosure_sha256: Sha256
 
 
-class Declining(BaseModel):
+class Declining(Command):
     """The borrower's no, and why if they said."""
 
-    model_config = ConfigDict(extra="forbid")
-
     channel: Channel
-    reason: str | None = Field(default=None, max_length=500)
+    reason: Text | None = None
 
 
-class WithReason(BaseModel):
+class WithReason(Command):
     """A decision that must say why."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    reason: Reason
+    reason: Text
 
 
 def actor(principal: Principal) -> Actor:
@@ -158,7 +146,7 @@ async def _step(runtime: Runtime, step: Step, *args: Any) -> dict[str, Any]:
 
 @router.post("/{account_id}/plans", status_code=201)
 async def request_plan(
-    account_id: str, body: PlanRequest, runtime: Runtime, principal: CurrentPrincipal
+    account_id: AccountId, body: PlanRequest, runtime: Runtime, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     """Request a plan; eligibility is checked now and a refusal names the rule."""
     choice = body.option.choice() if body.option else None
@@ -175,7 +163,7 @@ async def request_plan(
 
 @router.get("/{account_id}/plans")
 async def list_plans(
-    account_id: str,
+    account_id: AccountId,
     runtime: Runtime,
     offset: Annotated[QueryInt, Query()] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
@@ -194,7 +182,7 @@ async def list_plans(
 
 
 @router.get("/{account_id}/plans/{plan_id}")
-async def get_plan(account_id: str, plan_id: str, runtime: Runtime) -> dict[str, Any]:
+async def get_plan(account_id: AccountId, plan_id: PlanId, runtime: Runtime) -> dict[str, Any]:
     """One plan: state, offered terms with the disclosure text and its hash, tracking."""
     async with runtime.uow() as uow:
         plan = await uow.plan(account_id, plan_id)
@@ -205,7 +193,11 @@ async def get_plan(account_id: str, plan_id: str, runtime: Runtime) -> dict[str,
 
 @router.post("/{account_id}/plans/{plan_id}/offer")
 async def offer_plan(
-    account_id: str, plan_id: str, body: Option, runtime: Runtime, principal: CurrentPrincipal
+    account_id: AccountId,
+    plan_id: PlanId,
+    body: Option,
+    runtime: Runtime,
+    principal: CurrentPrincipal,
 ) -> dict[str, Any]:
     """Offer (or re-offer) a quoted option priced from today's standing."""
     return await _step(
@@ -215,7 +207,7 @@ async def offer_plan(
 
 @router.post("/{account_id}/plans/{plan_id}/approve")
 async def approve_plan(
-    account_id: str, plan_id: str, runtime: Runtime, principal: CurrentPrincipal
+    account_id: AccountId, plan_id: PlanId, runtime: Runtime, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     """Approve an offer waiting for a supervisor; nobody approves their own proposal."""
     return await _step(runtime, lifecycle.approve_plan, account_id, plan_id, actor(principal))
@@ -223,7 +215,11 @@ async def approve_plan(
 
 @router.post("/{account_id}/plans/{plan_id}/reject")
 async def reject_plan(
-    account_id: str, plan_id: str, body: WithReason, runtime: Runtime, principal: CurrentPrincipal
+    account_id: AccountId,
+    plan_id: PlanId,
+    body: WithReason,
+    runtime: Runtime,
+    principal: CurrentPrincipal,
 ) -> dict[str, Any]:
     """Reject an offer waiting for a supervisor; the plan ends."""
     return await _step(
@@ -233,7 +229,11 @@ async def reject_plan(
 
 @router.post("/{account_id}/plans/{plan_id}/accept")
 async def accept_plan(
-    account_id: str, plan_id: str, body: Acceptance, runtime: Runtime, principal: CurrentPrincipal
+    account_id: AccountId,
+    plan_id: PlanId,
+    body: Acceptance,
+    runtime: Runtime,
+    principal: CurrentPrincipal,
 ) -> dict[str, Any]:
     """Accept the offer shown (its disclosure hash); the plan activates at once."""
     return await _step(
@@ -249,7 +249,11 @@ async def accept_plan(
 
 @router.post("/{account_id}/plans/{plan_id}/decline")
 async def decline_plan(
-    account_id: str, plan_id: str, body: Declining, runtime: Runtime, principal: CurrentPrincipal
+    account_id: AccountId,
+    plan_id: PlanId,
+    body: Declining,
+    runtime: Runtime,
+    principal: CurrentPrincipal,
 ) -> dict[str, Any]:
     """Decline the offer."""
     return await _step(
@@ -265,7 +269,11 @@ async def decline_plan(
 
 @router.post("/{account_id}/plans/{plan_id}/cancel")
 async def cancel_plan(
-    account_id: str, plan_id: str, body: WithReason, runtime: Runtime, principal: CurrentPrincipal
+    account_id: AccountId,
+    plan_id: PlanId,
+    body: WithReason,
+    runtime: Runtime,
+    principal: CurrentPrincipal,
 ) -> dict[str, Any]:
     """Withdraw the plan; a borrower only before it is active."""
     return await _step(

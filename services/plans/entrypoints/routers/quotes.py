@@ -5,38 +5,24 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict
 
-from services.plans.domain.quotes import Income
+from services.plans.entrypoints.bodies import AccountId, Declaration, capped
 from services.plans.entrypoints.dependencies import Runtime
 from services.plans.service_layer.handlers import quote_account
-from shared.money import NonNegativeMinor
-from shared.security import secured
 
 ACCESS = {"post_quote": {"agent", "supervisor", "borrower"}}
 
-router = APIRouter(prefix="/v1/accounts", tags=["quotes"], route_class=secured(ACCESS))
+router = APIRouter(prefix="/v1/accounts", tags=["quotes"], route_class=capped(ACCESS))
 
 
-class QuoteRequest(BaseModel):
+class QuoteRequest(Declaration):
     """Optionally, what the borrower declares they can afford (fen a month)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    monthly_income: NonNegativeMinor | None = None
-    essential_expenses: NonNegativeMinor = 0
-    other_obligations: NonNegativeMinor = 0
-    with_waiver: bool = False
 
 
 @router.post("/{account_id}/plans/quote")
-async def post_quote(account_id: str, body: QuoteRequest, runtime: Runtime) -> dict[str, Any]:
+async def post_quote(account_id: AccountId, body: QuoteRequest, runtime: Runtime) -> dict[str, Any]:
     """Eligible options with terms, totals, fees and expected recovery; refusals name the rule."""
-    income = (
-        Income(body.monthly_income, body.essential_expenses, body.other_obligations)
-        if body.monthly_income is not None
-        else None
-    )
+    income = body.income()
     async with runtime.uow() as uow:
         q, snapshot = await quote_account(uow, account_id, income, body.with_waiver)
     return {
