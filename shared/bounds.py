@@ -68,6 +68,27 @@ Instant = Annotated[AwareDatetime, BeforeValidator(_no_numbers), AfterValidator(
 BoundedDate = Annotated[date, BeforeValidator(_no_numbers), AfterValidator(_date_in_window)]
 """A calendar date between 1970-01-01 and 2199-12-31."""
 
+MAX_ID_LENGTH = 100
+"""The longest identifier (bill, payment, plan, case ...) an event may carry."""
+
+MAX_ITEMS = 1000
+"""The most items a list or map inside one event may hold."""
+
+MAX_DAYS = 100_000
+"""The largest count of days an event may carry (more than 1970 to 2199)."""
+
+MAX_COUNT = 1_000_000
+"""The largest other count (attempts, months, matches) an event may carry."""
+
+Ref = Annotated[str, Field(max_length=MAX_ID_LENGTH)]
+"""An identifier another record uses to refer to a bill, payment, plan or case."""
+
+Days = Annotated[int, Field(ge=0, le=MAX_DAYS)]
+"""A count of days."""
+
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+"""A count of things."""
+
 QueryInt = Annotated[int, Field(ge=0, le=MAX_INT64)]
 """A non-negative integer query parameter that a 64-bit column can hold."""
 

@@ -12,7 +12,7 @@ from pydantic import Field, StringConstraints
 
 from shared.bounds import MAX_MINOR
 
-Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$", max_length=3)]
 """An ISO 4217 currency code such as CNY."""
 
 PositiveMinor = Annotated[int, Field(gt=0, le=MAX_MINOR, strict=True)]
@@ -20,6 +20,9 @@ PositiveMinor = Annotated[int, Field(gt=0, le=MAX_MINOR, strict=True)]
 
 NonNegativeMinor = Annotated[int, Field(ge=0, le=MAX_MINOR, strict=True)]
 """An amount in minor units (fen) that may be zero, below 2^53 (shared.bounds)."""
+
+SignedMinor = Annotated[int, Field(ge=-MAX_MINOR, le=MAX_MINOR, strict=True)]
+"""A balance in minor units (fen) that may be negative (a credit), below 2^53 in size."""
 
 
 def split_by_component(parts: Mapping[str, int], count: int) -> dict[str, list[int]]:

@@ -8,8 +8,9 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from shared.bounds import MAX_COUNT, MAX_DAYS, MAX_ITEMS, Count, Days, Ref
 from shared.catalogue import EventData, Upcaster
-from shared.money import Currency, NonNegativeMinor, PositiveMinor
+from shared.money import Currency, NonNegativeMinor, PositiveMinor, SignedMinor
 
 Component = Literal["late_fee", "fees", "interest", "principal"]
 """The parts of a bill, in the default order a payment pays them."""
@@ -22,7 +23,7 @@ class AllocationV1(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    bill_id: str
+    bill_id: Ref
     amount: PositiveMinor
 
 
@@ -35,7 +36,7 @@ class Allocation(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    bill_id: str
+    bill_id: Ref
     amount: PositiveMinor
     late_fee: NonNegativeMinor | None = None
     fees: NonNegativeMinor | None = None
@@ -69,10 +70,10 @@ class PaymentAllocatedV1(EventData):
     event_type: ClassVar[str] = "PaymentAllocated"
     schema_version: ClassVar[int] = 1
 
-    payment_id: str
+    payment_id: Ref
     currency: Currency
     amount: PositiveMinor
-    allocations: list[AllocationV1]
+    allocations: list[AllocationV1] = Field(max_length=MAX_ITEMS)
     unallocated: NonNegativeMinor
 
 
@@ -86,10 +87,10 @@ class PaymentAllocated(EventData):
     event_type: ClassVar[str] = "PaymentAllocated"
     schema_version: ClassVar[int] = 2
 
-    payment_id: str
+    payment_id: Ref
     currency: Currency
     amount: PositiveMinor
-    allocations: list[Allocation]
+    allocations: list[Allocation] = Field(max_length=MAX_ITEMS)
     unallocated: NonNegativeMinor
     business_date: date | None = None
     backdated: bool = False
@@ -114,10 +115,10 @@ class PaymentReallocated(EventData):
     event_type: ClassVar[str] = "PaymentReallocated"
     schema_version: ClassVar[int] = 1
 
-    source_id: str
+    source_id: Ref
     kind: Literal["payment", "credit"]
     currency: Currency
-    allocations: list[Allocation]
+    allocations: list[Allocation] = Field(max_length=MAX_ITEMS)
     unallocated: NonNegativeMinor
     as_of: date
     reason: str = Field(max_length=200)
@@ -129,7 +130,7 @@ class CreditApplied(EventData):
     event_type: ClassVar[str] = "CreditApplied"
     schema_version: ClassVar[int] = 1
 
-    bill_id: str
+    bill_id: Ref
     currency: Currency
     amount: PositiveMinor
     allocation: Allocation
@@ -142,12 +143,12 @@ class BillBecameOverdue(EventData):
     event_type: ClassVar[str] = "BillBecameOverdue"
     schema_version: ClassVar[int] = 1
 
-    bill_id: str
+    bill_id: Ref
     currency: Currency
     due_date: date
     business_date: date
     overdue_amount: PositiveMinor
-    days_past_due: int = Field(ge=1)
+    days_past_due: int = Field(ge=1, le=MAX_DAYS)
 
 
 class LateFeeAccrued(EventData):
@@ -160,12 +161,12 @@ class LateFeeAccrued(EventData):
     event_type: ClassVar[str] = "LateFeeAccrued"
     schema_version: ClassVar[int] = 1
 
-    bill_id: str
+    bill_id: Ref
     currency: Currency
     business_date: date
     amount: PositiveMinor
     base: NonNegativeMinor
-    daily_rate: Decimal
+    daily_rate: Decimal = Field(ge=0, lt=1, max_digits=20)
     correction: bool = False
     as_of: date | None = None
 
@@ -176,7 +177,7 @@ class LateFeeReversed(EventData):
     event_type: ClassVar[str] = "LateFeeReversed"
     schema_version: ClassVar[int] = 1
 
-    bill_id: str
+    bill_id: Ref
     currency: Currency
     amount: PositiveMinor
     business_date: date
@@ -194,10 +195,10 @@ class DelinquencyBucketChanged(EventData):
     event_type: ClassVar[str] = "DelinquencyBucketChanged"
     schema_version: ClassVar[int] = 1
 
-    from_bucket: str
-    to_bucket: str
+    from_bucket: str = Field(max_length=40)
+    to_bucket: str = Field(max_length=40)
     business_date: date
-    days_past_due: int = Field(ge=0)
+    days_past_due: Days
     correction: bool = False
     as_of: date | None = None
     reason: str | None = Field(default=None, max_length=200)
@@ -213,14 +214,14 @@ class AccountDayClosed(EventData):
     schema_version: ClassVar[int] = 1
 
     business_date: date
-    days_past_due: int = Field(ge=0)
-    bucket: str
+    days_past_due: Days
+    bucket: str = Field(max_length=40)
     paused: bool = False
     # The standing at the close, for services that need it without replaying accounts
     # (plans quotes from it). Optional: closes recorded before it was added lack it.
-    balances: dict[str, int] | None = None
-    overdue: dict[str, int] | None = None
-    deferral_months_used: int | None = None
+    balances: dict[Ref, SignedMinor] | None = Field(default=None, max_length=MAX_ITEMS)
+    overdue: dict[Ref, SignedMinor] | None = Field(default=None, max_length=MAX_ITEMS)
+    deferral_months_used: Count | None = None
 
 
 class AccountChargedOff(EventData):
@@ -231,7 +232,7 @@ class AccountChargedOff(EventData):
 
     currency: Currency
     business_date: date
-    days_past_due: int = Field(ge=1)
+    days_past_due: int = Field(ge=1, le=MAX_DAYS)
     outstanding: NonNegativeMinor
 
 
@@ -242,8 +243,8 @@ class AccountCured(EventData):
     schema_version: ClassVar[int] = 1
 
     business_date: date
-    from_bucket: str
-    payment_id: str | None = None
+    from_bucket: str = Field(max_length=40)
+    payment_id: Ref | None = None
     correction: bool = False
 
 
@@ -256,11 +257,11 @@ class PaymentDueSoon(EventData):
     event_type: ClassVar[str] = "PaymentDueSoon"
     schema_version: ClassVar[int] = 1
 
-    bill_id: str
+    bill_id: Ref
     currency: Currency
     due_date: date
     business_date: date
-    days_until_due: int = Field(ge=1)
+    days_until_due: int = Field(ge=1, le=MAX_DAYS)
     amount_due: PositiveMinor
 
 
@@ -273,7 +274,7 @@ class FirstPaymentDefaulted(EventData):
     event_type: ClassVar[str] = "FirstPaymentDefaulted"
     schema_version: ClassVar[int] = 1
 
-    bill_id: str
+    bill_id: Ref
     currency: Currency
     due_date: date
     business_date: date
@@ -291,7 +292,7 @@ class RepeatedPartialPayments(EventData):
     schema_version: ClassVar[int] = 1
 
     currency: Currency
-    payment_ids: list[str]
+    payment_ids: list[Ref] = Field(max_length=MAX_ITEMS)
     overdue_outstanding: PositiveMinor
     business_date: date | None = None
 
@@ -301,7 +302,7 @@ class DueDateMove(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    bill_id: str
+    bill_id: Ref
     from_date: date
     to_date: date
 
@@ -312,10 +313,12 @@ class DueDatesDeferred(EventData):
     event_type: ClassVar[str] = "DueDatesDeferred"
     schema_version: ClassVar[int] = 1
 
-    plan_id: str
-    months: int = Field(ge=1)
-    moves: list[DueDateMove]
-    months_used: int = Field(ge=1, description="deferral months used on the account, this included")
+    plan_id: Ref
+    months: int = Field(ge=1, le=MAX_COUNT)
+    moves: list[DueDateMove] = Field(max_length=MAX_ITEMS)
+    months_used: int = Field(
+        ge=1, le=MAX_COUNT, description="deferral months used on the account, this included"
+    )
 
 
 class Installment(BaseModel):
@@ -323,7 +326,7 @@ class Installment(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    bill_id: str
+    bill_id: Ref
     due_date: date
     principal: NonNegativeMinor
     interest: NonNegativeMinor
@@ -341,12 +344,12 @@ class BalanceReinstalled(EventData):
     event_type: ClassVar[str] = "BalanceReinstalled"
     schema_version: ClassVar[int] = 1
 
-    plan_id: str
+    plan_id: Ref
     currency: Currency
     amount: PositiveMinor
-    replaced: list[Allocation]
-    installments: list[Installment]
-    monthly_rate: Decimal = Decimal(0)
+    replaced: list[Allocation] = Field(max_length=MAX_ITEMS)
+    installments: list[Installment] = Field(max_length=MAX_ITEMS)
+    monthly_rate: Decimal = Field(default=Decimal(0), ge=0, lt=1, max_digits=20)
     first_due_date: date
     issued_on: date
 
@@ -360,12 +363,12 @@ class FeesWaived(EventData):
     event_type: ClassVar[str] = "FeesWaived"
     schema_version: ClassVar[int] = 1
 
-    plan_id: str
+    plan_id: Ref
     currency: Currency
     amount: PositiveMinor
-    waived: list[Allocation]
+    waived: list[Allocation] = Field(max_length=MAX_ITEMS)
     requested: PositiveMinor | None = None
-    components: list[Component]
+    components: list[Component] = Field(max_length=MAX_ITEMS)
     reason: str = Field(default="", max_length=200)
 
 
@@ -379,7 +382,7 @@ class DelinquencyPaused(EventData):
     event_type: ClassVar[str] = "DelinquencyPaused"
     schema_version: ClassVar[int] = 1
 
-    plan_id: str
+    plan_id: Ref
     business_date: date | None = None
 
 
@@ -390,7 +393,7 @@ class DelinquencyResumed(EventData):
     event_type: ClassVar[str] = "DelinquencyResumed"
     schema_version: ClassVar[int] = 1
 
-    plan_id: str
+    plan_id: Ref
     reason: Literal["broken", "completed", "cancelled"]
     business_date: date | None = None
 
@@ -402,7 +405,7 @@ class PlanTermsRefused(EventData):
     event_type: ClassVar[str] = "PlanTermsRefused"
     schema_version: ClassVar[int] = 1
 
-    plan_id: str
+    plan_id: Ref
     reason: str = Field(max_length=500)
     business_date: date | None = None
 

@@ -7,6 +7,7 @@ from typing import ClassVar, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from shared.bounds import MAX_DAYS, Count, Ref
 from shared.catalogue import EventData, Upcaster
 from shared.money import Currency, NonNegativeMinor, PositiveMinor
 
@@ -53,9 +54,9 @@ class CollectionCaseOpened(EventData):
     event_type: ClassVar[str] = "CollectionCaseOpened"
     schema_version: ClassVar[int] = 1
 
-    case_id: str
+    case_id: Ref
     reason: str = Field(max_length=200)
-    bill_id: str
+    bill_id: Ref
     opened_on: date
 
 
@@ -72,18 +73,18 @@ class ContactAttemptChecked(EventData):
     event_type: ClassVar[str] = "ContactAttemptChecked"
     schema_version: ClassVar[int] = 1
 
-    attempt_id: str = Field(min_length=1, max_length=100)
-    debt_id: str = Field(min_length=1, max_length=100)
+    attempt_id: Ref = Field(min_length=1, max_length=100)
+    debt_id: Ref = Field(min_length=1, max_length=100)
     channel: ContactChannel
     party: ContactParty
     purpose: ContactPurpose
     planned_at: AwareDatetime
     jurisdiction: Jurisdiction
     decision: Literal["allowed", "blocked"]
-    rule_ids: list[str] = Field(default_factory=list, max_length=20)
-    rules_checked: list[str] = Field(default_factory=list, max_length=20)
+    rule_ids: list[Ref] = Field(default_factory=list, max_length=20)
+    rules_checked: list[Ref] = Field(default_factory=list, max_length=20)
     explanation: str = Field(min_length=1, max_length=2000)
-    exception_id: str | None = Field(default=None, max_length=100)
+    exception_id: Ref | None = Field(default=None, max_length=100)
 
     @model_validator(mode="after")
     def _decision_matches_rules(self) -> ContactAttemptChecked:
@@ -106,8 +107,8 @@ class ContactAttemptRecorded(EventData):
     event_type: ClassVar[str] = "ContactAttemptRecorded"
     schema_version: ClassVar[int] = 1
 
-    attempt_id: str = Field(min_length=1, max_length=100)
-    debt_id: str = Field(min_length=1, max_length=100)
+    attempt_id: Ref = Field(min_length=1, max_length=100)
+    debt_id: Ref = Field(min_length=1, max_length=100)
     agency: str = Field(min_length=1, max_length=100)
     channel: ContactChannel
     party: ContactParty = "debtor"
@@ -115,8 +116,8 @@ class ContactAttemptRecorded(EventData):
     duration_seconds: int = Field(default=0, ge=0, le=86_400, strict=True)
     agent: str | None = Field(default=None, max_length=100)
     at: AwareDatetime
-    exception_id: str | None = Field(default=None, max_length=100)
-    contact_point_id: str | None = Field(default=None, max_length=100)
+    exception_id: Ref | None = Field(default=None, max_length=100)
+    contact_point_id: Ref | None = Field(default=None, max_length=100)
 
 
 class CollectionCaseClosed(EventData):
@@ -125,7 +126,7 @@ class CollectionCaseClosed(EventData):
     event_type: ClassVar[str] = "CollectionCaseClosed"
     schema_version: ClassVar[int] = 1
 
-    case_id: str
+    case_id: Ref
     reason: Literal["cured", "charged_off", "plan"]
     closed_on: date | None = None
 
@@ -154,7 +155,7 @@ class DebtDisputed(EventData):
     event_type: ClassVar[str] = "DebtDisputed"
     schema_version: ClassVar[int] = 1
 
-    debt_id: str = Field(min_length=1, max_length=64)
+    debt_id: Ref = Field(min_length=1, max_length=64)
     reason: str = Field(default="", max_length=500)
 
 
@@ -164,10 +165,10 @@ class CallbackAgreed(EventData):
     event_type: ClassVar[str] = "CallbackAgreed"
     schema_version: ClassVar[int] = 1
 
-    exception_id: str = Field(max_length=100)
+    exception_id: Ref = Field(max_length=100)
     slot_start: AwareDatetime
     channel: ContactChannel = "call"
-    debt_id: str | None = Field(default=None, max_length=64)
+    debt_id: Ref | None = Field(default=None, max_length=64)
 
 
 class HourWindow(BaseModel):
@@ -213,14 +214,14 @@ class PromiseToPayMade(EventData):
     event_type: ClassVar[str] = "PromiseToPayMade"
     schema_version: ClassVar[int] = 1
 
-    promise_id: str = Field(min_length=1, max_length=100)
-    case_id: str
+    promise_id: Ref = Field(min_length=1, max_length=100)
+    case_id: Ref
     amount: PositiveMinor
     currency: Currency
     made_on: date
     due_on: date
     made_by: str = Field(max_length=100)
-    attempt_id: str | None = Field(default=None, max_length=100)
+    attempt_id: Ref | None = Field(default=None, max_length=100)
 
 
 class PromiseToPayKept(EventData):
@@ -229,8 +230,8 @@ class PromiseToPayKept(EventData):
     event_type: ClassVar[str] = "PromiseToPayKept"
     schema_version: ClassVar[int] = 1
 
-    promise_id: str = Field(min_length=1, max_length=100)
-    case_id: str
+    promise_id: Ref = Field(min_length=1, max_length=100)
+    case_id: Ref
     paid: PositiveMinor
     business_date: date
 
@@ -241,8 +242,8 @@ class PromiseToPayBroken(EventData):
     event_type: ClassVar[str] = "PromiseToPayBroken"
     schema_version: ClassVar[int] = 1
 
-    promise_id: str = Field(min_length=1, max_length=100)
-    case_id: str
+    promise_id: Ref = Field(min_length=1, max_length=100)
+    case_id: Ref
     amount: PositiveMinor
     paid: NonNegativeMinor
     due_on: date
@@ -255,7 +256,7 @@ class CollectionCaseEscalated(EventData):
     event_type: ClassVar[str] = "CollectionCaseEscalated"
     schema_version: ClassVar[int] = 1
 
-    case_id: str
+    case_id: Ref
     from_tier: str | None = Field(default=None, max_length=40)
     to_tier: str = Field(max_length=40)
     reason: str = Field(max_length=200)
@@ -267,7 +268,7 @@ class CollectionCaseRouted(EventData):
     event_type: ClassVar[str] = "CollectionCaseRouted"
     schema_version: ClassVar[int] = 1
 
-    case_id: str
+    case_id: Ref
     queue: str = Field(max_length=40)
     from_queue: str | None = Field(default=None, max_length=40)
     segment: CaseSegment
@@ -282,7 +283,7 @@ class CollectionCaseAssigned(EventData):
     event_type: ClassVar[str] = "CollectionCaseAssigned"
     schema_version: ClassVar[int] = 1
 
-    case_id: str
+    case_id: Ref
     queue: str = Field(max_length=40)
     agent: str = Field(min_length=1, max_length=100)
     previous_agent: str | None = Field(default=None, max_length=100)
@@ -294,11 +295,11 @@ class ContactPointAdded(EventData):
     event_type: ClassVar[str] = "ContactPointAdded"
     schema_version: ClassVar[int] = 1
 
-    point_id: str = Field(min_length=1, max_length=100)
+    point_id: Ref = Field(min_length=1, max_length=100)
     kind: ContactPointKind
     value: str = Field(min_length=3, max_length=254)
     source: ContactPointSource
-    request_id: str | None = Field(default=None, max_length=100)
+    request_id: Ref | None = Field(default=None, max_length=100)
 
 
 class ContactPointVerified(EventData):
@@ -307,7 +308,7 @@ class ContactPointVerified(EventData):
     event_type: ClassVar[str] = "ContactPointVerified"
     schema_version: ClassVar[int] = 1
 
-    point_id: str = Field(min_length=1, max_length=100)
+    point_id: Ref = Field(min_length=1, max_length=100)
     method: Literal["otp", "integrator"]
 
 
@@ -317,7 +318,7 @@ class ContactPointVerificationFailed(EventData):
     event_type: ClassVar[str] = "ContactPointVerificationFailed"
     schema_version: ClassVar[int] = 1
 
-    point_id: str = Field(min_length=1, max_length=100)
+    point_id: Ref = Field(min_length=1, max_length=100)
     method: Literal["otp"] = "otp"
 
 
@@ -327,9 +328,9 @@ class ContactPointInvalidated(EventData):
     event_type: ClassVar[str] = "ContactPointInvalidated"
     schema_version: ClassVar[int] = 1
 
-    point_id: str = Field(min_length=1, max_length=100)
+    point_id: Ref = Field(min_length=1, max_length=100)
     reason: str = Field(max_length=200)
-    attempt_id: str | None = Field(default=None, max_length=100)
+    attempt_id: Ref | None = Field(default=None, max_length=100)
 
 
 class ContactLost(EventData):
@@ -342,10 +343,10 @@ class ContactLost(EventData):
     event_type: ClassVar[str] = "ContactLost"
     schema_version: ClassVar[int] = 1
 
-    request_id: str = Field(min_length=1, max_length=100)
-    failed_attempts: int = Field(ge=0)
-    window_days: int = Field(ge=1)
-    point_ids: list[str] = Field(default_factory=list, max_length=100)
+    request_id: Ref = Field(min_length=1, max_length=100)
+    failed_attempts: Count
+    window_days: int = Field(ge=1, le=MAX_DAYS)
+    point_ids: list[Ref] = Field(default_factory=list, max_length=100)
 
 
 class SkipTraceCompleted(EventData):
@@ -354,9 +355,9 @@ class SkipTraceCompleted(EventData):
     event_type: ClassVar[str] = "SkipTraceCompleted"
     schema_version: ClassVar[int] = 1
 
-    request_id: str = Field(min_length=1, max_length=100)
+    request_id: Ref = Field(min_length=1, max_length=100)
     provider: str = Field(max_length=100)
-    found: int = Field(ge=0)
+    found: Count
 
 
 class HardshipReported(EventData):
@@ -369,7 +370,7 @@ class HardshipReported(EventData):
     schema_version: ClassVar[int] = 1
 
     kind: str = Field(min_length=1, max_length=32)
-    evidence_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    evidence_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", max_length=64)
 
 
 class ContactDetailsShown(EventData):
@@ -381,7 +382,7 @@ class ContactDetailsShown(EventData):
 
     viewer: str = Field(min_length=1, max_length=200)
     role: str = Field(min_length=1, max_length=20)
-    point_ids: list[str] = Field(min_length=1, max_length=100)
+    point_ids: list[Ref] = Field(min_length=1, max_length=100)
 
 
 MODELS: list[type[EventData]] = [

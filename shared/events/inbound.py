@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AwareDatetime, Field, field_validator
 
+from shared.bounds import Ref
 from shared.catalogue import EventData, Upcaster
 from shared.money import Currency, NonNegativeMinor, PositiveMinor
 
@@ -23,7 +24,7 @@ class AccountOpenedV1(EventData):
     event_type: ClassVar[str] = "AccountOpened"
     schema_version: ClassVar[int] = 1
 
-    customer_id: str = Field(min_length=1, max_length=64)
+    customer_id: Ref = Field(min_length=1, max_length=64)
     product: Product
     currency: Currency
 
@@ -34,10 +35,12 @@ class AccountOpened(EventData):
     event_type: ClassVar[str] = "AccountOpened"
     schema_version: ClassVar[int] = 2
 
-    customer_id: str = Field(min_length=1, max_length=64)
+    customer_id: Ref = Field(min_length=1, max_length=64)
     product: Product
     currency: Currency
-    time_zone: str = Field(description="IANA zone of the borrower, e.g. Asia/Shanghai")
+    time_zone: str = Field(
+        max_length=64, description="IANA zone of the borrower, e.g. Asia/Shanghai"
+    )
     jurisdiction: Literal["CN", "US"] | None = Field(
         default=None,
         description="whose collection rules apply; absent: US for US time zones, else CN",
@@ -64,7 +67,7 @@ class BillIssued(EventData):
     event_type: ClassVar[str] = "BillIssued"
     schema_version: ClassVar[int] = 1
 
-    bill_id: str = Field(min_length=1, max_length=64)
+    bill_id: Ref = Field(min_length=1, max_length=64)
     currency: Currency
     principal: NonNegativeMinor
     interest: NonNegativeMinor = 0
@@ -87,11 +90,11 @@ class PaymentReceived(EventData):
     event_type: ClassVar[str] = "PaymentReceived"
     schema_version: ClassVar[int] = 1
 
-    payment_id: str = Field(min_length=1, max_length=64)
+    payment_id: Ref = Field(min_length=1, max_length=64)
     currency: Currency
     amount: PositiveMinor
     paid_at: AwareDatetime
-    bill_id: str | None = Field(default=None, max_length=64)
+    bill_id: Ref | None = Field(default=None, max_length=64)
 
 
 class BusinessDayClosed(EventData):

@@ -8,6 +8,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.bounds import MAX_ITEMS, Ref
 from shared.catalogue import EventData, Upcaster
 from shared.money import Currency, NonNegativeMinor, PositiveMinor
 
@@ -16,7 +17,7 @@ Channel = Literal["agent", "app", "web", "phone", "branch"]
 Role = Literal["borrower", "agent", "supervisor", "system"]
 EvidenceKind = Literal["unemployment", "medical", "disaster", "other"]
 WaivableComponent = Literal["late_fee", "interest"]
-Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", max_length=64)]
 ActorId = Annotated[str, Field(min_length=1, max_length=200)]
 Reason = Annotated[str, Field(min_length=1, max_length=500)]
 
@@ -57,11 +58,11 @@ class PlanTerms(BaseModel):
     currency: Currency
     amount: NonNegativeMinor = Field(description="the balance the plan covers, in fen")
     months: int = Field(ge=0, le=36)
-    monthly_rate: Decimal = Field(default=Decimal(0), ge=0, lt=1)
+    monthly_rate: Decimal = Field(default=Decimal(0), ge=0, lt=1, max_digits=20)
     deferral_months: int = Field(default=0, ge=0, le=36)
     waiver_amount: NonNegativeMinor = 0
-    waiver_components: list[WaivableComponent] = Field(default_factory=list)
-    installments: list[ScheduledInstallment] = Field(default_factory=list)
+    waiver_components: list[WaivableComponent] = Field(default_factory=list, max_length=10)
+    installments: list[ScheduledInstallment] = Field(default_factory=list, max_length=MAX_ITEMS)
     fees: NonNegativeMinor = Field(default=0, description="every fee the plan charges")
     total_repayable: NonNegativeMinor = Field(
         default=0,
@@ -76,7 +77,7 @@ class PlanAgreed(EventData):
     event_type: ClassVar[str] = "PlanAgreed"
     schema_version: ClassVar[int] = 1
 
-    plan_id: str
+    plan_id: Ref
     plan_type: PlanType
     currency: Currency
     amount: NonNegativeMinor = Field(description="the balance the plan covers, in fen")
@@ -90,7 +91,7 @@ class PlanBroken(EventData):
     event_type: ClassVar[str] = "PlanBroken"
     schema_version: ClassVar[int] = 1
 
-    plan_id: str
+    plan_id: Ref
     reason: str = Field(max_length=500)
 
 
@@ -100,7 +101,7 @@ class PlanCompleted(EventData):
     event_type: ClassVar[str] = "PlanCompleted"
     schema_version: ClassVar[int] = 1
 
-    plan_id: str
+    plan_id: Ref
 
 
 class PlanRequested(EventData):
@@ -109,7 +110,7 @@ class PlanRequested(EventData):
     event_type: ClassVar[str] = "PlanRequested"
     schema_version: ClassVar[int] = 1
 
-    plan_id: str
+    plan_id: Ref
     plan_type: PlanType
     requested_by: ActorId
     role: Role
@@ -127,7 +128,7 @@ class PlanOffered(EventData):
     event_type: ClassVar[str] = "PlanOffered"
     schema_version: ClassVar[int] = 1
 
-    plan_id: str
+    plan_id: Ref
     terms: PlanTerms
     offered_on: date
     expires_on: date
@@ -136,8 +137,8 @@ class PlanOffered(EventData):
     disclosure_sha256: Sha256
     proposed_by: ActorId
     role: Role
-    evidence: list[EvidenceRef] = Field(default_factory=list)
-    approval_required: list[Reason] = Field(default_factory=list)
+    evidence: list[EvidenceRef] = Field(default_factory=list, max_length=MAX_ITEMS)
+    approval_required: list[Reason] = Field(default_factory=list, max_length=MAX_ITEMS)
 
 
 class PlanApprovalRequested(EventData):
@@ -146,9 +147,9 @@ class PlanApprovalRequested(EventData):
     event_type: ClassVar[str] = "PlanApprovalRequested"
     schema_version: ClassVar[int] = 1
 
-    plan_id: str
+    plan_id: Ref
     proposed_by: ActorId
-    reasons: list[Reason] = Field(min_length=1)
+    reasons: list[Reason] = Field(min_length=1, max_length=MAX_ITEMS)
 
 
 class PlanApproved(EventData):
@@ -157,7 +158,7 @@ class PlanApproved(EventData):
     event_type: ClassVar[str] = "PlanApproved"
     schema_version: ClassVar[int] = 1
 
-    plan_id: str
+    plan_id: Ref
     approved_by: ActorId
     approved_on: date
 
@@ -168,7 +169,7 @@ class PlanRejected(EventData):
     event_type: ClassVar[str] = "PlanRejected"
     schema_version: ClassVar[int] = 1
 
-    plan_id: str
+    plan_id: Ref
     rejected_by: ActorId
     rejected_on: date
     reason: Reason
@@ -180,7 +181,7 @@ class PlanAccepted(EventData):
     event_type: ClassVar[str] = "PlanAccepted"
     schema_version: ClassVar[int] = 1
 
-    plan_id: str
+    plan_id: Ref
     accepted_by: ActorId
     role: Role
     channel: Channel
@@ -194,7 +195,7 @@ class PlanDeclined(EventData):
     event_type: ClassVar[str] = "PlanDeclined"
     schema_version: ClassVar[int] = 1
 
-    plan_id: str
+    plan_id: Ref
     declined_by: ActorId
     channel: Channel
     declined_on: date
@@ -208,7 +209,7 @@ class PlanExpired(EventData):
     event_type: ClassVar[str] = "PlanExpired"
     schema_version: ClassVar[int] = 1
 
-    plan_id: str
+    plan_id: Ref
     expired_on: date
 
 
@@ -222,7 +223,7 @@ class PlanActivated(PlanTerms, EventData):
     event_type: ClassVar[str] = "PlanActivated"
     schema_version: ClassVar[int] = 1
 
-    plan_id: str
+    plan_id: Ref
     activated_on: date
     first_due_date: date | None = None
 
@@ -233,8 +234,8 @@ class PlanPaymentApplied(EventData):
     event_type: ClassVar[str] = "PlanPaymentApplied"
     schema_version: ClassVar[int] = 1
 
-    plan_id: str
-    payment_id: str | None = None
+    plan_id: Ref
+    payment_id: Ref | None = None
     amount: PositiveMinor
     paid_on: date
 
@@ -245,7 +246,7 @@ class InstallmentMet(EventData):
     event_type: ClassVar[str] = "InstallmentMet"
     schema_version: ClassVar[int] = 1
 
-    plan_id: str
+    plan_id: Ref
     number: int = Field(ge=1, le=36)
     due_date: date
     amount: PositiveMinor
@@ -259,7 +260,7 @@ class InstallmentMissed(EventData):
     event_type: ClassVar[str] = "InstallmentMissed"
     schema_version: ClassVar[int] = 1
 
-    plan_id: str
+    plan_id: Ref
     number: int = Field(ge=1, le=36)
     due_date: date
     unpaid: PositiveMinor
@@ -272,7 +273,7 @@ class PlanCancelled(EventData):
     event_type: ClassVar[str] = "PlanCancelled"
     schema_version: ClassVar[int] = 1
 
-    plan_id: str
+    plan_id: Ref
     cancelled_by: ActorId
     cancelled_on: date
     reason: Reason
