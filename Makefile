@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-unit lint schemas docs bench clean
+.PHONY: install run test test-unit test-api lint schemas docs bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "arrears needs Python 3.11+"'
@@ -33,6 +33,10 @@ test: lint
 
 test-unit: install
 	$(BIN)/pytest tests/unit
+
+## test-api: schemathesis against every service's OpenAPI (ARREARS_API_EXAMPLES=N for more)
+test-api: install
+	$(BIN)/pytest tests/api
 
 schemas: install
 	$(BIN)/arrears schemas export docs/schemas

@@ -5,7 +5,7 @@ check on each answer (no 5xx, status and content type and headers and body as
 documented, invalid data refused, valid data not refused by the schema's own rules,
 auth not ignored).
 
-Bounded for CI (`ARREARS_API_EXAMPLES` examples per operation, default 12); run it
+Bounded for CI (`ARREARS_API_EXAMPLES` examples per operation and mode, default 25); run it
 longer with e.g. `ARREARS_API_EXAMPLES=200 pytest tests/api`.
 """
 
@@ -37,7 +37,7 @@ from tests.support import auth, settings_for
 
 pytestmark = pytest.mark.api
 
-EXAMPLES = int(os.environ.get("ARREARS_API_EXAMPLES", "12"))
+EXAMPLES = int(os.environ.get("ARREARS_API_EXAMPLES", "25"))
 # Which role's token a route is called with, most capable first: the run should reach
 # each route's handler, not stop at its 403.
 PREFERRED = ("ops", "compliance", "supervisor", "agent", "integrator", "borrower")
