@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from services.accounts.bootstrap import bootstrap
 from services.accounts.domain.model import Account
@@ -545,3 +545,18 @@ async def test_a_failure_reason_quoting_pii_is_dead_lettered_masked(
     letter = only(await c.dead_letters())
     assert "13812345678" not in letter.reason and "zhang.wei" not in letter.reason
     assert "138****5678" in letter.reason and "z***@example.com" in letter.reason
+
+
+async def test_a_failing_statement_is_dead_lettered_without_its_sql_or_parameters(
+    runtime: Runtime, inbound: Feed
+) -> None:
+    async def overflowing(uow: Any, env: Envelope) -> None:
+        # What SQLite answered for a 2^64 amount before amounts were bounded.
+        await uow.session.execute(text("SELECT :secret_amount"), {"secret_amount": 2**64})
+
+    c = consumer_with(runtime, overflowing, max_attempts=1)
+    await c.process(await inbound.send(opened("X")))
+
+    letter = only(await c.dead_letters())
+    assert "SELECT" not in letter.reason and str(2**64) not in letter.reason
+    assert "OverflowError" in letter.reason, letter.reason
