@@ -55,9 +55,15 @@ class SqlUnitOfWork:
             await self.session.close()
 
     async def commit(self) -> None:
-        """Make everything done in this unit durable, at once."""
+        """Write what this unit staged, then make all of it durable at once."""
+        await self.flush()
         await self.session.commit()
         self._committed = True
+
+    async def flush(self) -> None:
+        """Write staged events and outbox messages now (still inside the transaction)."""
+        await self.events.flush()
+        await self.outbox.flush()
 
     async def rollback(self) -> None:
         """Throw away everything done in this unit."""

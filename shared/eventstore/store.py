@@ -22,15 +22,24 @@ def utc(value: datetime) -> datetime:
 
 
 class EventStore:
-    """Streams of envelopes inside one session; the unit of work commits them."""
+    """Streams of envelopes inside one session; appends are staged and written together.
+
+    `append` reads nothing: the version the caller loaded is the expected version, and
+    the unique key on (stream, version) refuses a concurrent writer's append, as a
+    ConcurrencyError raised by `flush` (at the latest when the unit of work commits).
+    Staged rows are flushed before any read, so a read in the same transaction sees them.
+    """
 
     def __init__(self, session: AsyncSession, tables: PlatformTables, catalogue: Catalogue) -> None:
         self._session = session
         self._t = tables.events
         self._catalogue = catalogue
+        self._staged: list[dict[str, object]] = []
+        self._heads: dict[str, int] = {}  # the version each stream reaches once flushed
 
     async def version(self, stream_id: str) -> int:
         """The stream's current version; 0 for a stream with no events."""
+        await self.flush()
         result = await self._session.execute(
             select(func.max(self._t.c.stream_version)).where(self._t.c.stream_id == stream_id)
         )
@@ -38,20 +47,32 @@ class EventStore:
 
     async def load(self, stream_id: str) -> tuple[list[Envelope], int]:
         """Every event of a stream, upcast to current schema versions, and its version."""
-        rows = (
-            await self._session.execute(
-                select(self._t.c.envelope, self._t.c.stream_version)
-                .where(self._t.c.stream_id == stream_id)
-                .order_by(self._t.c.stream_version)
+        return (await self.load_many([stream_id]))[stream_id]
+
+    async def load_many(
+        self, stream_ids: Sequence[str], chunk: int = 500
+    ) -> dict[str, tuple[list[Envelope], int]]:
+        """Several streams at once (one query per `chunk` streams), each with its version."""
+        await self.flush()
+        found: dict[str, tuple[list[Envelope], int]] = {s: ([], 0) for s in stream_ids}
+        wanted = list(dict.fromkeys(stream_ids))
+        for i in range(0, len(wanted), chunk):
+            rows = await self._session.execute(
+                select(self._t.c.stream_id, self._t.c.envelope, self._t.c.stream_version)
+                .where(self._t.c.stream_id.in_(wanted[i : i + chunk]))
+                .order_by(self._t.c.stream_id, self._t.c.stream_version)
             )
-        ).all()
-        envelopes = [self._catalogue.upcast(decode_envelope(row.envelope)) for row in rows]
-        return envelopes, (rows[-1].stream_version if rows else 0)
+            for row in rows:
+                envelopes, _ = found[row.stream_id]
+                envelopes.append(self._catalogue.upcast(decode_envelope(row.envelope)))
+                found[row.stream_id] = (envelopes, row.stream_version)
+        return found
 
     async def of_types(
         self, stream_id: str, types: Sequence[str], offset: int, limit: int
     ) -> list[Envelope]:
         """A page of a stream's events of the given types, upcast, in version order."""
+        await self.flush()
         rows = await self._session.execute(
             select(self._t.c.envelope)
             .where(self._t.c.stream_id == stream_id, self._t.c.type.in_(list(types)))
@@ -64,19 +85,23 @@ class EventStore:
     async def append(
         self, stream_id: str, expected_version: int, envelopes: Sequence[Envelope]
     ) -> int:
-        """Append after `expected_version` or raise ConcurrencyError; returns the new version."""
+        """Stage events after `expected_version`; returns the stream's new version.
+
+        A second append to a stream in one transaction must follow the first
+        (ConcurrencyError at once otherwise); a clash with another transaction's commit
+        is a ConcurrencyError from `flush`.
+        """
         if not envelopes:
             return expected_version
-        current = await self.version(stream_id)
-        if current != expected_version:
+        head = self._heads.get(stream_id)
+        if head is not None and head != expected_version:
             raise ConcurrencyError(
-                f"stream {stream_id} is at version {current}, expected {expected_version}"
+                f"stream {stream_id} is at version {head}, expected {expected_version}"
             )
-        rows = []
         for i, env in enumerate(envelopes, start=1):
             if env.recorded_at is None:
                 raise ValueError("an appended event must be stamped with recorded_at")
-            rows.append(
+            self._staged.append(
                 {
                     "stream_id": stream_id,
                     "stream_version": expected_version + i,
@@ -89,17 +114,25 @@ class EventStore:
                     "envelope": env.to_json().decode(),
                 }
             )
+        self._heads[stream_id] = expected_version + len(envelopes)
+        return self._heads[stream_id]
+
+    async def flush(self) -> None:
+        """Write every staged event in one multi-row insert."""
+        if not self._staged:
+            return
+        rows, self._staged = self._staged, []
+        streams = sorted({str(r["stream_id"]) for r in rows})
         try:
             await self._session.execute(insert(self._t), rows)
         except IntegrityError as exc:
-            # Another writer won the race between our version check and the insert.
-            raise ConcurrencyError(f"stream {stream_id} was appended to concurrently") from exc
+            # Another writer appended the same (stream, version) first.
+            raise ConcurrencyError(f"streams {streams} were appended to concurrently") from exc
         except OperationalError as exc:
             # SQLite's form of the same race: our snapshot is older than a newer commit.
             if "locked" not in str(exc.orig):
                 raise
-            raise ConcurrencyError(f"stream {stream_id} was appended to concurrently") from exc
-        return expected_version + len(envelopes)
+            raise ConcurrencyError(f"streams {streams} were appended to concurrently") from exc
 
 
 class Outbox:
@@ -109,29 +142,32 @@ class Outbox:
         self._session = session
         self._t = tables.outbox
         self._now = now
+        self._staged: list[dict[str, object]] = []
 
     async def add(self, topic: str, envelopes: Sequence[Envelope]) -> None:
-        """Queue envelopes for `topic`, keyed by account id."""
-        if not envelopes:
-            return
-        await self._session.execute(
-            insert(self._t),
-            [
-                {
-                    "event_id": str(env.id),
-                    "topic": topic,
-                    "key": env.key(),
-                    "value": env.to_json(),
-                    "created_at": self._now,
-                }
-                for env in envelopes
-            ],
+        """Queue envelopes for `topic`, keyed by account id (written at `flush`)."""
+        self._staged.extend(
+            {
+                "event_id": str(env.id),
+                "topic": topic,
+                "key": env.key(),
+                "value": env.to_json(),
+                "created_at": self._now,
+            }
+            for env in envelopes
         )
+
+    async def flush(self) -> None:
+        """Write every queued message in one multi-row insert, in the order queued."""
+        if self._staged:
+            rows, self._staged = self._staged, []
+            await self._session.execute(insert(self._t), rows)
 
     async def add_raw(
         self, topic: str, event_id: str, key: bytes, payload: dict[str, object]
     ) -> None:
         """Queue a message that is not an event envelope (a dead-letter record)."""
+        await self.flush()  # positions keep the order messages were queued in
         await self._session.execute(
             insert(self._t).values(
                 event_id=event_id,

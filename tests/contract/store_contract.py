@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event as sqla_event
 from sqlalchemy import func, select
 
 from services.accounts.adapters.tables import platform
@@ -78,6 +79,7 @@ class StoreContract:
         with pytest.raises(ConcurrencyError):
             async with uow() as u:
                 await u.events.append("s-1", 0, [event(day=2)])
+                await u.commit()
         async with uow() as u:
             assert (await u.events.load("s-1"))[1] == 1
 
@@ -92,9 +94,45 @@ class StoreContract:
             await a.commit()
             with pytest.raises(ConcurrencyError):
                 await b.events.append("s-1", 0, [event(day=2)])
+                await b.commit()
         async with uow() as u:
             loaded, version = await u.events.load("s-1")
         assert version == 1 and loaded[0].data["business_date"] == "2026-03-01"
+
+    async def test_an_append_reads_nothing_and_a_run_writes_one_statement_per_table(
+        self, uow: UowFactory
+    ) -> None:
+        statements: list[str] = []
+        async with uow() as u:
+            sync = u.session.bind.sync_engine  # type: ignore[union-attr]
+
+            def count(_c: object, _cur: object, sql: str, *_: object) -> None:
+                statements.append(sql.split()[0])
+
+            sqla_event.listen(sync, "before_cursor_execute", count)
+            try:
+                for n in range(50):
+                    await u.record(f"s-{n}", 0, [event(f"A{n}"), event(f"A{n}", 2)], "topic")
+                await u.commit()
+            finally:
+                sqla_event.remove(sync, "before_cursor_execute", count)
+        assert statements.count("SELECT") == 0
+        assert statements.count("INSERT") == 2  # events, outbox
+        async with uow() as u:
+            loaded = await u.events.load_many([f"s-{n}" for n in range(50)] + ["none"])
+        assert all(loaded[f"s-{n}"][1] == 2 for n in range(50))
+        assert loaded["none"] == ([], 0)
+
+    async def test_a_second_append_must_follow_the_first_in_one_transaction(
+        self, uow: UowFactory
+    ) -> None:
+        async with uow() as u:
+            assert await u.events.append("s-1", 0, [event(day=1)]) == 1
+            with pytest.raises(ConcurrencyError):
+                await u.events.append("s-1", 0, [event(day=2)])
+            assert await u.events.append("s-1", 1, [event(day=2)]) == 2
+            loaded, version = await u.events.load("s-1")  # sees what it staged
+            assert version == 2 and len(loaded) == 2
 
     async def test_nothing_is_kept_without_commit(self, uow: UowFactory) -> None:
         async with uow() as u:
