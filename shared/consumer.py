@@ -198,6 +198,8 @@ class EventConsumer:
                 async with self._uow() as uow:
                     # One ledger read and one write for the whole run, not two per event.
                     done = await uow.processed.seen_many(self.name, [str(e.id) for e in run[:end]])
+                    # And one read for every aggregate the run will touch.
+                    await uow.prefetch([e for e in run[:end] if str(e.id) not in done])
                     applied: list[str] = []
                     for position, env in enumerate(run[:end]):  # noqa: B007 - read in except
                         if str(env.id) in done:

@@ -60,6 +60,12 @@ class SqlUnitOfWork:
         await self.session.commit()
         self._committed = True
 
+    async def prefetch(self, envelopes: Sequence[Envelope]) -> None:
+        """Load, in as few queries as possible, what handling `envelopes` will read.
+
+        A consumer calls it once per run; a service whose handlers load aggregates
+        overrides it (the default loads nothing)."""
+
     async def flush(self) -> None:
         """Write staged events and outbox messages now (still inside the transaction)."""
         await self.events.flush()

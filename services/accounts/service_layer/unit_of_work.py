@@ -45,6 +45,18 @@ class AccountRepository:
             )
         return self._seen[account_id]
 
+    async def prefetch(self, account_ids: Sequence[str]) -> None:
+        """Load several accounts into this transaction's identity map in one query."""
+        wanted = [a for a in dict.fromkeys(account_ids) if a not in self._seen]
+        if not wanted:
+            return
+        streams = await self._events.load_many([stream_id(a) for a in wanted])
+        for account_id in wanted:
+            events, version = streams[stream_id(account_id)]
+            self._seen[account_id] = Account.from_events(
+                account_id, events, version, self._policies
+            )
+
     async def history(
         self, account_id: str, types: Sequence[str], offset: int, limit: int
     ) -> list[Envelope]:
@@ -142,6 +154,11 @@ class AccountsUnitOfWork(SqlUnitOfWork):
         self.accounts = AccountRepository(self.session, self.events, self.policies)
         self.submissions = SubmissionLog(self.session, self.now)
         return self
+
+    async def prefetch(self, envelopes: Sequence[Envelope]) -> None:
+        """The accounts a consumer run's events name (a close of every account fans out
+        later, so `*` is not one)."""
+        await self.accounts.prefetch([e.account_id for e in envelopes if e.account_id != "*"])
 
     async def save(
         self, account: Account, facts: Sequence[Envelope], emitted: Sequence[Envelope], topic: str
