@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -372,3 +373,45 @@ def test_replaying_the_stream_reproduces_the_state(
     assert replayed.credit == h.account.credit
     assert replayed.payment_ids == {f"P{n}" for n in range(len(payments))}
     assert replayed.version == len(h.events)
+
+
+# -- deciding on a scratch copy -------------------------------------------------------------
+
+
+def _mutable_parts(value: object) -> list[object]:
+    """Every mutable container reachable from `value` (dataclasses, dicts, lists, sets)."""
+    found: list[object] = []
+    if isinstance(value, dict | list | set):
+        found.append(value)
+        for item in value.values() if isinstance(value, dict) else value:
+            found += _mutable_parts(item)
+    elif dataclasses.is_dataclass(value) and not type(value).__dataclass_params__.frozen:  # type: ignore[attr-defined]
+        found.append(value)
+        for f in dataclasses.fields(value):
+            if f.name != "policies":  # immutable configuration, shared on purpose
+                found += _mutable_parts(getattr(value, f.name))
+    return found
+
+
+def test_a_scratch_copy_shares_no_mutable_state_with_the_account() -> None:
+    # A refusal half-way through a decision must leave the real account untouched, so
+    # every field added to Account must be copied by scratch(), not shared.
+    h = three_bills()
+    h.pay("P1", 250)
+    h.close(date(2026, 3, 20))
+    account = h.account
+    scratch = account.scratch()
+    assert scratch == account
+    original = {
+        id(part)
+        for name in account.__dataclass_fields__
+        if name != "policies"
+        for part in _mutable_parts(getattr(account, name))
+    }
+    copied = {
+        id(part)
+        for name in scratch.__dataclass_fields__
+        if name != "policies"
+        for part in _mutable_parts(getattr(scratch, name))
+    }
+    assert original and not original & copied

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 from shared.events.accounts import COMPONENTS, Allocation
@@ -26,6 +26,16 @@ class Bill:
     reinstalled: dict[str, int] = field(default_factory=zero)
     overdue_reported: bool = False
     due_soon_reported: bool = False
+
+    def copy(self) -> Bill:
+        """An independent copy (its amounts are mutable)."""
+        return replace(
+            self,
+            charged=dict(self.charged),
+            paid_by=dict(self.paid_by),
+            waived=dict(self.waived),
+            reinstalled=dict(self.reinstalled),
+        )
 
     def unpaid(self, component: str) -> int:
         """What is still owed of one component."""
@@ -68,6 +78,10 @@ class AllocationRecord:
     kind: str  # "payment" or "credit"
     amount: int
     by_bill: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def copy(self) -> AllocationRecord:
+        """An independent copy."""
+        return replace(self, by_bill={k: dict(v) for k, v in self.by_bill.items()})
 
     @property
     def allocated(self) -> int:

@@ -9,9 +9,8 @@ it had arrived on time and the difference emitted as compensating events.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from functools import cache
 from typing import Any
@@ -393,10 +392,20 @@ class Account:
         return scratch._out
 
     def scratch(self) -> Account:
-        """A deep copy that shares the immutable events and policies."""
-        memo: dict[int, Any] = {id(e): e for e in self.timeline}
-        memo[id(self.policies)] = self.policies
-        return copy.deepcopy(self, memo)
+        """A copy to decide on: its own containers and bills, sharing the immutable events
+        and policies (a generic deep copy cost more than the decision itself)."""
+        return replace(
+            self,
+            bills={k: b.copy() for k, b in self.bills.items()},
+            payment_ids=set(self.payment_ids),
+            allocations={k: a.copy() for k, a in self.allocations.items()},
+            active_plans=set(self.active_plans),
+            pauses=list(self.pauses),
+            reliefs=set(self.reliefs),
+            partial_streak=list(self.partial_streak),
+            timeline=list(self.timeline),
+            _out=None,
+        )
 
     def _require_open(self) -> None:
         if not self.opened:
