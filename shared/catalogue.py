@@ -33,6 +33,7 @@ class Catalogue:
     def __init__(self, models: Iterable[type[EventData]] = ()) -> None:
         self._models: dict[tuple[str, int], type[EventData]] = {}
         self._upcasters: dict[tuple[str, int], Upcaster] = {}
+        self._latest: dict[str, int] = {}
         for model in models:
             self.register(model)
 
@@ -42,6 +43,9 @@ class Catalogue:
         if key in self._models:
             raise ValueError(f"{key} is already registered")
         self._models[key] = model
+        self._latest[model.event_type] = max(
+            model.schema_version, self._latest.get(model.event_type, 0)
+        )
         return model
 
     def register_upcaster(self, event_type: str, from_version: int, fn: Upcaster) -> None:
@@ -54,10 +58,10 @@ class Catalogue:
 
     def latest_version(self, event_type: str) -> int:
         """The newest schema version of a type."""
-        versions = [v for t, v in self._models if t == event_type]
-        if not versions:
-            raise UnknownEventType(f"type: unknown event type {event_type!r}")
-        return max(versions)
+        try:
+            return self._latest[event_type]
+        except KeyError:
+            raise UnknownEventType(f"type: unknown event type {event_type!r}") from None
 
     def model(self, event_type: str, version: int) -> type[EventData]:
         """The model of one (type, version)."""
