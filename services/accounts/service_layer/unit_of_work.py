@@ -35,6 +35,7 @@ class AccountRepository:
         # because the unit of work lives for one transaction and `save` applies what it
         # appends to the same object; a failed run discards the unit of work with it.
         self._seen: dict[str, Account] = {}
+        self._opened: list[dict[str, object]] = []
 
     async def get(self, account_id: str) -> Account:
         """The account as its stream says; a never-opened account has no customer."""
@@ -65,12 +66,17 @@ class AccountRepository:
 
     async def add_to_index(self, account_id: str, opened_at: datetime) -> None:
         """List a newly opened account (for day closes that cover every account)."""
-        await self._session.execute(
-            insert(account_index).values(account_id=account_id, opened_at=opened_at)
-        )
+        self._opened.append({"account_id": account_id, "opened_at": opened_at})
+
+    async def flush(self) -> None:
+        """Write the accounts opened in this transaction to the index, in one statement."""
+        if self._opened:
+            rows, self._opened = self._opened, []
+            await self._session.execute(insert(account_index), rows)
 
     async def all_ids(self) -> list[str]:
         """Every open account id, in a stable order."""
+        await self.flush()
         rows = await self._session.execute(
             select(account_index.c.account_id).order_by(account_index.c.account_id)
         )
@@ -154,6 +160,11 @@ class AccountsUnitOfWork(SqlUnitOfWork):
         self.accounts = AccountRepository(self.session, self.events, self.policies)
         self.submissions = SubmissionLog(self.session, self.now)
         return self
+
+    async def flush(self) -> None:
+        """The platform's staged rows and the account index's."""
+        await super().flush()
+        await self.accounts.flush()
 
     async def prefetch(self, envelopes: Sequence[Envelope]) -> None:
         """The accounts a consumer run's events name (a close of every account fans out
