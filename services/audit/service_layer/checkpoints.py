@@ -17,7 +17,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.audit.domain.bundle import FORMAT, checkpoint_message, public_pem, sign
 from services.audit.domain.merkle import head_leaf, inclusion_proof, root
+from services.audit.domain.personal import Reader, markers, salt
 from services.audit.service_layer.unit_of_work import AuditUnitOfWork
+from shared.errors import Rejected
 from shared.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
@@ -68,10 +70,24 @@ async def make_checkpoint(uow: AuditUnitOfWork, key: Ed25519PrivateKey) -> dict[
     return checkpoint
 
 
-async def export_bundle(uow: AuditUnitOfWork, account_id: str) -> dict[str, Any] | None:
+class TrailNotCommitted(Rejected):
+    """The trail was recorded before personal fields were committed: rebuild it first."""
+
+
+async def export_bundle(
+    uow: AuditUnitOfWork,
+    account_id: str,
+    reader: Reader | None = None,
+    *,
+    leaves_the_service: bool = True,
+) -> dict[str, Any] | None:
     """One account's trail up to its head in the latest checkpoint, with the proof.
 
-    None when no checkpoint covers the account yet (make one first).
+    The entries carry commitments, never personal values; a `reader` who asked to see
+    gets, for each field their role may see in clear, its value and salt in
+    `disclosures` (checked offline against the entry's commitment). None when no
+    checkpoint covers the account yet (make one first). A bundle that `leaves_the_service`
+    is refused while the trail still chains personal values in clear (before a rebuild).
     """
     checkpoint = await uow.latest_checkpoint()
     if checkpoint is None:
@@ -82,10 +98,21 @@ async def export_bundle(uow: AuditUnitOfWork, account_id: str) -> dict[str, Any]
         return None
     _, seq, head_hash = heads[index]
     leaves = [head_leaf(a, s, h) for a, s, h in heads]
+    entries = await uow.stored_entries(account_id, int(seq))
+    events = [json.loads(e["event"]) for e in entries]
+    for e, event in zip(entries, events, strict=True):
+        if leaves_the_service and uow.declared_personal(
+            event["type"], event["schema_version"], event["data"]
+        ):
+            raise TrailNotCommitted(
+                f"entry {e['seq']} of account {account_id} holds personal data in its chained "
+                "event (recorded before commitments): run `arrears audit rebuild` first"
+            )
     return {
         "format": FORMAT,
         "account_id": account_id,
-        "entries": await uow.stored_entries(account_id, int(seq)),
+        "entries": entries,
+        "disclosures": await _disclosures(uow, account_id, entries, events, reader),
         "checkpoint": {
             "at": checkpoint["at"],
             "size": checkpoint["size"],
@@ -97,6 +124,38 @@ async def export_bundle(uow: AuditUnitOfWork, account_id: str) -> dict[str, Any]
         },
         "public_key": checkpoint["public_key"],
     }
+
+
+async def _disclosures(
+    uow: AuditUnitOfWork,
+    account_id: str,
+    entries: list[dict[str, Any]],
+    events: list[dict[str, Any]],
+    reader: Reader | None,
+) -> list[dict[str, Any]]:
+    """Each value the reader may see in clear, with the salt that checks it against the chain."""
+    if reader is None or not reader.reveal or not entries:
+        return []
+    key = await uow.subject_key(account_id)
+    if key is None:
+        return []  # erased: no value is left to disclose
+    values = await uow.personal_values(account_id, 1, entries[-1]["seq"])
+    out = []
+    for e, event in zip(entries, events, strict=True):
+        for path, kind, _ in markers(event["data"]):
+            value = values.get(e["seq"], {}).get(path)
+            if value is not None and reader.may_see(kind):
+                field_salt = salt(key, e["event_id"], path).hex()
+                out.append(
+                    {
+                        "seq": e["seq"],
+                        "path": path,
+                        "kind": kind,
+                        "value": value,
+                        "salt": field_salt,
+                    }
+                )
+    return out
 
 
 def published_path(settings: Settings) -> Path:

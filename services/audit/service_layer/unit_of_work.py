@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+import secrets
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, insert, select
 
-from services.audit.adapters.tables import access_log, audit_entries, checkpoints
+from services.audit.adapters.tables import (
+    access_log,
+    audit_entries,
+    audit_personal_values,
+    audit_subject_keys,
+    checkpoints,
+)
 from services.audit.domain.chain import GENESIS, canonical, link
+from services.audit.domain.personal import commit
 from services.audit.domain.verify import BrokenLink, StoredEntry, verify_chain
 from shared.auth import Principal
+from shared.catalogue import PersonalValue
 from shared.envelope import Envelope
+from shared.errors import UnknownEventType
 from shared.eventstore.store import utc
 from shared.uow import SqlUnitOfWork
 
@@ -22,8 +32,35 @@ from shared.uow import SqlUnitOfWork
 class AuditUnitOfWork(SqlUnitOfWork):
     """One transaction over the audit database."""
 
+    def declared_personal(
+        self, event_type: str, version: int, data: Mapping[str, Any]
+    ) -> list[PersonalValue]:
+        """The values at the fields the catalogue declares personal for this type and version
+        (still in clear: a marker there is no value); none for a type it does not know."""
+        try:
+            return self._catalogue.personal_values(event_type, version, data)
+        except UnknownEventType:
+            return []
+
+    async def subject_key(self, account_id: str, *, create: bool = False) -> bytes | None:
+        """The account's commitment key; a new random one if `create` and there is none."""
+        k = audit_subject_keys
+        found = (
+            await self.session.execute(select(k.c.key).where(k.c.account_id == account_id))
+        ).scalar_one_or_none()
+        if found is None and create:
+            found = secrets.token_bytes(32)
+            await self.session.execute(
+                insert(k).values(account_id=account_id, key=found, created_at=self.now)
+            )
+        return found
+
     async def append_entry(self, env: Envelope) -> None:
-        """Chain an event onto its account's trail; an event already there is left alone."""
+        """Chain an event onto its account's trail; an event already there is left alone.
+
+        Its personal fields are chained as commitments and their values kept beside the
+        chain (audit_personal_values).
+        """
         t = audit_entries
         if (await self.session.execute(select(t.c.seq).where(t.c.event_id == str(env.id)))).first():
             return
@@ -37,6 +74,18 @@ class AuditUnitOfWork(SqlUnitOfWork):
         ).first()
         seq, prev = (head.seq + 1, head.hash) if head else (1, GENESIS)
         event = env.model_dump(mode="json")
+        personal = self.declared_personal(env.type, env.schema_version, env.data)
+        if personal:
+            key = await self.subject_key(env.account_id, create=True)
+            assert key is not None
+            event["data"] = commit(event["data"], personal, str(env.id), key)
+            await self.session.execute(
+                insert(audit_personal_values),
+                [
+                    {"account_id": env.account_id, "seq": seq, "path": v.path, "value": v.value}
+                    for v in personal
+                ],
+            )
         await self.session.execute(
             insert(t).values(
                 account_id=env.account_id,
@@ -80,6 +129,21 @@ class AuditUnitOfWork(SqlUnitOfWork):
                     "prev_hash": r["prev_hash"],
                 }
             )
+        return out
+
+    async def personal_values(
+        self, account_id: str, from_seq: int, to_seq: int
+    ) -> dict[int, dict[str, str]]:
+        """The values kept beside entries `from_seq`..`to_seq`: seq → path → value."""
+        v = audit_personal_values
+        rows = await self.session.execute(
+            select(v.c.seq, v.c.path, v.c.value).where(
+                v.c.account_id == account_id, v.c.seq >= from_seq, v.c.seq <= to_seq
+            )
+        )
+        out: dict[int, dict[str, str]] = {}
+        for r in rows:
+            out.setdefault(int(r.seq), {})[r.path] = r.value
         return out
 
     async def verify(self, account_id: str, batch: int = 1000) -> BrokenLink | None:

@@ -9,8 +9,10 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import PlainTextResponse
 
 from services.audit.domain.bundle import dumps
-from services.audit.entrypoints.dependencies import Purpose, Runtime
+from services.audit.domain.personal import Reader
+from services.audit.entrypoints.dependencies import Purpose, Reveal, Runtime
 from services.audit.service_layer.checkpoints import (
+    TrailNotCommitted,
     compare_with_published,
     export_bundle,
     make_checkpoint,
@@ -78,15 +80,28 @@ async def latest_checkpoint(runtime: Runtime) -> dict[str, Any]:
 
 @router.get("/accounts/{account_id}/bundle", response_class=PlainTextResponse)
 async def get_bundle(
-    account_id: str, runtime: Runtime, principal: CurrentPrincipal, purpose: Purpose
+    account_id: str,
+    runtime: Runtime,
+    principal: CurrentPrincipal,
+    purpose: Purpose,
+    reveal: Reveal = False,
 ) -> PlainTextResponse:
     """One file with the account's trail, hashes, covering checkpoint and public key.
 
-    `arrears audit verify-bundle FILE` checks it offline, with no database.
+    Personal fields are in it only as commitments; with `reveal`, the values the role may
+    see come in `disclosures`, each with its salt. `arrears audit verify-bundle FILE`
+    checks it all offline, with no database.
     """
+    reader = Reader(principal.role, reveal)
     async with runtime.uow() as uow:
-        bundle = await export_bundle(uow, account_id)
-        await uow.log_access(principal, "export-bundle", purpose, account_id, {})
+        try:
+            bundle = await export_bundle(uow, account_id, reader)
+        except TrailNotCommitted as exc:
+            raise HTTPException(409, exc.reason) from exc
+        disclosed = len(bundle["disclosures"]) if bundle else 0
+        await uow.log_access(
+            principal, "export-bundle", purpose, account_id, reader.logged(disclosed)
+        )
         await uow.commit()
     if bundle is None:
         raise HTTPException(404, f"no checkpoint covers account {account_id} yet")

@@ -15,9 +15,9 @@ from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 from pydantic import AwareDatetime
 
-from services.audit.entrypoints.dependencies import Purpose, Runtime
+from services.audit.entrypoints.dependencies import Purpose, Reveal, Runtime
 from services.audit.service_layer.unit_of_work import HistoryFilters
-from services.audit.service_layer.views import masked
+from services.audit.service_layer.views import Reader, shown
 from shared.security import CurrentPrincipal, secured
 
 ACCESS = {
@@ -57,45 +57,59 @@ async def get_history(
     occurred_to: AwareDatetime | None = None,
     as_of_occurred: AwareDatetime | None = None,
     as_of_recorded: AwareDatetime | None = None,
+    reveal: Reveal = False,
 ) -> dict[str, Any]:
     """Entries in order, narrowed by type, source, time range, and "as of" either axis.
 
     `as_of_occurred`: what had happened by then. `as_of_recorded`: what the system knew
     by then (a payment made on 1 March but posted on 5 March is absent as of 3 March).
+    Personal fields are masked by their declared kind (`reveal` shows in clear what the
+    role may see); each entry lists them under `personal`.
     """
     filters = HistoryFilters(
         tuple(type or ()), source, occurred_from, occurred_to, as_of_occurred, as_of_recorded
     )
     async with runtime.uow() as uow:
         entries = await uow.history(account_id, after_seq, limit, filters)
+        reader = Reader(principal.role, reveal)
+        readable, revealed = await shown(uow, account_id, entries, reader)
         await uow.log_access(
             principal,
             "history",
             purpose,
             account_id,
-            {**filters.describe(), "after_seq": after_seq, "limit": limit},
+            {**filters.describe(), "after_seq": after_seq, "limit": limit}
+            | reader.logged(revealed),
         )
         await uow.commit()
     return {
         "account_id": account_id,
-        # PII is masked for roles that may not see it; the hashes still cover the original.
-        "entries": [masked(e, principal.role) for e in entries],
+        # The hashes cover each personal field's commitment, never its value.
+        "entries": readable,
         "next_after_seq": entries[-1]["seq"] if len(entries) == limit else None,
     }
 
 
 @router.get("/accounts/{account_id}/export.csv", response_class=PlainTextResponse)
 async def export_csv(
-    account_id: str, runtime: Runtime, principal: CurrentPrincipal, purpose: Purpose
+    account_id: str,
+    runtime: Runtime,
+    principal: CurrentPrincipal,
+    purpose: Purpose,
+    reveal: Reveal = False,
 ) -> PlainTextResponse:
-    """The whole trail as CSV for people (PII masked), one row per entry; the export is logged."""
+    """The whole trail as CSV for people (personal fields masked by kind), one row per entry;
+    the export is logged."""
     rows: list[dict[str, Any]] = []
+    reader, revealed = Reader(principal.role, reveal), 0
     async with runtime.uow() as uow:
         after = 0
         while page := await uow.history(account_id, after, MAX_PAGE):
-            rows.extend(masked(e, principal.role) for e in page)
+            readable, n = await shown(uow, account_id, page, reader)
+            rows.extend(readable)
+            revealed += n
             after = page[-1]["seq"]
-        await uow.log_access(principal, "export-csv", purpose, account_id, {})
+        await uow.log_access(principal, "export-csv", purpose, account_id, reader.logged(revealed))
         await uow.commit()
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, extrasaction="ignore")

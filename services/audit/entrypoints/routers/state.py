@@ -42,7 +42,8 @@ async def get_state(
         else:
             axis, at = "now", uow.now
         exists = await uow.has_trail(account_id)
-        state = await views.state(uow, account_id, axis, at) if exists else None
+        reader = views.Reader(principal.role)
+        state = await views.state(uow, account_id, axis, at, reader) if exists else None
         await uow.log_access(
             principal, "state", purpose, account_id, {"axis": axis, "as_of": at.isoformat()}
         )
