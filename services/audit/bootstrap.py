@@ -7,12 +7,20 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.audit.adapters.tables import platform
-from services.audit.entrypoints.routers import checkpoints, history, report, state, story
+from services.audit.entrypoints.routers import (
+    checkpoints,
+    erasure,
+    history,
+    report,
+    state,
+    story,
+)
 from services.audit.service_layer.checkpoints import (
     CheckpointWorker,
     load_signing_key,
     published_path,
 )
+from services.audit.service_layer.erasure import NoTrail, RetentionNotOver
 from services.audit.service_layer.handlers import record
 from services.audit.service_layer.unit_of_work import AuditUnitOfWork
 from shared.api import create_service_app
@@ -65,6 +73,14 @@ def create_app(settings: Settings | None = None, **kwargs: object) -> FastAPI:
     return create_service_app(
         runtime,
         title="arrears audit",
-        routers=[history.router, story.router, state.router, report.router, checkpoints.router],
+        routers=[
+            history.router,
+            story.router,
+            state.router,
+            report.router,
+            checkpoints.router,
+            erasure.router,
+        ],
+        statuses={NoTrail: 404, RetentionNotOver: 409},
         signing_key=key,
     )

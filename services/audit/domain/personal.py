@@ -27,6 +27,8 @@ from shared.catalogue import PersonalValue
 from shared.pii import PLACEHOLDER, PersonalKind, mask, may_see
 
 MARKER = "$personal"
+ERASURE = "PersonalDataErased"
+"""The type of audit's own entry recording an erasure."""
 ERASED = PLACEHOLDER.format("erased")
 """What a reader sees where a value was erased."""
 

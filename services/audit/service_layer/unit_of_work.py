@@ -9,17 +9,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from services.audit.adapters.tables import (
     access_log,
     audit_entries,
+    audit_frozen_entries,
     audit_personal_values,
     audit_subject_keys,
     checkpoints,
 )
 from services.audit.domain.chain import GENESIS, canonical, link
-from services.audit.domain.personal import commit
+from services.audit.domain.personal import ERASURE, commit
 from services.audit.domain.verify import BrokenLink, StoredEntry, verify_chain
 from shared.auth import Principal
 from shared.catalogue import PersonalValue
@@ -49,21 +51,27 @@ class AuditUnitOfWork(SqlUnitOfWork):
             await self.session.execute(select(k.c.key).where(k.c.account_id == account_id))
         ).scalar_one_or_none()
         if found is None and create:
-            found = secrets.token_bytes(32)
+            # Events of one account arrive on several topics, so two consumers may create
+            # its key at once: the first one in wins and both use it.
+            postgres = self.session.get_bind().dialect.name == "postgresql"
+            dialect = postgresql if postgres else sqlite
             await self.session.execute(
-                insert(k).values(account_id=account_id, key=found, created_at=self.now)
+                dialect.insert(k)
+                .values(account_id=account_id, key=secrets.token_bytes(32), created_at=self.now)
+                .on_conflict_do_nothing(index_elements=[k.c.account_id])
             )
+            return await self.subject_key(account_id)
         return found
 
-    async def append_entry(self, env: Envelope) -> None:
-        """Chain an event onto its account's trail; an event already there is left alone.
+    async def append_entry(self, env: Envelope) -> tuple[int, str] | None:
+        """Chain an event onto its account's trail: its (seq, hash); None if already there.
 
         Its personal fields are chained as commitments and their values kept beside the
         chain (audit_personal_values).
         """
         t = audit_entries
         if (await self.session.execute(select(t.c.seq).where(t.c.event_id == str(env.id)))).first():
-            return
+            return None
         head = (
             await self.session.execute(
                 select(t.c.seq, t.c.hash)
@@ -86,6 +94,7 @@ class AuditUnitOfWork(SqlUnitOfWork):
                     for v in personal
                 ],
             )
+        hashed = link(prev, event)
         await self.session.execute(
             insert(t).values(
                 account_id=env.account_id,
@@ -97,8 +106,52 @@ class AuditUnitOfWork(SqlUnitOfWork):
                 recorded_at=env.recorded_at,
                 ingested_at=self.now,
                 event=canonical(event).decode(),
-                hash=link(prev, event),
+                hash=hashed,
                 prev_hash=prev,
+            )
+        )
+        return seq, hashed
+
+    async def last_activity(self, account_id: str) -> tuple[int, datetime] | None:
+        """The account's head seq and when its newest event (audit's own erasures aside)
+        occurred; None without a trail."""
+        t = audit_entries
+        row = (
+            await self.session.execute(
+                select(func.max(t.c.seq), func.max(t.c.occurred_at)).where(
+                    t.c.account_id == account_id, t.c.type != ERASURE
+                )
+            )
+        ).first()
+        if row is None or row[0] is None:
+            return None
+        head = (
+            await self.session.execute(
+                select(func.max(t.c.seq)).where(t.c.account_id == account_id)
+            )
+        ).scalar_one()
+        return int(head), utc(row[1])
+
+    async def erase_personal_values(self, account_id: str) -> int:
+        """Delete the account's personal values and its commitment key; how many values."""
+        v = audit_personal_values
+        count = (
+            await self.session.execute(
+                select(func.count()).select_from(v).where(v.c.account_id == account_id)
+            )
+        ).scalar_one()
+        await self.session.execute(delete(v).where(v.c.account_id == account_id))
+        k = audit_subject_keys
+        await self.session.execute(delete(k).where(k.c.account_id == account_id))
+        return int(count)
+
+    async def freeze(self, account_id: str) -> None:
+        """Keep the account's trail as chained now, for a rebuild to restore (not re-read)."""
+        f, t = audit_frozen_entries, audit_entries
+        await self.session.execute(delete(f).where(f.c.account_id == account_id))
+        await self.session.execute(
+            insert(f).from_select(
+                [c.name for c in t.c], select(t).where(t.c.account_id == account_id)
             )
         )
 
