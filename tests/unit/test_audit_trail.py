@@ -367,3 +367,40 @@ async def test_pii_is_masked_in_history_and_csv_but_the_hash_covers_the_original
         assert ("export-csv", "regulator request") in [
             (e["action"], e["purpose"]) for e in log["entries"]
         ]
+
+
+async def test_a_trail_missing_dead_lettered_or_parked_records_is_incomplete(
+    tmp_path: Path,
+) -> None:
+    settings = {"audit": settings_for("audit", tmp_path)}
+    async with running_stack(settings) as http:
+        runtime = http["audit"]._transport.app.state.runtime  # type: ignore[attr-defined]
+        inbound = runtime.settings.topics.inbound
+        good = opened("V1")
+        # Valid, but audit cannot store it (year 10000 in UTC): dead-lettered, and the
+        # account's later records park behind it.
+        unstorable = {**bill("V1", "B1"), "occurred_at": "9999-12-31T23:59:59-23:59"}
+        later = bill("V1", "B2")
+        for env in (good, unstorable, later):
+            await runtime.log.publish(inbound, b"V1", json.dumps(env).encode())
+        # Not even an envelope: dead-lettered with no account id, but its key names V2.
+        await runtime.log.publish(inbound, b"V2", b"{not json")
+        await runtime.log.publish(inbound, b"V3", json.dumps(opened("V3")).encode())
+
+        async def account(a: str) -> dict[str, Any]:
+            r = await http["audit"].get(f"/v1/accounts/{a}/verify", params={"purpose": "check"})
+            body: dict[str, Any] = r.json()
+            return body
+
+        v1 = await eventually(lambda: account("V1"), lambda v: v["status"] == "incomplete")
+        assert v1["intact"] is False and v1["broken"] is None
+        assert "dead letters" in v1["reason"] and "1 records parked" in v1["reason"]
+        v2 = await eventually(lambda: account("V2"), lambda v: v["status"] == "incomplete")
+        assert "(invalid)" in v2["reason"]
+        v3 = await eventually(lambda: account("V3"), lambda v: v["status"] == "verified")
+        assert v3["intact"] is True and v3["reason"] is None
+
+        everything = (await http["audit"].get("/v1/verify", params={"purpose": "check"})).json()
+        assert everything["status"] == "incomplete" and everything["intact"] is False
+        assert [i["account_id"] for i in everything["incomplete"]] == ["V1", "V2"]
+        assert everything["broken"] == []

@@ -19,6 +19,7 @@ from services.audit.adapters.tables import (
     audit_personal_values,
     audit_subject_keys,
     checkpoints,
+    platform,
 )
 from services.audit.domain.chain import GENESIS, canonical, link
 from services.audit.domain.personal import ERASURE, commit
@@ -231,6 +232,44 @@ class AuditUnitOfWork(SqlUnitOfWork):
                 after = page[-1].seq
 
         return verify_chain(account_id, [e async for e in rows()])
+
+    async def missing_records(self, consumer: str, account_id: str | None = None) -> dict[str, str]:
+        """Per account, why its trail lacks records: `consumer`'s unresolved dead letters
+        and the records parked behind them (all accounts, or only `account_id`)."""
+        dl, parked = platform.dead_letters, platform.parked
+        letters: dict[str, list[str]] = {}
+        query = select(dl.c.id, dl.c.kind, dl.c.account_id, dl.c.key).where(
+            dl.c.consumer == consumer, dl.c.resolved_at.is_(None)
+        )
+        if account_id is not None:
+            # A record that could not be decoded has no account id, but its key is one.
+            query = query.where(
+                (dl.c.account_id == account_id)
+                | (dl.c.account_id.is_(None) & (dl.c.key == account_id.encode()))
+            )
+        for r in await self.session.execute(query.order_by(dl.c.id)):
+            owner = r.account_id or (r.key or b"").decode("utf-8", "replace")
+            if owner:
+                letters.setdefault(owner, []).append(f"{r.id} ({r.kind})")
+        waiting = select(parked.c.account_id, func.count()).where(parked.c.consumer == consumer)
+        if account_id is not None:
+            waiting = waiting.where(parked.c.account_id == account_id)
+        behind = {
+            a: int(n) for a, n in await self.session.execute(waiting.group_by(parked.c.account_id))
+        }
+        out = {}
+        for owner in sorted(set(letters) | set(behind)):
+            parts = []
+            if owner in letters:
+                parts.append(f"unresolved dead letters {', '.join(letters[owner])}")
+            if behind.get(owner):
+                parts.append(f"{behind[owner]} records parked behind them")
+            out[owner] = (
+                "records of this account are not on the trail: "
+                + "; ".join(parts)
+                + " (see arrears dlq list audit)"
+            )
+        return out
 
     async def heads(self) -> list[tuple[str, int, str]]:
         """Every account's newest entry: (account id, seq, hash), by account id."""

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 from pydantic import AwareDatetime
 
+from services.audit.domain.verify import BrokenLink
 from services.audit.entrypoints.dependencies import Purpose, Reveal, Runtime
 from services.audit.service_layer.unit_of_work import HistoryFilters
 from services.audit.service_layer.views import Reader, shown
@@ -129,29 +130,57 @@ async def export_csv(
 async def verify_account(
     account_id: str, runtime: Runtime, principal: CurrentPrincipal, purpose: Purpose
 ) -> dict[str, Any]:
-    """Recompute the account's hash chain; names the first broken link, if any."""
+    """Recompute the account's hash chain; names the first broken link, if any.
+
+    `status`: `verified`, `broken` (the first break in `broken`), or `incomplete` when
+    records of the account were dead-lettered or wait parked, so the trail, however
+    intact, lacks them (`reason` says which).
+    """
     async with runtime.uow() as uow:
         broken = await uow.verify(account_id)
+        missing = await uow.missing_records(_consumer(runtime), account_id)
         await uow.log_access(principal, "verify", purpose, account_id, {})
         await uow.commit()
-    return {
-        "account_id": account_id,
-        "intact": broken is None,
-        "broken": asdict(broken) if broken else None,
-    }
+    return {"account_id": account_id, **_finding(broken, missing.get(account_id))}
 
 
 @router.get("/verify")
 async def verify_all(
     runtime: Runtime, principal: CurrentPrincipal, purpose: Purpose
 ) -> dict[str, Any]:
-    """Recompute every account's chain; lists each account's first break."""
+    """Recompute every account's chain; lists each account's first break, and each account
+    whose trail lacks dead-lettered or parked records."""
     async with runtime.uow() as uow:
-        accounts = await uow.accounts()
+        missing = await uow.missing_records(_consumer(runtime))
+        accounts = sorted(set(await uow.accounts()) | set(missing))
         broken = [b for a in accounts if (b := await uow.verify(a)) is not None]
         await uow.log_access(principal, "verify-all", purpose, None, {})
         await uow.commit()
-    return {"accounts": len(accounts), "intact": not broken, "broken": [asdict(b) for b in broken]}
+    status = "broken" if broken else "incomplete" if missing else "verified"
+    return {
+        "accounts": len(accounts),
+        "status": status,
+        "intact": status == "verified",
+        "broken": [asdict(b) for b in broken],
+        "incomplete": [{"account_id": a, "reason": r} for a, r in missing.items()],
+    }
+
+
+def _consumer(runtime: Runtime) -> str:
+    return runtime.consumers["trail"].name
+
+
+def _finding(broken: BrokenLink | None, missing: str | None) -> dict[str, Any]:
+    status = "broken" if broken else "incomplete" if missing else "verified"
+    reason = f"seq {broken.seq}: {broken.problem}" if broken else missing
+    return {
+        "status": status,
+        "reason": reason,
+        # Intact only when nothing is wrong with the trail and nothing is missing from it.
+        "intact": status == "verified",
+        "broken": asdict(broken) if broken else None,
+        "incomplete": missing,
+    }
 
 
 @router.get("/access-log")
