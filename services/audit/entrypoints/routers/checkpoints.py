@@ -11,6 +11,7 @@ from fastapi.responses import PlainTextResponse
 from services.audit.domain.bundle import dumps
 from services.audit.domain.personal import Reader
 from services.audit.entrypoints.dependencies import Purpose, Reveal, Runtime
+from services.audit.entrypoints.downloads import attachment
 from services.audit.service_layer.checkpoints import (
     TrailNotCommitted,
     compare_with_published,
@@ -108,5 +109,5 @@ async def get_bundle(
     return PlainTextResponse(
         dumps(bundle),
         media_type="application/json",
-        headers={"Content-Disposition": f'attachment; filename="{account_id}-audit.json"'},
+        headers=attachment(account_id, "json"),
     )

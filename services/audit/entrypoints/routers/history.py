@@ -11,12 +11,13 @@ import json
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import PlainTextResponse
 from pydantic import AwareDatetime
 
 from services.audit.domain.verify import BrokenLink
 from services.audit.entrypoints.dependencies import Purpose, Reveal, Runtime
+from services.audit.entrypoints.downloads import attachment
 from services.audit.service_layer.unit_of_work import HistoryFilters
 from services.audit.service_layer.views import Reader, shown
 from shared.security import CurrentPrincipal, secured
@@ -112,6 +113,8 @@ async def export_csv(
             after = page[-1]["seq"]
         await uow.log_access(principal, "export-csv", purpose, account_id, reader.logged(revealed))
         await uow.commit()
+    if not rows:
+        raise HTTPException(404, f"no trail for account {account_id}")
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, extrasaction="ignore")
     writer.writeheader()
@@ -122,7 +125,7 @@ async def export_csv(
     return PlainTextResponse(
         out.getvalue(),
         media_type="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{account_id}-audit.csv"'},
+        headers=attachment(account_id, "csv"),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request, Response
 
 from services.audit.entrypoints.dependencies import Purpose, Reveal, Runtime
+from services.audit.entrypoints.downloads import attachment
 from services.audit.service_layer import views
 from shared.security import CurrentPrincipal, secured
 
@@ -49,5 +50,5 @@ async def get_report_pdf(
     return Response(
         pdf,
         media_type="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="{account_id}-audit.pdf"'},
+        headers=attachment(account_id, "pdf"),
     )
