@@ -67,6 +67,13 @@ class Settings(BaseSettings):
         "the database (default DATA_DIR/audit-published/checkpoints.jsonl); put it where the "
         "database's administrators cannot rewrite it",
     )
+    audit_checkpoints_per_minute: int = Field(
+        default=6,
+        ge=1,
+        le=10_000,
+        description="audit: at most this many POST /checkpoints a minute, for the whole "
+        "service (every checkpoint is kept and published for ever)",
+    )
     audit_retention_days: int = Field(
         default=1095,
         ge=1,

@@ -27,6 +27,7 @@ from shared.api import create_service_app
 from shared.clock import Clock
 from shared.eventlog.port import EventLog
 from shared.events import default_catalogue
+from shared.ratelimit import InMemoryRateLimiter, RateLimiter, SqlRateLimiter
 from shared.runtime import ServiceRuntime, Subscription, make_runtime
 from shared.settings import Settings
 
@@ -70,6 +71,12 @@ def create_app(settings: Settings | None = None, **kwargs: object) -> FastAPI:
             publish_to=published_path(runtime.settings),
         )
         runtime.workers.append(worker.run)
+    per_minute = runtime.settings.audit_checkpoints_per_minute
+    checkpoint_limiter: RateLimiter = (
+        InMemoryRateLimiter(per_minute)
+        if runtime.settings.rate_limit_store == "memory"
+        else SqlRateLimiter(runtime.sessions, runtime.tables.rate_buckets, per_minute)
+    )
     return create_service_app(
         runtime,
         title="arrears audit",
@@ -83,4 +90,5 @@ def create_app(settings: Settings | None = None, **kwargs: object) -> FastAPI:
         ],
         statuses={NoTrail: 404, RetentionNotOver: 409},
         signing_key=key,
+        checkpoint_limiter=checkpoint_limiter,
     )

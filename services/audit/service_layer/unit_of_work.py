@@ -20,6 +20,7 @@ from services.audit.adapters.tables import (
     audit_subject_keys,
     checkpoints,
     platform,
+    published_compare,
 )
 from services.audit.domain.chain import GENESIS, canonical, link
 from services.audit.domain.personal import ERASURE, commit
@@ -323,11 +324,28 @@ class AuditUnitOfWork(SqlUnitOfWork):
         }
 
     async def all_checkpoints(self) -> list[dict[str, Any]]:
-        """Every kept checkpoint's time and root, oldest first."""
+        """Every kept checkpoint's id, time and root, oldest first."""
         rows = await self.session.execute(
-            select(checkpoints.c.at, checkpoints.c.root).order_by(checkpoints.c.id)
+            select(checkpoints.c.id, checkpoints.c.at, checkpoints.c.root).order_by(
+                checkpoints.c.id
+            )
         )
-        return [{"at": utc(r.at).isoformat(), "root": r.root} for r in rows]
+        return [{"id": int(r.id), "at": utc(r.at).isoformat(), "root": r.root} for r in rows]
+
+    async def published_compare(self) -> dict[str, Any] | None:
+        """The last clean comparison with the published checkpoints, as it was signed."""
+        pc = published_compare
+        row = (await self.session.execute(select(pc).where(pc.c.id == 1))).mappings().first()
+        if row is None:
+            return None
+        return {**row, "verified_at": utc(row["verified_at"]).isoformat()}
+
+    async def save_published_compare(self, state: dict[str, Any]) -> None:
+        """Remember a clean comparison (the caller commits)."""
+        pc = published_compare
+        values = {**state, "verified_at": datetime.fromisoformat(state["verified_at"])}
+        await self.session.execute(delete(pc))
+        await self.session.execute(insert(pc).values(id=1, **values))
 
     async def entry_hash(self, account_id: str, seq: int) -> str | None:
         """The stored hash of one entry, or None if there is no such entry."""
