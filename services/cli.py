@@ -13,7 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from services.registry import bootstrap_module, migrations_dir
-from shared.auth import ROLES, mint_dev_token
+from shared.auth import ROLES, Principal, mint_dev_token
 from shared.errors import ArrearsError
 from shared.events import default_catalogue
 from shared.migrations import upgrade
@@ -107,6 +107,8 @@ def cmd_audit_verify_bundle(args: argparse.Namespace) -> None:
     entries = len(bundle["entries"])
     origin = "the trusted key" if trusted else "the key inside the bundle (origin not proven)"
     print(f"OK: {entries} entries of account {bundle['account_id']} verified against {origin}")
+    if disclosed := len(bundle.get("disclosures") or []):
+        print(f"OK: {disclosed} disclosed personal values match their commitments in the chain")
 
 
 def cmd_audit_rebuild(args: argparse.Namespace) -> None:
@@ -135,6 +137,48 @@ def cmd_audit_rebuild(args: argparse.Namespace) -> None:
         print(
             json.dumps(
                 {"records": read, "accounts": len(summary["heads"]), "root": summary["root"]}
+            )
+        )
+
+    asyncio.run(run())
+
+
+def cmd_audit_erase(args: argparse.Namespace) -> None:
+    erasure = importlib.import_module("services.audit.service_layer.erasure")
+    if len(args.reason.strip()) < 3:
+        raise SystemExit("arrears: --reason must say why, in at least 3 characters")
+    runtime = bootstrap_module("audit").bootstrap()
+    # Whoever runs this on the server answers for it: recorded as such on the trail.
+    by = Principal(subject=f"cli:{getpass.getuser()}", role="operator")
+
+    async def run() -> None:
+        await runtime.start(consume=False)
+        try:
+            async with runtime.uow() as uow:
+                erased = await erasure.erase_personal_data(
+                    uow,
+                    args.account,
+                    by=by,
+                    reason=args.reason,
+                    retention_days=runtime.settings.audit_retention_days,
+                )
+                await uow.log_access(
+                    by,
+                    "erase-personal-data",
+                    args.reason,
+                    args.account,
+                    {"values_erased": erased.values_erased, "seq": erased.seq},
+                )
+                await uow.commit()
+        finally:
+            await runtime.stop()
+        print(
+            json.dumps(
+                {
+                    "account_id": erased.account_id,
+                    "values_erased": erased.values_erased,
+                    "entry": {"seq": erased.seq, "hash": erased.hash},
+                }
             )
         )
 
@@ -207,6 +251,13 @@ def parser() -> argparse.ArgumentParser:
         "rebuild", help="discard the audit store and re-consume every topic (service stopped)"
     )
     rb.set_defaults(fn=cmd_audit_rebuild)
+    er = audit_sub.add_parser(
+        "erase",
+        help="erase an account's personal data after AUDIT_RETENTION_DAYS (chains still verify)",
+    )
+    er.add_argument("account")
+    er.add_argument("--reason", required=True, help="why (recorded on the trail)")
+    er.set_defaults(fn=cmd_audit_erase)
 
     dlq = sub.add_parser("dlq", help="list, replay or discard dead letters")
     dlq.add_argument("action", choices=["list", "replay", "discard"])

@@ -3,19 +3,166 @@
 from __future__ import annotations
 
 import json
+import types
+import typing
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from shared.bounds import not_in_future
 from shared.envelope import Envelope
 from shared.errors import InvalidEvent, UnknownEventType, describe_validation_error
+from shared.pii import PERSONAL_KINDS, PersonalKind
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Personal:
+    """Marks an event field as personal data: `value: Annotated[str, Personal("phone")]`.
+
+    `kind` is what the field holds (see shared.pii.PersonalKind); or `kind_from` names a
+    sibling field whose value is the kind (a contact point's `kind`: phone or email).
+    Audit keeps such a field out of its hash chain and masks it by kind on every read.
+    """
+
+    kind: PersonalKind | None = None
+    kind_from: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.kind is None) == (self.kind_from is None):
+            raise ValueError("Personal takes a kind or kind_from, exactly one")
+        if self.kind is not None and self.kind not in PERSONAL_KINDS:
+            raise ValueError(f"unknown kind of personal data {self.kind!r}")
+
+
+@dataclass(frozen=True)
+class FieldPath:
+    """One field of an event's data, however deep: `("terms", "notes", "*")`, `*` a list item."""
+
+    path: tuple[str, ...]
+    annotation: Any
+    personal: Personal | None
+
+    @property
+    def dotted(self) -> str:
+        """The path as text, `*` standing for any list index: "reasons.*"."""
+        return ".".join(self.path)
+
+    @property
+    def is_str(self) -> bool:
+        """Whether the field holds text."""
+        return _is_str(self.annotation)
+
+
+@dataclass(frozen=True)
+class PersonalValue:
+    """One personal value found in an event's data: where (list indices filled in), what kind."""
+
+    path: str
+    kind: PersonalKind
+    value: str
+
+
+def _is_str(annotation: Any) -> bool:
+    if annotation is str:
+        return True
+    origin = get_origin(annotation)
+    if origin is typing.Annotated:
+        return _is_str(get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        options = [a for a in get_args(annotation) if a is not type(None)]
+        return bool(options) and all(_is_str(a) for a in options)
+    return False
+
+
+def _personal_of(metadata: Iterable[Any]) -> Personal | None:
+    found = [m for m in metadata if isinstance(m, Personal)]
+    return found[0] if found else None
+
+
+def _walk(annotation: Any, path: tuple[str, ...], personal: Personal | None) -> Iterator[FieldPath]:
+    origin = get_origin(annotation)
+    if origin is typing.Annotated:
+        inner, *metadata = get_args(annotation)
+        yield from _walk(inner, path, personal or _personal_of(metadata))
+    elif origin in (Union, types.UnionType):
+        options = [a for a in get_args(annotation) if a is not type(None)]
+        if len(options) == 1 or all(_is_str(a) for a in options):
+            yield from _walk(options[0], path, personal)
+        else:
+            for option in options:
+                yield from _walk(option, path, personal)
+    elif origin in (list, tuple, set, frozenset, Sequence):
+        for item in get_args(annotation)[:1]:
+            yield from _walk(item, (*path, "*"), personal)
+    elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        if personal is not None:
+            raise TypeError(f"{'.'.join(path)}: Personal marks text fields, not a whole model")
+        yield from model_fields(annotation, path)
+    else:
+        yield FieldPath(path, annotation, personal)
+
+
+def model_fields(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> Iterator[FieldPath]:
+    """Every leaf field of a model, nested models and list items included, in field order."""
+    for name, info in model.model_fields.items():
+        yield from _walk(info.annotation, (*prefix, name), _personal_of(info.metadata))
+
+
+def _check(model: type[EventData], fields: Iterable[FieldPath]) -> None:
+    """A Personal marker on a non-text field, or a kind_from that names no kind field, is a
+    mistake in the catalogue: refused when the model is registered."""
+    by_path = {f.path: f for f in model_fields(model)}
+    for f in fields:
+        assert f.personal is not None
+        if not f.is_str:
+            raise TypeError(f"{model.__name__}.{f.dotted}: Personal marks text fields only")
+        if f.personal.kind_from is not None:
+            sibling = by_path.get((*f.path[:-1], f.personal.kind_from))
+            kinds = get_args(sibling.annotation) if sibling is not None else ()
+            if sibling is None or get_origin(sibling.annotation) is not Literal or not kinds:
+                raise TypeError(
+                    f"{model.__name__}.{f.dotted}: kind_from {f.personal.kind_from!r} "
+                    "must name a sibling Literal field"
+                )
+            unknown = set(kinds) - set(PERSONAL_KINDS)
+            if unknown:
+                raise TypeError(
+                    f"{model.__name__}.{f.dotted}: {f.personal.kind_from} may be "
+                    f"{sorted(unknown)}, which is no kind of personal data"
+                )
+
+
+def _find(
+    node: Any, path: tuple[str, ...], done: tuple[str, ...]
+) -> Iterator[tuple[str, Any, Any]]:
+    """(concrete dotted path, value, parent mapping) of every value at `path` in `node`."""
+    if not path:
+        return
+    head, rest = path[0], path[1:]
+    if head == "*":
+        if isinstance(node, list):
+            for i, item in enumerate(node):
+                yield from _step(item, rest, (*done, str(i)), node)
+        return
+    if isinstance(node, Mapping) and head in node:
+        yield from _step(node[head], rest, (*done, head), node)
+
+
+def _step(
+    value: Any, rest: tuple[str, ...], done: tuple[str, ...], parent: Any
+) -> Iterator[tuple[str, Any, Any]]:
+    if rest:
+        yield from _find(value, rest, done)
+    else:
+        yield ".".join(done), value, parent
 
 
 class EventData(BaseModel):
@@ -42,6 +189,7 @@ class Catalogue:
         key = (model.event_type, model.schema_version)
         if key in self._models:
             raise ValueError(f"{key} is already registered")
+        _check(model, _declared(model))
         self._models[key] = model
         self._latest[model.event_type] = max(
             model.schema_version, self._latest.get(model.event_type, 0)
@@ -73,6 +221,26 @@ class Catalogue:
                     f"schema_version: {event_type} has no version {version}"
                 ) from None
             raise UnknownEventType(f"type: unknown event type {event_type!r}") from None
+
+    def personal_fields(self, event_type: str, version: int) -> tuple[FieldPath, ...]:
+        """The fields of one (type, version) declared personal, in field order."""
+        return _declared(self.model(event_type, version))
+
+    def personal_values(
+        self, event_type: str, version: int, data: Mapping[str, Any]
+    ) -> list[PersonalValue]:
+        """Every non-empty personal value in `data` (of that type and version), with its kind."""
+        out = []
+        for f in self.personal_fields(event_type, version):
+            assert f.personal is not None
+            for path, value, parent in _find(data, f.path, ()):
+                if not isinstance(value, str) or not value:
+                    continue  # absent, null or empty: nothing personal in it
+                kind = f.personal.kind or parent.get(f.personal.kind_from)
+                if kind not in PERSONAL_KINDS:
+                    raise ValueError(f"{event_type}.{path}: no kind of personal data {kind!r}")
+                out.append(PersonalValue(path, kind, value))
+        return out
 
     def upcast(self, envelope: Envelope) -> Envelope:
         """The envelope with its data upcast to the latest version; never rewrites the source."""
@@ -123,6 +291,11 @@ class Catalogue:
             path.write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n")
             written.append(path)
         return written
+
+
+@cache
+def _declared(model: type[EventData]) -> tuple[FieldPath, ...]:
+    return tuple(f for f in model_fields(model) if f.personal is not None)
 
 
 def new_envelope(

@@ -12,6 +12,12 @@ HEADER = """# Events
 Generated from the catalogue by `make docs` (`arrears schemas docs docs/events.md`);
 a unit test fails when this file is stale. JSON Schemas: `arrears schemas export DIR`.
 
+The `personal` column names the fields that are personal data and their kind (`phone`,
+`email`, `id_number`, `name`, `text`: free text a person wrote; "kind from `kind`": the
+sibling field says phone or email). Audit keeps them out of its hash chain (a salted
+commitment is chained instead), masks them by kind on every read, and erases them after
+the retention period.
+
 ## The envelope
 
 Every event, on every topic and in every store, travels in this envelope (JSON, UTF-8).
@@ -110,6 +116,21 @@ TOPICS = {
 }
 
 
+OWN_ENTRIES = ["PersonalDataErased"]
+"""Entries audit chains onto a trail itself; they travel on no topic."""
+
+
+def _personal(catalogue: Catalogue, event_type: str, version: int) -> dict[str, str]:
+    """Top-level field name → what of it is personal ("phone", "text", "items.*: text")."""
+    out: dict[str, list[str]] = {}
+    for f in catalogue.personal_fields(event_type, version):
+        assert f.personal is not None
+        kind = f.personal.kind or f"kind from `{f.personal.kind_from}`"
+        inner = ".".join(f.path[1:])
+        out.setdefault(f.path[0], []).append(f"`{inner}`: {kind}" if inner else kind)
+    return {name: "; ".join(kinds) for name, kinds in out.items()}
+
+
 def _type_name(prop: dict[str, Any]) -> str:
     if "anyOf" in prop:
         return " or ".join(_type_name(p) for p in prop["anyOf"])
@@ -148,20 +169,30 @@ def render_events_markdown(catalogue: Catalogue) -> str:
         out.append(
             f"| `{name}` | {_type_name(prop)} | {req} | {ENVELOPE_MEANING.get(name, '')} |\n"
         )
-    for topic, types in TOPICS.items():
-        out.append(f"\n## Topic `arrears.{topic}`\n")
+    sections = [(f"Topic `arrears.{topic}`", types) for topic, types in TOPICS.items()]
+    sections.append(("Audit's own entries (on the trail, no topic)", OWN_ENTRIES))
+    for title, types in sections:
+        out.append(f"\n## {title}\n")
         for event_type in types:
             latest = catalogue.latest_version(event_type)
             for version in range(latest, 0, -1):
-                model = catalogue.model(event_type, version)
-                js = model.model_json_schema()
-                label = "current" if version == latest else "older: upcast on read"
-                out.append(f"\n### {event_type} v{version} ({label})\n\n")
-                out.append(f"{(model.__doc__ or '').strip()}\n\n")
-                out.append("| field | type | required | limits |\n|---|---|---|---|\n")
-                needed = set(js.get("required", []))
-                for field, prop in js.get("properties", {}).items():
-                    yes = "yes" if field in needed else "no"
-                    out.append(f"| `{field}` | {_type_name(prop)} | {yes} | {_limits(prop)} |\n")
+                out.append(_event_section(catalogue, event_type, version, latest))
     out.append("\nAmounts are integer minor units (fen) in the event's `currency`.\n")
+    return "".join(out)
+
+
+def _event_section(catalogue: Catalogue, event_type: str, version: int, latest: int) -> str:
+    model = catalogue.model(event_type, version)
+    js = model.model_json_schema()
+    personal = _personal(catalogue, event_type, version)
+    label = "current" if version == latest else "older: upcast on read"
+    out = [f"\n### {event_type} v{version} ({label})\n\n", f"{(model.__doc__ or '').strip()}\n\n"]
+    out.append("| field | type | required | limits | personal |\n|---|---|---|---|---|\n")
+    needed = set(js.get("required", []))
+    for field, prop in js.get("properties", {}).items():
+        yes = "yes" if field in needed else "no"
+        out.append(
+            f"| `{field}` | {_type_name(prop)} | {yes} | {_limits(prop)} "
+            f"| {personal.get(field, '')} |\n"
+        )
     return "".join(out)

@@ -90,10 +90,11 @@ def document_errors(app: FastAPI, problem_model: type[BaseModel]) -> None:
                     continue
                 responses = operation.setdefault("responses", {})
                 for code in sorted(_statuses(route, method.lower(), operation)):
-                    responses[str(code)] = {
-                        "description": DESCRIPTIONS[code],
-                        "content": {"application/problem+json": {"schema": PROBLEM_REF}},
-                    }
+                    responses.setdefault(str(code), {"description": DESCRIPTIONS[code]})
+                for code, answer in responses.items():
+                    # A route's own error answers (e.g. a 429 of its own) are problems too.
+                    if code[0] in "45":
+                        answer["content"] = {"application/problem+json": {"schema": PROBLEM_REF}}
         # FastAPI's own validation-error shapes are no longer answered by anything.
         for unused in ("HTTPValidationError", "ValidationError"):
             components.pop(unused, None)

@@ -1,4 +1,9 @@
-"""Personal data (phone numbers, e-mail addresses, ID numbers): masking and log redaction.
+"""Personal data: who sees which kind unmasked, masking by kind, and log redaction.
+
+Events declare their personal fields and each field's kind in the catalogue
+(`shared.catalogue.Personal`); readers of those fields mask them with `show` by that
+declared kind, never by guessing from the text. `redact` (patterns over free text) is
+only the logs' defence in depth.
 
 Masking rules (one per kind, the same whether a value is masked alone or inside text):
 
@@ -17,6 +22,10 @@ Masking rules (one per kind, the same whether a value is masked alone or inside 
 - ID number, US SSN or ITIN (with or without dashes): "123-45-6789" -> "***-**-6789".
 - ID number, anything else: every letter or digit but the last 4 becomes `*` (all of them
   when there are fewer than 8).
+- name: the first character, then one `*` per other character: "张伟" -> "张*".
+- text (free text a person wrote, in which anything may hide): nothing of it, only its
+  length, in single guillemets (U+2039, U+203A) so it never reads as the text itself:
+  "withheld: 42 characters".
 
 `redact` finds these inside free text. It recognises Chinese mobiles, numbers with a
 leading `+` and 8 to 15 digits (E.164), US numbers written like (415) 555-2671 or
@@ -35,18 +44,32 @@ from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 __all__ = [
+    "PERSONAL_KINDS",
     "PII_ROLES",
+    "PLACEHOLDER",
+    "SEES_UNMASKED",
+    "PersonalKind",
     "RedactingFilter",
     "install_log_redaction",
+    "mask",
     "mask_email",
     "mask_for",
     "mask_id_number",
+    "mask_name",
     "mask_phone",
+    "mask_text",
+    "may_see",
     "redact",
+    "show",
     "uvicorn_log_config",
 ]
 
-PiiKind = Literal["phone", "email", "id_number"]
+PersonalKind = Literal["phone", "email", "id_number", "name", "text"]
+"""What a personal field holds; its kind decides who sees it and how it is masked."""
+
+PERSONAL_KINDS: tuple[PersonalKind, ...] = ("phone", "email", "id_number", "name", "text")
+
+PiiKind = PersonalKind
 
 PII_ROLES: frozenset[str] = frozenset(
     {
@@ -65,6 +88,17 @@ PII_ROLES: frozenset[str] = frozenset(
     }
 )
 """The roles that see personal data unmasked; every other role, known or not, sees it masked."""
+
+SEES_UNMASKED: Mapping[PersonalKind, frozenset[str]] = {
+    "phone": PII_ROLES,
+    "email": PII_ROLES,
+    "id_number": PII_ROLES,
+    "name": PII_ROLES,
+    # Free text a borrower wrote (a dispute or cease reason) is what compliance reviews:
+    # it may read it, contact details it need not.
+    "text": PII_ROLES | {"compliance"},
+}
+"""Per kind, the roles that may see a value of that kind unmasked (declared once, here)."""
 
 # -- masking single values ----------------------------------------------------------
 
@@ -125,20 +159,55 @@ def mask_id_number(s: str) -> str:
     return _keep_last(value, 4, 8, str.isalnum)
 
 
+def mask_name(s: str) -> str:
+    """A name with every character but the first masked."""
+    value = s.strip()
+    return value[:1] + "*" * max(1, len(value) - 1) if value else "*"
+
+
+PLACEHOLDER = "\u2039{}\u203a"
+"""How a value that is not shown is written: "withheld: 9 characters", "erased" in guillemets."""
+
+
+def mask_text(s: str) -> str:
+    """Free text withheld whole (a phone number can hide anywhere in it); only its length shows."""
+    n = len(s)
+    return PLACEHOLDER.format(f"withheld: {n} character{'' if n == 1 else 's'}")
+
+
 _MASKS: dict[str, Callable[[str], str]] = {
     "phone": mask_phone,
     "email": mask_email,
     "id_number": mask_id_number,
+    "name": mask_name,
+    "text": mask_text,
 }
 
 
+def _kind(kind: str) -> PersonalKind:
+    if kind not in _MASKS:
+        raise ValueError(f"unknown kind of personal data {kind!r}")
+    return kind  # type: ignore[return-value]
+
+
+def may_see(role: str, kind: PersonalKind) -> bool:
+    """Whether `role` may see a value of `kind` unmasked."""
+    return role in SEES_UNMASKED[_kind(kind)]
+
+
+def mask(value: str, kind: PersonalKind) -> str:
+    """`value` masked as its kind is masked, whoever asks."""
+    return _MASKS[_kind(kind)](value)
+
+
+def show(role: str, value: str, kind: PersonalKind) -> str:
+    """`value` as `role` may see it: unmasked if the kind allows the role, else masked."""
+    return value if may_see(role, kind) else mask(value, kind)
+
+
 def mask_for(role: str, value: str, kind: PiiKind) -> str:
-    """`value` as the role may see it: unmasked for PII_ROLES, masked for everyone else."""
-    try:
-        mask = _MASKS[kind]
-    except KeyError:
-        raise ValueError(f"unknown kind of personal data {kind!r}") from None
-    return value if role in PII_ROLES else mask(value)
+    """`value` as the role may see it (the same as `show`)."""
+    return show(role, value, kind)
 
 
 # -- finding personal data in free text ---------------------------------------------

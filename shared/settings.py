@@ -67,6 +67,20 @@ class Settings(BaseSettings):
         "the database (default DATA_DIR/audit-published/checkpoints.jsonl); put it where the "
         "database's administrators cannot rewrite it",
     )
+    audit_checkpoints_per_minute: int = Field(
+        default=6,
+        ge=1,
+        le=10_000,
+        description="audit: at most this many POST /checkpoints a minute, for the whole "
+        "service (every checkpoint is kept and published for ever)",
+    )
+    audit_retention_days: int = Field(
+        default=1095,
+        ge=1,
+        le=36_500,
+        description="audit: days after an account's last event before its personal data "
+        "may be erased",
+    )
     auth_mode: Literal["development", "production"] = "production"
     auth_dev_secret_file: Path | None = None
     auth_public_key_file: Path | None = None

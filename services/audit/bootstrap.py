@@ -7,18 +7,27 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.audit.adapters.tables import platform
-from services.audit.entrypoints.routers import checkpoints, history, report, state, story
+from services.audit.entrypoints.routers import (
+    checkpoints,
+    erasure,
+    history,
+    report,
+    state,
+    story,
+)
 from services.audit.service_layer.checkpoints import (
     CheckpointWorker,
     load_signing_key,
     published_path,
 )
+from services.audit.service_layer.erasure import NoTrail, RetentionNotOver
 from services.audit.service_layer.handlers import record
 from services.audit.service_layer.unit_of_work import AuditUnitOfWork
 from shared.api import create_service_app
 from shared.clock import Clock
 from shared.eventlog.port import EventLog
 from shared.events import default_catalogue
+from shared.ratelimit import InMemoryRateLimiter, RateLimiter, SqlRateLimiter
 from shared.runtime import ServiceRuntime, Subscription, make_runtime
 from shared.settings import Settings
 
@@ -62,9 +71,24 @@ def create_app(settings: Settings | None = None, **kwargs: object) -> FastAPI:
             publish_to=published_path(runtime.settings),
         )
         runtime.workers.append(worker.run)
+    per_minute = runtime.settings.audit_checkpoints_per_minute
+    checkpoint_limiter: RateLimiter = (
+        InMemoryRateLimiter(per_minute)
+        if runtime.settings.rate_limit_store == "memory"
+        else SqlRateLimiter(runtime.sessions, runtime.tables.rate_buckets, per_minute)
+    )
     return create_service_app(
         runtime,
         title="arrears audit",
-        routers=[history.router, story.router, state.router, report.router, checkpoints.router],
+        routers=[
+            history.router,
+            story.router,
+            state.router,
+            report.router,
+            checkpoints.router,
+            erasure.router,
+        ],
+        statuses={NoTrail: 404, RetentionNotOver: 409},
         signing_key=key,
+        checkpoint_limiter=checkpoint_limiter,
     )

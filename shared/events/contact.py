@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import date, time
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from shared.bounds import MAX_DAYS, Count, Ref
-from shared.catalogue import EventData, Upcaster
+from shared.catalogue import EventData, Personal, Upcaster
 from shared.money import Currency, NonNegativeMinor, PositiveMinor
 
 ContactChannel = Literal["call", "sms", "email", "app_push", "letter"]
@@ -46,6 +46,9 @@ ContactPointKind = Literal["phone", "email"]
 
 ContactPointSource = Literal["integrator", "agent", "borrower", "skip_trace"]
 """Who told us about a contact point."""
+
+BorrowerText = Annotated[str, Personal("text")]
+"""Free text the borrower wrote (personal data: anything, a phone number too, may be in it)."""
 
 
 class CollectionCaseOpened(EventData):
@@ -146,7 +149,7 @@ class ContactCeaseRequested(EventData):
     event_type: ClassVar[str] = "ContactCeaseRequested"
     schema_version: ClassVar[int] = 1
 
-    reason: str = Field(default="", max_length=500)
+    reason: BorrowerText = Field(default="", max_length=500)
 
 
 class DebtDisputed(EventData):
@@ -156,7 +159,7 @@ class DebtDisputed(EventData):
     schema_version: ClassVar[int] = 1
 
     debt_id: Ref = Field(min_length=1, max_length=64)
-    reason: str = Field(default="", max_length=500)
+    reason: BorrowerText = Field(default="", max_length=500)
 
 
 class CallbackAgreed(EventData):
@@ -297,7 +300,7 @@ class ContactPointAdded(EventData):
 
     point_id: Ref = Field(min_length=1, max_length=100)
     kind: ContactPointKind
-    value: str = Field(min_length=3, max_length=254)
+    value: Annotated[str, Personal(kind_from="kind")] = Field(min_length=3, max_length=254)
     source: ContactPointSource
     request_id: Ref | None = Field(default=None, max_length=100)
 

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AwareDatetime, Field, field_validator
 
 from shared.bounds import Ref
-from shared.catalogue import EventData, Upcaster
+from shared.catalogue import EventData, Personal, Upcaster
 from shared.money import Currency, NonNegativeMinor, PositiveMinor
 
 PLATFORM_ACCOUNT = "*"
 """The account id of platform-wide events such as a day close for every account."""
 
 Product = Literal["consumer_credit", "cash_loan"]
+
+CustomerId = Annotated[str, Personal("id_number"), Field(min_length=1, max_length=64)]
+"""The platform's id of the borrower: personal data (some lenders use the phone number)."""
 
 
 class AccountOpenedV1(EventData):
@@ -24,7 +27,7 @@ class AccountOpenedV1(EventData):
     event_type: ClassVar[str] = "AccountOpened"
     schema_version: ClassVar[int] = 1
 
-    customer_id: Ref = Field(min_length=1, max_length=64)
+    customer_id: CustomerId
     product: Product
     currency: Currency
 
@@ -35,7 +38,7 @@ class AccountOpened(EventData):
     event_type: ClassVar[str] = "AccountOpened"
     schema_version: ClassVar[int] = 2
 
-    customer_id: Ref = Field(min_length=1, max_length=64)
+    customer_id: CustomerId
     product: Product
     currency: Currency
     time_zone: str = Field(
@@ -118,7 +121,7 @@ class ContactPointReported(EventData):
     schema_version: ClassVar[int] = 1
 
     kind: Literal["phone", "email"]
-    value: str = Field(min_length=3, max_length=254)
+    value: Annotated[str, Personal(kind_from="kind")] = Field(min_length=3, max_length=254)
     verified: bool = False
 
 

@@ -9,7 +9,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.bounds import MAX_ITEMS, Ref
-from shared.catalogue import EventData, Upcaster
+from shared.catalogue import EventData, Personal, Upcaster
 from shared.money import Currency, NonNegativeMinor, PositiveMinor
 
 PlanType = Literal["deferral", "reinstallment", "waiver", "personalised"]
@@ -20,6 +20,8 @@ WaivableComponent = Literal["late_fee", "interest"]
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", max_length=64)]
 ActorId = Annotated[str, Field(min_length=1, max_length=200)]
 Reason = Annotated[str, Field(min_length=1, max_length=500)]
+WrittenReason = Annotated[str, Personal("text"), Field(min_length=1, max_length=500)]
+"""A reason a person wrote about the borrower's case: personal data (anything may be in it)."""
 
 
 class ScheduledInstallment(BaseModel):
@@ -172,7 +174,7 @@ class PlanRejected(EventData):
     plan_id: Ref
     rejected_by: ActorId
     rejected_on: date
-    reason: Reason
+    reason: WrittenReason
 
 
 class PlanAccepted(EventData):
@@ -199,7 +201,7 @@ class PlanDeclined(EventData):
     declined_by: ActorId
     channel: Channel
     declined_on: date
-    reason: str | None = Field(default=None, max_length=500)
+    reason: Annotated[str, Personal("text")] | None = Field(default=None, max_length=500)
 
 
 class PlanExpired(EventData):
@@ -276,7 +278,7 @@ class PlanCancelled(EventData):
     plan_id: Ref
     cancelled_by: ActorId
     cancelled_on: date
-    reason: Reason
+    reason: WrittenReason
 
 
 class HardshipEvidenceReceived(EventData):

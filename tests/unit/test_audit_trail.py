@@ -20,14 +20,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import delete, insert, select, update
 
-from services.audit.adapters.tables import audit_entries
+from services.audit.adapters.tables import audit_entries, platform
 from services.audit.bootstrap import bootstrap as audit_bootstrap
 from services.audit.domain.merkle import inclusion_proof, root, root_from_proof
 from services.audit.service_layer.checkpoints import load_signing_key
 from services.audit.service_layer.rebuild import heads_and_root, rebuild
 from services.cli import parser
 from shared.settings import Settings, SettingsError
-from tests.support import auth, bill, eventually, opened, payment, running_stack, settings_for
+from tests.support import auth, bill, eventually, now, opened, payment, running_stack, settings_for
 
 Clients = dict[str, httpx.AsyncClient]
 
@@ -353,16 +353,74 @@ async def test_pii_is_masked_in_history_and_csv_but_the_hash_covers_the_original
         )
         r = await eventually(lambda: history(http, "M1"), lambda r: len(r.json()["entries"]) == 1)
         (entry,) = r.json()["entries"]
-        assert entry["data"]["customer_id"] == "138****5678"
+        # Masked as the id number the catalogue declares it to be.
+        assert entry["data"]["customer_id"] == "*******5678"
         csv_text = (
             await http["audit"].get(
                 "/v1/accounts/M1/export.csv", params={"purpose": "regulator request"}
             )
         ).text
         assert csv_text.splitlines()[0].startswith("seq,event_id,type")
-        assert "13812345678" not in csv_text and "138****5678" in csv_text
+        assert "13812345678" not in csv_text and "*******5678" in csv_text
         assert (await verify(http, "M1"))["intact"] is True
         log = (await http["audit"].get("/v1/access-log", params={"purpose": "review"})).json()
         assert ("export-csv", "regulator request") in [
             (e["action"], e["purpose"]) for e in log["entries"]
         ]
+
+
+async def test_a_trail_missing_dead_lettered_or_parked_records_is_incomplete(
+    tmp_path: Path,
+) -> None:
+    settings = {"audit": settings_for("audit", tmp_path)}
+    async with running_stack(settings) as http:
+        runtime = http["audit"]._transport.app.state.runtime  # type: ignore[attr-defined]
+        inbound = runtime.settings.topics.inbound
+
+        async def account(a: str) -> dict[str, Any]:
+            r = await http["audit"].get(f"/v1/accounts/{a}/verify", params={"purpose": "check"})
+            body: dict[str, Any] = r.json()
+            return body
+
+        good = opened("V1")
+        # Valid, but audit cannot store it (year 10000 in UTC): dead-lettered, and the
+        # account's later records park behind it.
+        unstorable = {**bill("V1", "B1"), "occurred_at": "9999-12-31T23:59:59-23:59"}
+        later = bill("V1", "B2")
+        for env in (good, unstorable, later):
+            await runtime.log.publish(inbound, b"V1", json.dumps(env).encode())
+        await runtime.log.publish(inbound, b"V3", json.dumps(opened("V3")).encode())
+        v3 = await eventually(lambda: account("V3"), lambda v: v["status"] == "verified")
+        assert v3["intact"] is True and v3["reason"] is None
+        # Not even an envelope: dead-lettered with no account id, but its key names V2.
+        await runtime.log.publish(inbound, b"V2", b"{not json")
+
+        v1 = await eventually(lambda: account("V1"), lambda v: v["status"] == "incomplete")
+        assert v1["intact"] is False and v1["broken"] is None
+        # Dead-lettered as failed (parking B2) today; as invalid once the catalogue bounds
+        # timestamps: either way the trail lacks it.
+        assert "unresolved dead letters" in v1["reason"]
+        # A record parked behind a dead letter, as the consumer parks one.
+        async with runtime.uow() as uow:
+            await uow.session.execute(
+                insert(platform.parked).values(
+                    consumer=runtime.consumers["trail"].name,
+                    account_id="V3",
+                    topic=inbound,
+                    partition=0,
+                    offset=10_000,
+                    key=b"V3",
+                    value=json.dumps(bill("V3", "B9")).encode(),
+                    parked_at=now(),
+                )
+            )
+            await uow.commit()
+        v3 = await account("V3")
+        assert v3["status"] == "incomplete" and "1 records parked" in v3["reason"]
+        v2 = await eventually(lambda: account("V2"), lambda v: v["status"] == "incomplete")
+        assert "(invalid)" in v2["reason"]
+
+        everything = (await http["audit"].get("/v1/verify", params={"purpose": "check"})).json()
+        assert everything["status"] == "incomplete" and everything["intact"] is False
+        assert [i["account_id"] for i in everything["incomplete"]] == ["V1", "V2", "V3"]
+        assert everything["broken"] == []

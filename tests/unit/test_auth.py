@@ -194,6 +194,7 @@ EXPECTED = {
     ("audit", "POST", "/v1/checkpoints"): {"compliance"},
     ("audit", "GET", "/v1/checkpoints/latest"): {"compliance"},
     ("audit", "GET", "/v1/accounts/{account_id}/bundle"): {"compliance"},
+    ("audit", "POST", "/v1/accounts/{account_id}/personal-data/erasure"): {"compliance"},
 }
 
 

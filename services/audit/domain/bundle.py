@@ -2,7 +2,9 @@
 
 A checkpoint signs, with Ed25519, the Merkle root over every account's head (RFC 9162
 leaves and nodes). A bundle carries one account's entries up to its head in the
-checkpoint, the inclusion proof of that head, the checkpoint and the public key.
+checkpoint (personal fields as salted commitments, no personal value), the inclusion
+proof of that head, the checkpoint and the public key; and, for a reader allowed and
+asking, `disclosures`: values with the salts that check them against the commitments.
 """
 
 from __future__ import annotations
@@ -16,9 +18,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from services.audit.domain.merkle import head_leaf, root_from_proof
+from services.audit.domain.personal import disclosure_problem
 from services.audit.domain.verify import StoredEntry, verify_chain
 
-FORMAT = "arrears-audit-bundle/1"
+FORMAT = "arrears-audit-bundle/2"
+FORMATS = ("arrears-audit-bundle/1", FORMAT)
+"""What this verifier reads: /1 bundles (no commitments, no disclosures) still verify."""
 
 
 def checkpoint_message(root_hex: str, size: int, at: str) -> bytes:
@@ -54,7 +59,7 @@ def verify_bundle(bundle: dict[str, Any], trusted_public_pem: str | None = None)
 
 def _verify(bundle: dict[str, Any], trusted: str | None) -> list[str]:
     problems: list[str] = []
-    if bundle.get("format") != FORMAT:
+    if bundle.get("format") not in FORMATS:
         return [f"unknown bundle format {bundle.get('format')!r}"]
     account = bundle["account_id"]
     entries = [
@@ -88,6 +93,22 @@ def _verify(bundle: dict[str, Any], trusted: str | None) -> list[str]:
         )
     except InvalidSignature:
         problems.append("the checkpoint signature is not valid")
+    return problems + _disclosure_problems(entries, bundle.get("disclosures") or [])
+
+
+def _disclosure_problems(entries: list[StoredEntry], disclosures: list[Any]) -> list[str]:
+    by_seq = {e.seq: e for e in entries}
+    problems = []
+    for d in disclosures:
+        entry = by_seq.get(d["seq"])
+        if entry is None:
+            problems.append(
+                f"disclosure of seq {d['seq']} {d['path']}: no such entry in the bundle"
+            )
+            continue
+        problem = disclosure_problem(json.loads(entry.event_text), d)
+        if problem is not None:
+            problems.append(problem)
     return problems
 
 

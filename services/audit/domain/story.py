@@ -609,6 +609,15 @@ def _details_shown(d: Mapping[str, Any], ctx: _Context) -> tuple[str, str]:
     )
 
 
+def _erased(d: Mapping[str, Any], ctx: _Context) -> tuple[str, str]:
+    return "access", (
+        f"The {d['role']} {d['erased_by']} erased the account's personal data "
+        f"({d['values_erased']} values, through seq {d['through_seq']}), "
+        f"{d['retention_days']} days of retention after its last event at "
+        f"{d['last_activity_at']}: {d['reason']}."
+    )
+
+
 def _preferences(d: Mapping[str, Any], ctx: _Context) -> tuple[str, str]:
     channels = ", ".join(d.get("preferred_channels") or []) or "no preference"
     hours = "; ".join(
@@ -816,6 +825,7 @@ NARRATORS: dict[str, Narrator] = {
     "SkipTraceCompleted": _skip_trace_done,
     "ContactPreferencesSet": _preferences,
     "ContactDetailsShown": _details_shown,
+    "PersonalDataErased": _erased,
     "HardshipReported": _hardship_reported,
     "CaseEscalated": _case_escalated,
     "ContactAttemptChecked": _attempt_checked,

@@ -20,3 +20,13 @@ Purpose = Annotated[
     str, Query(min_length=3, max_length=500, description="why you are reading (logged)")
 ]
 """The stated purpose every read of the trail must give; it goes into the access log."""
+
+Reveal = Annotated[
+    bool,
+    Query(
+        description="show in clear the personal fields your role may see in clear (by kind: "
+        "compliance reads what borrowers wrote, never contact details); logged. Without it "
+        "every personal field is masked"
+    ),
+]
+"""Whether the reader asks for what their role may see unmasked; masked by default."""

@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
 import json
 import logging
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.audit.domain.bundle import FORMAT, checkpoint_message, public_pem, sign
 from services.audit.domain.merkle import head_leaf, inclusion_proof, root
+from services.audit.domain.personal import Reader, markers, salt
 from services.audit.service_layer.unit_of_work import AuditUnitOfWork
+from shared.errors import Rejected
 from shared.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
@@ -68,10 +74,24 @@ async def make_checkpoint(uow: AuditUnitOfWork, key: Ed25519PrivateKey) -> dict[
     return checkpoint
 
 
-async def export_bundle(uow: AuditUnitOfWork, account_id: str) -> dict[str, Any] | None:
+class TrailNotCommitted(Rejected):
+    """The trail was recorded before personal fields were committed: rebuild it first."""
+
+
+async def export_bundle(
+    uow: AuditUnitOfWork,
+    account_id: str,
+    reader: Reader | None = None,
+    *,
+    leaves_the_service: bool = True,
+) -> dict[str, Any] | None:
     """One account's trail up to its head in the latest checkpoint, with the proof.
 
-    None when no checkpoint covers the account yet (make one first).
+    The entries carry commitments, never personal values; a `reader` who asked to see
+    gets, for each field their role may see in clear, its value and salt in
+    `disclosures` (checked offline against the entry's commitment). None when no
+    checkpoint covers the account yet (make one first). A bundle that `leaves_the_service`
+    is refused while the trail still chains personal values in clear (before a rebuild).
     """
     checkpoint = await uow.latest_checkpoint()
     if checkpoint is None:
@@ -82,10 +102,21 @@ async def export_bundle(uow: AuditUnitOfWork, account_id: str) -> dict[str, Any]
         return None
     _, seq, head_hash = heads[index]
     leaves = [head_leaf(a, s, h) for a, s, h in heads]
+    entries = await uow.stored_entries(account_id, int(seq))
+    events = [json.loads(e["event"]) for e in entries]
+    for e, event in zip(entries, events, strict=True):
+        if leaves_the_service and uow.declared_personal(
+            event["type"], event["schema_version"], event["data"]
+        ):
+            raise TrailNotCommitted(
+                f"entry {e['seq']} of account {account_id} holds personal data in its chained "
+                "event (recorded before commitments): run `arrears audit rebuild` first"
+            )
     return {
         "format": FORMAT,
         "account_id": account_id,
-        "entries": await uow.stored_entries(account_id, int(seq)),
+        "entries": entries,
+        "disclosures": await _disclosures(uow, account_id, entries, events, reader),
         "checkpoint": {
             "at": checkpoint["at"],
             "size": checkpoint["size"],
@@ -97,6 +128,38 @@ async def export_bundle(uow: AuditUnitOfWork, account_id: str) -> dict[str, Any]
         },
         "public_key": checkpoint["public_key"],
     }
+
+
+async def _disclosures(
+    uow: AuditUnitOfWork,
+    account_id: str,
+    entries: list[dict[str, Any]],
+    events: list[dict[str, Any]],
+    reader: Reader | None,
+) -> list[dict[str, Any]]:
+    """Each value the reader may see in clear, with the salt that checks it against the chain."""
+    if reader is None or not reader.reveal or not entries:
+        return []
+    key = await uow.subject_key(account_id)
+    if key is None:
+        return []  # erased: no value is left to disclose
+    values = await uow.personal_values(account_id, 1, entries[-1]["seq"])
+    out = []
+    for e, event in zip(entries, events, strict=True):
+        for path, kind, _ in markers(event["data"]):
+            value = values.get(e["seq"], {}).get(path)
+            if value is not None and reader.may_see(kind):
+                field_salt = salt(key, e["event_id"], path).hex()
+                out.append(
+                    {
+                        "seq": e["seq"],
+                        "path": path,
+                        "kind": kind,
+                        "value": value,
+                        "salt": field_salt,
+                    }
+                )
+    return out
 
 
 def published_path(settings: Settings) -> Path:
@@ -131,31 +194,116 @@ def read_published(path: Path) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
 
 
-async def compare_with_published(uow: AuditUnitOfWork, published_lines: list[str]) -> list[str]:
-    """Every way the database disagrees with the published checkpoints; empty if none.
+@dataclass(frozen=True)
+class Comparison:
+    """What a comparison with the published checkpoints found, and how much it checked."""
+
+    problems: list[str]
+    checked: int
+    """How many published checkpoints were checked against the trail this time."""
+    since: int
+    """How many, at the start of the file, an earlier clean comparison had already checked."""
+
+
+def _digest(items: Iterable[str]) -> str:
+    h = hashlib.sha256()
+    for item in items:
+        h.update(item.encode() + b"\n")
+    return h.hexdigest()
+
+
+def _state_message(state: Mapping[str, Any]) -> bytes:
+    fields = ("lines", "lines_sha256", "checkpoint_id", "rows_sha256", "verified_at")
+    return ("arrears-published-compare/1\n" + "\n".join(str(state[f]) for f in fields)).encode()
+
+
+async def compare_with_published(
+    uow: AuditUnitOfWork,
+    published_lines: list[str],
+    key: Ed25519PrivateKey,
+    *,
+    full: bool = False,
+) -> Comparison:
+    """Every way the database disagrees with the published checkpoints; none if it agrees.
 
     Each published head (account, seq, hash) must still be on the trail with that hash,
     and each published checkpoint must still be in the database with the same root.
+
+    Incremental: a clean comparison is remembered (signed with the checkpoint key, so
+    whoever edits the database cannot forge it), and the next one checks only the lines
+    published since, plus the heads of the newest line already checked: a trail rewritten
+    and re-hashed since then changes those. The remembered prefix of the published file
+    and the database's checkpoints up to then must be unchanged (else that is a problem
+    and everything is checked). `full` checks everything; so does a first comparison.
     """
-    stored = {(c["at"], c["root"]) for c in await uow.all_checkpoints()}
-    problems = []
-    for number, line in enumerate(published_lines, start=1):
+    stored = await uow.all_checkpoints()
+    problems: list[str] = []
+    since = 0
+    state = None if full else await uow.published_compare()
+    if state is not None:
+        if not _signed_by(key, _state_message(state), state["signature"]):
+            problems.append("the remembered comparison is not signed with this service's key")
+        elif (
+            len(published_lines) < state["lines"]
+            or _digest(published_lines[: state["lines"]]) != state["lines_sha256"]
+        ):
+            problems.append(
+                f"the first {state['lines']} published checkpoints changed since they were "
+                f"compared at {state['verified_at']}"
+            )
+        elif _rows_digest(stored, state["checkpoint_id"]) != state["rows_sha256"]:
+            problems.append(
+                f"the database's checkpoints up to id {state['checkpoint_id']} changed since "
+                f"they were compared at {state['verified_at']}"
+            )
+        else:
+            since = state["lines"]
+    roots = {(c["at"], c["root"]) for c in stored}
+    first = max(since - 1, 0)  # the newest line already checked: only its heads again
+    hashes: dict[tuple[str, int], str | None] = {}
+    for number, line in enumerate(published_lines[first:], start=first + 1):
         try:
             published = json.loads(line)
             at, tree_root, heads = published["at"], published["root"], published["heads"]
         except (ValueError, KeyError, TypeError):
             problems.append(f"line {number}: not a published checkpoint")
             continue
-        if (at, tree_root) not in stored:
+        if number > since and (at, tree_root) not in roots:
             problems.append(f"checkpoint of {at} (root {tree_root}) is missing from the database")
         for account_id, seq, head_hash in heads:
-            found = await uow.entry_hash(account_id, int(seq))
+            # Successive checkpoints share most heads: each entry is read once.
+            where = (account_id, int(seq))
+            if where not in hashes:
+                hashes[where] = await uow.entry_hash(account_id, int(seq))
+            found = hashes[where]
             if found != head_hash:
                 problems.append(
                     f"checkpoint of {at}: account {account_id} seq {seq} has hash {found} "
                     f"in the database, {head_hash} published"
                 )
-    return problems
+    if not problems and published_lines:
+        last_id = stored[-1]["id"] if stored else 0
+        state = {
+            "lines": len(published_lines),
+            "lines_sha256": _digest(published_lines),
+            "checkpoint_id": last_id,
+            "rows_sha256": _rows_digest(stored, last_id),
+            "verified_at": uow.now.isoformat(),
+        }
+        await uow.save_published_compare({**state, "signature": sign(key, _state_message(state))})
+    return Comparison(problems, len(published_lines) - since, since)
+
+
+def _signed_by(key: Ed25519PrivateKey, message: bytes, signature: str) -> bool:
+    try:
+        key.public_key().verify(base64.b64decode(signature), message)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def _rows_digest(stored: list[dict[str, Any]], up_to_id: int) -> str:
+    return _digest(f"{c['id']} {c['at']} {c['root']}" for c in stored if c["id"] <= up_to_id)
 
 
 class CheckpointWorker:

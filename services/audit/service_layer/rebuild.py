@@ -1,7 +1,13 @@
 """Rebuilding the audit store from the topics: the trail is derived, the log is the source.
 
-The chain's hash covers each event as produced, never audit's own ingest time, so a
-rebuild reproduces the same heads and the same checkpoint roots.
+The chain's hash covers each event as produced (personal fields as commitments under
+the account's key, which a rebuild keeps), never audit's own ingest time, so a rebuild
+reproduces the same heads and the same checkpoint roots. A trail recorded before
+commitments existed is re-chained with them: its heads change, once.
+
+An erased account's trail up to its last `PersonalDataErased` entry is restored as it
+was chained, not re-read: the topics may still hold the erased values, and audit's own
+erasure entry is on no topic. Its later events are re-read as any other.
 """
 
 from __future__ import annotations
@@ -10,9 +16,13 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, insert, select
 
-from services.audit.adapters.tables import audit_entries
+from services.audit.adapters.tables import (
+    audit_entries,
+    audit_frozen_entries,
+    audit_personal_values,
+)
 from services.audit.domain.merkle import head_leaf, root
 from services.audit.service_layer.unit_of_work import AuditUnitOfWork
 from shared.eventlog.port import TopicPartition
@@ -27,12 +37,18 @@ async def rebuild(
     """Discard the trail and re-consume every topic from the beginning; returns records read.
 
     Run it with the audit service stopped. Signed checkpoints are kept: they are the
-    evidence the rebuilt trail is checked against. Access logs are kept too.
+    evidence the rebuilt trail is checked against. Access logs, the accounts' commitment
+    keys and erased trails are kept too.
     """
     consumer = runtime.consumers["trail"]
     topics = [t for t in runtime.settings.topics.all() if t != runtime.settings.topics.dlq]
     async with runtime.uow() as uow:
         await uow.session.execute(delete(audit_entries))
+        await uow.session.execute(delete(audit_personal_values))
+        frozen = audit_frozen_entries
+        await uow.session.execute(
+            insert(audit_entries).from_select([c.name for c in frozen.c], select(frozen))
+        )
         platform = runtime.tables
         await uow.session.execute(
             delete(platform.processed).where(platform.processed.c.consumer == consumer.name)

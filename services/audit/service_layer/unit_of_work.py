@@ -3,18 +3,32 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+import secrets
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 
-from services.audit.adapters.tables import access_log, audit_entries, checkpoints
+from services.audit.adapters.tables import (
+    access_log,
+    audit_entries,
+    audit_frozen_entries,
+    audit_personal_values,
+    audit_subject_keys,
+    checkpoints,
+    platform,
+    published_compare,
+)
 from services.audit.domain.chain import GENESIS, canonical, link
+from services.audit.domain.personal import ERASURE, commit
 from services.audit.domain.verify import BrokenLink, StoredEntry, verify_chain
 from shared.auth import Principal
+from shared.catalogue import PersonalValue
 from shared.envelope import Envelope
+from shared.errors import UnknownEventType
 from shared.eventstore.store import utc
 from shared.uow import SqlUnitOfWork
 
@@ -22,11 +36,44 @@ from shared.uow import SqlUnitOfWork
 class AuditUnitOfWork(SqlUnitOfWork):
     """One transaction over the audit database."""
 
-    async def append_entry(self, env: Envelope) -> None:
-        """Chain an event onto its account's trail; an event already there is left alone."""
+    def declared_personal(
+        self, event_type: str, version: int, data: Mapping[str, Any]
+    ) -> list[PersonalValue]:
+        """The values at the fields the catalogue declares personal for this type and version
+        (still in clear: a marker there is no value); none for a type it does not know."""
+        try:
+            return self._catalogue.personal_values(event_type, version, data)
+        except UnknownEventType:
+            return []
+
+    async def subject_key(self, account_id: str, *, create: bool = False) -> bytes | None:
+        """The account's commitment key; a new random one if `create` and there is none."""
+        k = audit_subject_keys
+        found = (
+            await self.session.execute(select(k.c.key).where(k.c.account_id == account_id))
+        ).scalar_one_or_none()
+        if found is None and create:
+            # Events of one account arrive on several topics, so two consumers may create
+            # its key at once: the first one in wins and both use it.
+            postgres = self.session.get_bind().dialect.name == "postgresql"
+            dialect = postgresql if postgres else sqlite
+            await self.session.execute(
+                dialect.insert(k)
+                .values(account_id=account_id, key=secrets.token_bytes(32), created_at=self.now)
+                .on_conflict_do_nothing(index_elements=[k.c.account_id])
+            )
+            return await self.subject_key(account_id)
+        return found
+
+    async def append_entry(self, env: Envelope) -> tuple[int, str] | None:
+        """Chain an event onto its account's trail: its (seq, hash); None if already there.
+
+        Its personal fields are chained as commitments and their values kept beside the
+        chain (audit_personal_values).
+        """
         t = audit_entries
         if (await self.session.execute(select(t.c.seq).where(t.c.event_id == str(env.id)))).first():
-            return
+            return None
         head = (
             await self.session.execute(
                 select(t.c.seq, t.c.hash)
@@ -37,6 +84,19 @@ class AuditUnitOfWork(SqlUnitOfWork):
         ).first()
         seq, prev = (head.seq + 1, head.hash) if head else (1, GENESIS)
         event = env.model_dump(mode="json")
+        personal = self.declared_personal(env.type, env.schema_version, env.data)
+        if personal:
+            key = await self.subject_key(env.account_id, create=True)
+            assert key is not None
+            event["data"] = commit(event["data"], personal, str(env.id), key)
+            await self.session.execute(
+                insert(audit_personal_values),
+                [
+                    {"account_id": env.account_id, "seq": seq, "path": v.path, "value": v.value}
+                    for v in personal
+                ],
+            )
+        hashed = link(prev, event)
         await self.session.execute(
             insert(t).values(
                 account_id=env.account_id,
@@ -48,8 +108,52 @@ class AuditUnitOfWork(SqlUnitOfWork):
                 recorded_at=env.recorded_at,
                 ingested_at=self.now,
                 event=canonical(event).decode(),
-                hash=link(prev, event),
+                hash=hashed,
                 prev_hash=prev,
+            )
+        )
+        return seq, hashed
+
+    async def last_activity(self, account_id: str) -> tuple[int, datetime] | None:
+        """The account's head seq and when its newest event (audit's own erasures aside)
+        occurred; None without a trail."""
+        t = audit_entries
+        row = (
+            await self.session.execute(
+                select(func.max(t.c.seq), func.max(t.c.occurred_at)).where(
+                    t.c.account_id == account_id, t.c.type != ERASURE
+                )
+            )
+        ).first()
+        if row is None or row[0] is None:
+            return None
+        head = (
+            await self.session.execute(
+                select(func.max(t.c.seq)).where(t.c.account_id == account_id)
+            )
+        ).scalar_one()
+        return int(head), utc(row[1])
+
+    async def erase_personal_values(self, account_id: str) -> int:
+        """Delete the account's personal values and its commitment key; how many values."""
+        v = audit_personal_values
+        count = (
+            await self.session.execute(
+                select(func.count()).select_from(v).where(v.c.account_id == account_id)
+            )
+        ).scalar_one()
+        await self.session.execute(delete(v).where(v.c.account_id == account_id))
+        k = audit_subject_keys
+        await self.session.execute(delete(k).where(k.c.account_id == account_id))
+        return int(count)
+
+    async def freeze(self, account_id: str) -> None:
+        """Keep the account's trail as chained now, for a rebuild to restore (not re-read)."""
+        f, t = audit_frozen_entries, audit_entries
+        await self.session.execute(delete(f).where(f.c.account_id == account_id))
+        await self.session.execute(
+            insert(f).from_select(
+                [c.name for c in t.c], select(t).where(t.c.account_id == account_id)
             )
         )
 
@@ -80,6 +184,21 @@ class AuditUnitOfWork(SqlUnitOfWork):
                     "prev_hash": r["prev_hash"],
                 }
             )
+        return out
+
+    async def personal_values(
+        self, account_id: str, from_seq: int, to_seq: int
+    ) -> dict[int, dict[str, str]]:
+        """The values kept beside entries `from_seq`..`to_seq`: seq → path → value."""
+        v = audit_personal_values
+        rows = await self.session.execute(
+            select(v.c.seq, v.c.path, v.c.value).where(
+                v.c.account_id == account_id, v.c.seq >= from_seq, v.c.seq <= to_seq
+            )
+        )
+        out: dict[int, dict[str, str]] = {}
+        for r in rows:
+            out.setdefault(int(r.seq), {})[r.path] = r.value
         return out
 
     async def verify(self, account_id: str, batch: int = 1000) -> BrokenLink | None:
@@ -114,6 +233,44 @@ class AuditUnitOfWork(SqlUnitOfWork):
                 after = page[-1].seq
 
         return verify_chain(account_id, [e async for e in rows()])
+
+    async def missing_records(self, consumer: str, account_id: str | None = None) -> dict[str, str]:
+        """Per account, why its trail lacks records: `consumer`'s unresolved dead letters
+        and the records parked behind them (all accounts, or only `account_id`)."""
+        dl, parked = platform.dead_letters, platform.parked
+        letters: dict[str, list[str]] = {}
+        query = select(dl.c.id, dl.c.kind, dl.c.account_id, dl.c.key).where(
+            dl.c.consumer == consumer, dl.c.resolved_at.is_(None)
+        )
+        if account_id is not None:
+            # A record that could not be decoded has no account id, but its key is one.
+            query = query.where(
+                (dl.c.account_id == account_id)
+                | (dl.c.account_id.is_(None) & (dl.c.key == account_id.encode()))
+            )
+        for r in await self.session.execute(query.order_by(dl.c.id)):
+            owner = r.account_id or (r.key or b"").decode("utf-8", "replace")
+            if owner:
+                letters.setdefault(owner, []).append(f"{r.id} ({r.kind})")
+        waiting = select(parked.c.account_id, func.count()).where(parked.c.consumer == consumer)
+        if account_id is not None:
+            waiting = waiting.where(parked.c.account_id == account_id)
+        behind = {
+            a: int(n) for a, n in await self.session.execute(waiting.group_by(parked.c.account_id))
+        }
+        out = {}
+        for owner in sorted(set(letters) | set(behind)):
+            parts = []
+            if owner in letters:
+                parts.append(f"unresolved dead letters {', '.join(letters[owner])}")
+            if behind.get(owner):
+                parts.append(f"{behind[owner]} records parked behind them")
+            out[owner] = (
+                "records of this account are not on the trail: "
+                + "; ".join(parts)
+                + " (see arrears dlq list audit)"
+            )
+        return out
 
     async def heads(self) -> list[tuple[str, int, str]]:
         """Every account's newest entry: (account id, seq, hash), by account id."""
@@ -167,11 +324,28 @@ class AuditUnitOfWork(SqlUnitOfWork):
         }
 
     async def all_checkpoints(self) -> list[dict[str, Any]]:
-        """Every kept checkpoint's time and root, oldest first."""
+        """Every kept checkpoint's id, time and root, oldest first."""
         rows = await self.session.execute(
-            select(checkpoints.c.at, checkpoints.c.root).order_by(checkpoints.c.id)
+            select(checkpoints.c.id, checkpoints.c.at, checkpoints.c.root).order_by(
+                checkpoints.c.id
+            )
         )
-        return [{"at": utc(r.at).isoformat(), "root": r.root} for r in rows]
+        return [{"id": int(r.id), "at": utc(r.at).isoformat(), "root": r.root} for r in rows]
+
+    async def published_compare(self) -> dict[str, Any] | None:
+        """The last clean comparison with the published checkpoints, as it was signed."""
+        pc = published_compare
+        row = (await self.session.execute(select(pc).where(pc.c.id == 1))).mappings().first()
+        if row is None:
+            return None
+        return {**row, "verified_at": utc(row["verified_at"]).isoformat()}
+
+    async def save_published_compare(self, state: dict[str, Any]) -> None:
+        """Remember a clean comparison (the caller commits)."""
+        pc = published_compare
+        values = {**state, "verified_at": datetime.fromisoformat(state["verified_at"])}
+        await self.session.execute(delete(pc))
+        await self.session.execute(insert(pc).values(id=1, **values))
 
     async def entry_hash(self, account_id: str, seq: int) -> str | None:
         """The stored hash of one entry, or None if there is no such entry."""

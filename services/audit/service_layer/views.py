@@ -6,19 +6,23 @@ access and commits (a read is logged in the same transaction as it is served).
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any, Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.audit.domain.bundle import public_pem, verify_bundle
+from services.audit.domain.personal import Reader, show
 from services.audit.domain.report import ReportFacts, report_pdf
 from services.audit.domain.state import AccountState, reconstruct
 from services.audit.domain.story import StoryLine, tell
 from services.audit.service_layer.checkpoints import export_bundle
 from services.audit.service_layer.unit_of_work import AuditUnitOfWork, HistoryFilters
+from shared import pii
 from shared.auth import Principal
-from shared.pii import redact_values
+
+__all__ = ["Axis", "Reader", "report", "shown", "state", "story", "whole_trail"]
 
 PAGE = 1000
 Axis = Literal["recorded", "occurred", "now"]
@@ -38,24 +42,41 @@ async def whole_trail(
     return out
 
 
-def masked(entry: dict[str, Any], role: str) -> dict[str, Any]:
-    """The entry as `role` may see it: PII masked (the hash still covers the original)."""
-    return {
-        **entry,
-        "data": redact_values(entry["data"], role),
-        "metadata": redact_values(entry["metadata"], role),
-    }
+async def shown(
+    uow: AuditUnitOfWork, account_id: str, entries: list[dict[str, Any]], reader: Reader
+) -> tuple[list[dict[str, Any]], int]:
+    """The entries as the reader may see them, and how many values were shown in clear.
+
+    Each personal field (a commitment in the chained event) is joined with its value kept
+    beside the chain and shown as its declared kind allows the reader's role; the entry
+    lists its personal fields and how each was shown. The hashes cover the commitments.
+    """
+    if not entries:
+        return [], 0
+    values = await uow.personal_values(account_id, entries[0]["seq"], entries[-1]["seq"])
+    out, revealed = [], 0
+    for e in entries:
+        unmarked = uow.declared_personal(e["type"], e["schema_version"], e["data"])
+        data, fields = show(e["data"], values.get(e["seq"], {}), reader, unmarked)
+        revealed += sum(f.shown == "clear" for f in fields)
+        out.append({**e, "data": data, "personal": [asdict(f) for f in fields]})
+    return out, revealed
 
 
 async def story(
-    uow: AuditUnitOfWork, account_id: str, filters: HistoryFilters | None, role: str
-) -> list[StoryLine]:
-    """The account's story as `role` may read it."""
-    # Masked before the sentences are written, so no sentence can carry raw PII.
-    return tell(masked(e, role) for e in await whole_trail(uow, account_id, filters))
+    uow: AuditUnitOfWork, account_id: str, filters: HistoryFilters | None, reader: Reader
+) -> tuple[list[StoryLine], int]:
+    """The account's story as the reader may read it, and how many values it shows in clear."""
+    # Shown before the sentences are written, so no sentence can carry a value unmasked.
+    entries, revealed = await shown(
+        uow, account_id, await whole_trail(uow, account_id, filters), reader
+    )
+    return tell(entries), revealed
 
 
-async def state(uow: AuditUnitOfWork, account_id: str, axis: Axis, at: datetime) -> AccountState:
+async def state(
+    uow: AuditUnitOfWork, account_id: str, axis: Axis, at: datetime, reader: Reader
+) -> AccountState:
     """The account as the trail shows it at `at`, on the chosen time axis."""
     if axis == "recorded":
         filters = HistoryFilters(as_of_recorded=at)
@@ -63,7 +84,8 @@ async def state(uow: AuditUnitOfWork, account_id: str, axis: Axis, at: datetime)
         filters = HistoryFilters(as_of_occurred=at)
     else:
         filters = None
-    return reconstruct(await whole_trail(uow, account_id, filters), at)
+    entries, _ = await shown(uow, account_id, await whole_trail(uow, account_id, filters), reader)
+    return reconstruct(entries, at)
 
 
 async def report(
@@ -72,10 +94,12 @@ async def report(
     principal: Principal,
     purpose: str,
     key: Ed25519PrivateKey,
-) -> bytes:
+    reveal: bool = False,
+) -> tuple[bytes, int]:
     """The PDF report of the whole trail: provenance, integrity, checkpoint, story."""
     entries = await whole_trail(uow, account_id)
-    bundle = await export_bundle(uow, account_id)
+    # Only checked here, never handed out: a trail not yet rebuilt still verifies.
+    bundle = await export_bundle(uow, account_id, leaves_the_service=False)
     checkpoint = bundle["checkpoint"] if bundle else None
     # Checked against this service's own key: the report states what this service can
     # prove; a reader who distrusts the service verifies the bundle with the published key.
@@ -85,11 +109,12 @@ async def report(
         generated_at=uow.now,
         generated_by=principal.subject,
         role=principal.role,
-        purpose=redact_values(purpose, principal.role),
+        purpose=pii.show(principal.role, purpose, "text"),
         entries=len(entries),
         head=(entries[-1]["seq"], entries[-1]["hash"]) if entries else None,
         broken=await uow.verify(account_id),
         checkpoint=checkpoint,
         checkpoint_problems=problems,
     )
-    return report_pdf(facts, tell(masked(e, principal.role) for e in entries))
+    readable, revealed = await shown(uow, account_id, entries, Reader(principal.role, reveal))
+    return report_pdf(facts, tell(readable)), revealed

@@ -11,13 +11,15 @@ import json
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import PlainTextResponse
-from pydantic import AwareDatetime
 
-from services.audit.entrypoints.dependencies import Purpose, Runtime
+from services.audit.domain.verify import BrokenLink
+from services.audit.entrypoints.dependencies import Purpose, Reveal, Runtime
+from services.audit.entrypoints.downloads import attachment
 from services.audit.service_layer.unit_of_work import HistoryFilters
-from services.audit.service_layer.views import masked
+from services.audit.service_layer.views import Reader, shown
+from shared.bounds import Instant, QueryInt
 from shared.security import CurrentPrincipal, secured
 
 ACCESS = {
@@ -49,54 +51,70 @@ async def get_history(
     runtime: Runtime,
     principal: CurrentPrincipal,
     purpose: Purpose,
-    after_seq: Annotated[int, Query(ge=0)] = 0,
+    after_seq: Annotated[QueryInt, Query()] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 200,
     type: Annotated[list[str] | None, Query(max_length=50)] = None,
     source: Annotated[str | None, Query(max_length=100)] = None,
-    occurred_from: AwareDatetime | None = None,
-    occurred_to: AwareDatetime | None = None,
-    as_of_occurred: AwareDatetime | None = None,
-    as_of_recorded: AwareDatetime | None = None,
+    occurred_from: Instant | None = None,
+    occurred_to: Instant | None = None,
+    as_of_occurred: Instant | None = None,
+    as_of_recorded: Instant | None = None,
+    reveal: Reveal = False,
 ) -> dict[str, Any]:
     """Entries in order, narrowed by type, source, time range, and "as of" either axis.
 
     `as_of_occurred`: what had happened by then. `as_of_recorded`: what the system knew
     by then (a payment made on 1 March but posted on 5 March is absent as of 3 March).
+    Personal fields are masked by their declared kind (`reveal` shows in clear what the
+    role may see); each entry lists them under `personal`.
     """
     filters = HistoryFilters(
         tuple(type or ()), source, occurred_from, occurred_to, as_of_occurred, as_of_recorded
     )
     async with runtime.uow() as uow:
         entries = await uow.history(account_id, after_seq, limit, filters)
+        reader = Reader(principal.role, reveal)
+        readable, revealed = await shown(uow, account_id, entries, reader)
         await uow.log_access(
             principal,
             "history",
             purpose,
             account_id,
-            {**filters.describe(), "after_seq": after_seq, "limit": limit},
+            {**filters.describe(), "after_seq": after_seq, "limit": limit}
+            | reader.logged(revealed),
         )
         await uow.commit()
     return {
         "account_id": account_id,
-        # PII is masked for roles that may not see it; the hashes still cover the original.
-        "entries": [masked(e, principal.role) for e in entries],
+        # The hashes cover each personal field's commitment, never its value.
+        "entries": readable,
         "next_after_seq": entries[-1]["seq"] if len(entries) == limit else None,
     }
 
 
 @router.get("/accounts/{account_id}/export.csv", response_class=PlainTextResponse)
 async def export_csv(
-    account_id: str, runtime: Runtime, principal: CurrentPrincipal, purpose: Purpose
+    account_id: str,
+    runtime: Runtime,
+    principal: CurrentPrincipal,
+    purpose: Purpose,
+    reveal: Reveal = False,
 ) -> PlainTextResponse:
-    """The whole trail as CSV for people (PII masked), one row per entry; the export is logged."""
+    """The whole trail as CSV for people (personal fields masked by kind), one row per entry;
+    the export is logged."""
     rows: list[dict[str, Any]] = []
+    reader, revealed = Reader(principal.role, reveal), 0
     async with runtime.uow() as uow:
         after = 0
         while page := await uow.history(account_id, after, MAX_PAGE):
-            rows.extend(masked(e, principal.role) for e in page)
+            readable, n = await shown(uow, account_id, page, reader)
+            rows.extend(readable)
+            revealed += n
             after = page[-1]["seq"]
-        await uow.log_access(principal, "export-csv", purpose, account_id, {})
+        await uow.log_access(principal, "export-csv", purpose, account_id, reader.logged(revealed))
         await uow.commit()
+    if not rows:
+        raise HTTPException(404, f"no trail for account {account_id}")
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, extrasaction="ignore")
     writer.writeheader()
@@ -107,7 +125,7 @@ async def export_csv(
     return PlainTextResponse(
         out.getvalue(),
         media_type="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{account_id}-audit.csv"'},
+        headers=attachment(account_id, "csv"),
     )
 
 
@@ -115,29 +133,57 @@ async def export_csv(
 async def verify_account(
     account_id: str, runtime: Runtime, principal: CurrentPrincipal, purpose: Purpose
 ) -> dict[str, Any]:
-    """Recompute the account's hash chain; names the first broken link, if any."""
+    """Recompute the account's hash chain; names the first broken link, if any.
+
+    `status`: `verified`, `broken` (the first break in `broken`), or `incomplete` when
+    records of the account were dead-lettered or wait parked, so the trail, however
+    intact, lacks them (`reason` says which).
+    """
     async with runtime.uow() as uow:
         broken = await uow.verify(account_id)
+        missing = await uow.missing_records(_consumer(runtime), account_id)
         await uow.log_access(principal, "verify", purpose, account_id, {})
         await uow.commit()
-    return {
-        "account_id": account_id,
-        "intact": broken is None,
-        "broken": asdict(broken) if broken else None,
-    }
+    return {"account_id": account_id, **_finding(broken, missing.get(account_id))}
 
 
 @router.get("/verify")
 async def verify_all(
     runtime: Runtime, principal: CurrentPrincipal, purpose: Purpose
 ) -> dict[str, Any]:
-    """Recompute every account's chain; lists each account's first break."""
+    """Recompute every account's chain; lists each account's first break, and each account
+    whose trail lacks dead-lettered or parked records."""
     async with runtime.uow() as uow:
-        accounts = await uow.accounts()
+        missing = await uow.missing_records(_consumer(runtime))
+        accounts = sorted(set(await uow.accounts()) | set(missing))
         broken = [b for a in accounts if (b := await uow.verify(a)) is not None]
         await uow.log_access(principal, "verify-all", purpose, None, {})
         await uow.commit()
-    return {"accounts": len(accounts), "intact": not broken, "broken": [asdict(b) for b in broken]}
+    status = "broken" if broken else "incomplete" if missing else "verified"
+    return {
+        "accounts": len(accounts),
+        "status": status,
+        "intact": status == "verified",
+        "broken": [asdict(b) for b in broken],
+        "incomplete": [{"account_id": a, "reason": r} for a, r in missing.items()],
+    }
+
+
+def _consumer(runtime: Runtime) -> str:
+    return runtime.consumers["trail"].name
+
+
+def _finding(broken: BrokenLink | None, missing: str | None) -> dict[str, Any]:
+    status = "broken" if broken else "incomplete" if missing else "verified"
+    reason = f"seq {broken.seq}: {broken.problem}" if broken else missing
+    return {
+        "status": status,
+        "reason": reason,
+        # Intact only when nothing is wrong with the trail and nothing is missing from it.
+        "intact": status == "verified",
+        "broken": asdict(broken) if broken else None,
+        "incomplete": missing,
+    }
 
 
 @router.get("/access-log")
@@ -146,7 +192,7 @@ async def get_access_log(
     principal: CurrentPrincipal,
     purpose: Purpose,
     account_id: str | None = None,
-    after_id: Annotated[int, Query(ge=0)] = 0,
+    after_id: Annotated[QueryInt, Query()] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 200,
 ) -> dict[str, Any]:
     """Who read, verified or exported what, and why (reading it is logged too)."""

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request, Response
 
-from services.audit.entrypoints.dependencies import Purpose, Runtime
+from services.audit.entrypoints.dependencies import Purpose, Reveal, Runtime
+from services.audit.entrypoints.downloads import attachment
 from services.audit.service_layer import views
 from shared.security import CurrentPrincipal, secured
 
@@ -24,21 +25,30 @@ async def get_report_pdf(
     runtime: Runtime,
     principal: CurrentPrincipal,
     purpose: Purpose,
+    reveal: Reveal = False,
 ) -> Response:
-    """The whole trail as a PDF report (PII masked); the export is logged."""
+    """The whole trail as a PDF report (personal fields masked by kind); the export is logged."""
     async with runtime.uow() as uow:
         exists = await uow.has_trail(account_id)
-        pdf = (
-            await views.report(uow, account_id, principal, purpose, request.app.state.signing_key)
+        pdf, revealed = (
+            await views.report(
+                uow, account_id, principal, purpose, request.app.state.signing_key, reveal
+            )
             if exists
-            else None
+            else (None, 0)
         )
-        await uow.log_access(principal, "export-pdf", purpose, account_id, {})
+        await uow.log_access(
+            principal,
+            "export-pdf",
+            purpose,
+            account_id,
+            views.Reader(principal.role, reveal).logged(revealed),
+        )
         await uow.commit()
     if pdf is None:
         raise HTTPException(404, f"no trail for account {account_id}")
     return Response(
         pdf,
         media_type="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="{account_id}-audit.pdf"'},
+        headers=attachment(account_id, "pdf"),
     )

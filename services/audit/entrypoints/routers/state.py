@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, HTTPException
-from pydantic import AwareDatetime
 
 from services.audit.entrypoints.dependencies import Purpose, Runtime
 from services.audit.service_layer import views
+from shared.bounds import Instant
 from shared.security import CurrentPrincipal, secured
 
 ACCESS = {"get_state": {"compliance"}}
@@ -22,8 +22,8 @@ async def get_state(
     runtime: Runtime,
     principal: CurrentPrincipal,
     purpose: Purpose,
-    as_of_occurred: AwareDatetime | None = None,
-    as_of_recorded: AwareDatetime | None = None,
+    as_of_occurred: Instant | None = None,
+    as_of_recorded: Instant | None = None,
 ) -> dict[str, Any]:
     """Balances, bucket and DPD, active plan, case, contact attempts in the trailing 7 days.
 
@@ -42,7 +42,8 @@ async def get_state(
         else:
             axis, at = "now", uow.now
         exists = await uow.has_trail(account_id)
-        state = await views.state(uow, account_id, axis, at) if exists else None
+        reader = views.Reader(principal.role)
+        state = await views.state(uow, account_id, axis, at, reader) if exists else None
         await uow.log_access(
             principal, "state", purpose, account_id, {"axis": axis, "as_of": at.isoformat()}
         )

@@ -10,11 +10,11 @@ from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
-from pydantic import AwareDatetime
 
-from services.audit.entrypoints.dependencies import Purpose, Runtime
+from services.audit.entrypoints.dependencies import Purpose, Reveal, Runtime
 from services.audit.service_layer import views
 from services.audit.service_layer.unit_of_work import HistoryFilters
+from shared.bounds import Instant, QueryInt
 from shared.security import CurrentPrincipal, secured
 
 ACCESS = {"get_story": {"compliance"}}
@@ -29,29 +29,33 @@ async def get_story(
     runtime: Runtime,
     principal: CurrentPrincipal,
     purpose: Purpose,
-    after_seq: Annotated[int, Query(ge=0)] = 0,
+    after_seq: Annotated[QueryInt, Query()] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 200,
-    as_of_occurred: AwareDatetime | None = None,
-    as_of_recorded: AwareDatetime | None = None,
+    as_of_occurred: Instant | None = None,
+    as_of_recorded: Instant | None = None,
+    reveal: Reveal = False,
 ) -> dict[str, Any]:
     """Lines in seq order: due dates, overdue, fees, offers and disclosures, approvals,
     acceptances, waivers and their evidence, contact and blocked contact, promises to pay.
 
     Each line carries its event's seq, id and hash. `as_of_occurred`: what had happened
     by then; `as_of_recorded`: what the system knew by then (both may be combined).
+    Personal fields are masked by their declared kind unless `reveal` (and the role may).
     """
     filters = HistoryFilters(as_of_occurred=as_of_occurred, as_of_recorded=as_of_recorded)
     async with runtime.uow() as uow:
         exists = await uow.has_trail(account_id)
         # The whole story is told even for one page: a sentence may depend on an earlier
         # event (an acceptance is compared with the offer's disclosure hash).
-        lines = await views.story(uow, account_id, filters, principal.role) if exists else []
+        reader = views.Reader(principal.role, reveal)
+        lines, revealed = await views.story(uow, account_id, filters, reader) if exists else ([], 0)
         await uow.log_access(
             principal,
             "story",
             purpose,
             account_id,
-            {**filters.describe(), "after_seq": after_seq, "limit": limit},
+            {**filters.describe(), "after_seq": after_seq, "limit": limit}
+            | reader.logged(revealed),
         )
         await uow.commit()
     if not exists:
