@@ -47,7 +47,7 @@ def table(reports: list[dict[str, Any]]) -> str:
     for r in reports:
         pairs = leaves(r["figures"])
         # Text figures (database, log) describe the setup: they go beside the bench's name.
-        setup = ", ".join(str(v) for _, v in pairs if isinstance(v, str))
+        setup = ", ".join(dict.fromkeys(v for _, v in pairs if isinstance(v, str)))
         name = f"{r['bench']} ({setup})" if setup else r["bench"]
         numbers = [(k, v) for k, v in pairs if not isinstance(v, str)]
         for i, (key, value) in enumerate(numbers):
