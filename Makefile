@@ -3,8 +3,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: install run test test-unit test-api lint schemas docs bench clean
+.PHONY: install bench-install run test test-unit test-api lint schemas docs bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "arrears needs Python 3.11+"'
@@ -14,6 +15,13 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# The benches' extra: the eventsourcing library that compare_eventsourcing.py measures against.
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+bench-install: $(BENCH_STAMP)
 
 ## run: all four services on http://127.0.0.1:8000 (embedded event log, SQLite under var/,
 ## development tokens signed with a per-install secret in var/dev-secret)
@@ -44,11 +52,10 @@ schemas: install
 docs: install
 	$(BIN)/arrears schemas docs docs/events.md
 
-bench: install
-	$(BIN)/python bench/pipeline.py
-	$(BIN)/python bench/day_close.py
-	$(BIN)/python bench/plans_lifecycle.py
-	$(BIN)/python bench/audit_history.py
+## bench: every bench, their output as it comes, then one table of every figure with peak RSS
+bench: bench-install
+	$(BIN)/python bench/table.py bench/pipeline.py bench/compare_eventsourcing.py \
+		bench/day_close.py bench/plans_lifecycle.py bench/audit_history.py
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

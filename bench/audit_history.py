@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import tempfile
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from figures import report  # bench/figures.py: this script's folder is on sys.path
 
 from services.audit.bootstrap import create_app
 from services.registry import migrations_dir
@@ -156,7 +156,7 @@ def main() -> None:
     p.add_argument("--events", type=int, default=10_000)
     p.add_argument("--database-url")
     args = p.parse_args()
-    print(json.dumps(asyncio.run(run(args.events, args.database_url))))
+    report("audit_history", asyncio.run(run(args.events, args.database_url)))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import tempfile
 import time
 import uuid
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from figures import report  # bench/figures.py
 from inbound import envelope  # bench/inbound.py: this script's folder is on sys.path
 from sqlalchemy import func, select
 
@@ -91,7 +91,7 @@ def main() -> None:
     p.add_argument("--accounts", type=int, default=1000)
     p.add_argument("--database-url")
     args = p.parse_args()
-    print(json.dumps(asyncio.run(run(args.accounts, args.database_url))))
+    report("day_close", asyncio.run(run(args.accounts, args.database_url)))
 
 
 if __name__ == "__main__":

@@ -23,3 +23,54 @@ def envelope(
         "source": "bench",
         "data": data,
     }
+
+
+def inbound_events(n: int, accounts: int) -> list[dict[str, Any]]:
+    """The pipeline workload: each account opened and billed, then payments round-robin."""
+    run = uuid.uuid4().hex[:6]  # fresh account ids, so a reused database refuses nothing
+
+    out = []
+    for a in range(accounts):
+        out.append(
+            envelope(
+                "AccountOpened",
+                f"{run}-A{a}",
+                {
+                    "customer_id": f"c{a}",
+                    "product": "cash_loan",
+                    "currency": "CNY",
+                    "time_zone": "Asia/Shanghai",
+                },
+                2,
+            )
+        )
+        out.append(
+            envelope(
+                "BillIssued",
+                f"{run}-A{a}",
+                {
+                    "bill_id": "B1",
+                    "currency": "CNY",
+                    "principal": 1_000_000,
+                    "issued_on": "2026-03-01",
+                    "due_date": "2026-03-10",
+                },
+            )
+        )
+    i = 0
+    while len(out) < n:
+        a = i % accounts
+        out.append(
+            envelope(
+                "PaymentReceived",
+                f"{run}-A{a}",
+                {
+                    "payment_id": f"P{i}",
+                    "currency": "CNY",
+                    "amount": 100,
+                    "paid_at": "2026-03-05T10:00:00+08:00",
+                },
+            )
+        )
+        i += 1
+    return out[:n]

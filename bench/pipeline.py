@@ -21,63 +21,14 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from inbound import envelope  # bench/inbound.py: this script's folder is on sys.path
+from figures import report  # bench/figures.py
+from inbound import inbound_events  # bench/inbound.py: this script's folder is on sys.path
 from sqlalchemy import func, select
 
 from services.accounts.bootstrap import bootstrap
 from services.registry import migrations_dir
 from shared.migrations import upgrade
 from shared.settings import Settings
-
-
-def inbound_events(n: int, accounts: int) -> list[dict[str, Any]]:
-    run = uuid.uuid4().hex[:6]  # fresh account ids, so a reused database refuses nothing
-
-    out = []
-    for a in range(accounts):
-        out.append(
-            envelope(
-                "AccountOpened",
-                f"{run}-A{a}",
-                {
-                    "customer_id": f"c{a}",
-                    "product": "cash_loan",
-                    "currency": "CNY",
-                    "time_zone": "Asia/Shanghai",
-                },
-                2,
-            )
-        )
-        out.append(
-            envelope(
-                "BillIssued",
-                f"{run}-A{a}",
-                {
-                    "bill_id": "B1",
-                    "currency": "CNY",
-                    "principal": 1_000_000,
-                    "issued_on": "2026-03-01",
-                    "due_date": "2026-03-10",
-                },
-            )
-        )
-    i = 0
-    while len(out) < n:
-        a = i % accounts
-        out.append(
-            envelope(
-                "PaymentReceived",
-                f"{run}-A{a}",
-                {
-                    "payment_id": f"P{i}",
-                    "currency": "CNY",
-                    "amount": 100,
-                    "paid_at": "2026-03-05T10:00:00+08:00",
-                },
-            )
-        )
-        i += 1
-    return out[:n]
 
 
 async def run(n: int, accounts: int, log_kind: str, database_url: str | None) -> dict[str, Any]:
@@ -141,7 +92,7 @@ def main() -> None:
     p.add_argument("--log", choices=["embedded", "kafka"], default="embedded")
     p.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
     args = p.parse_args()
-    print(json.dumps(asyncio.run(run(args.events, args.accounts, args.log, args.database_url))))
+    report("pipeline", asyncio.run(run(args.events, args.accounts, args.log, args.database_url)))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import tempfile
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from figures import report  # bench/figures.py
 from inbound import envelope  # bench/inbound.py: this script's folder is on sys.path
 
 from services.registry import bootstrap_module, migrations_dir
@@ -156,7 +156,7 @@ def main() -> None:
     p.add_argument("--database-url-plans")
     args = p.parse_args()
     urls = {"accounts": args.database_url_accounts, "plans": args.database_url_plans}
-    print(json.dumps(asyncio.run(run(args.accounts, urls))))
+    report("plans_lifecycle", asyncio.run(run(args.accounts, urls)))
 
 
 if __name__ == "__main__":
