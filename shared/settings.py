@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     consumer_max_attempts: int = Field(default=5, ge=1, le=100)
     consumer_retry_backoff: float = Field(default=0.2, ge=0, le=60)
     consumer_max_batch: int = Field(default=200, ge=1, le=10_000)
+    aggregate_cache_size: int = Field(default=10_000, ge=0, le=10_000_000)
     ingest_max_batch: int = Field(default=500, ge=1, le=10_000)
     ingest_max_body_bytes: int = Field(default=5_000_000, ge=1024)
     relay_batch: int = Field(default=500, ge=1, le=10_000)

@@ -7,12 +7,14 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.accounts.adapters.tables import platform
+from services.accounts.domain.model import Account
 from services.accounts.domain.policy import DEFAULT_POLICIES, Policies
 from services.accounts.entrypoints.routers import accounts, inbound
 from services.accounts.service_layer.handlers import InboundHandler, PlansHandler
 from services.accounts.service_layer.scheduler import DayCloseScheduler
 from services.accounts.service_layer.unit_of_work import AccountsUnitOfWork
 from shared.api import create_service_app
+from shared.cache import AggregateCache
 from shared.clock import Clock
 from shared.eventlog.port import EventLog
 from shared.events import default_catalogue
@@ -37,8 +39,12 @@ def bootstrap(
 
     configured = load_policy(settings.policy_file, Policies.from_mapping, DEFAULT_POLICIES)
 
+    cache = AggregateCache[Account](settings.aggregate_cache_size)
+
     class ConfiguredUnitOfWork(AccountsUnitOfWork):
         policies = configured
+
+    ConfiguredUnitOfWork.cache = cache
 
     runtime: ServiceRuntime[AccountsUnitOfWork] = make_runtime(
         settings,

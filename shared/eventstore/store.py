@@ -45,6 +45,20 @@ class EventStore:
         )
         return int(result.scalar() or 0)
 
+    async def versions(self, stream_ids: Sequence[str], chunk: int = 500) -> dict[str, int]:
+        """The current version of each stream (0 for none), in one query per `chunk`."""
+        await self.flush()
+        found = dict.fromkeys(stream_ids, 0)
+        wanted = list(found)
+        for i in range(0, len(wanted), chunk):
+            rows = await self._session.execute(
+                select(self._t.c.stream_id, func.max(self._t.c.stream_version))
+                .where(self._t.c.stream_id.in_(wanted[i : i + chunk]))
+                .group_by(self._t.c.stream_id)
+            )
+            found.update({stream: int(version) for stream, version in rows})
+        return found
+
     async def load(self, stream_id: str) -> tuple[list[Envelope], int]:
         """Every event of a stream, upcast to current schema versions, and its version."""
         return (await self.load_many([stream_id]))[stream_id]

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.accounts.adapters.tables import account_index, submissions
 from services.accounts.domain.model import Account
 from services.accounts.domain.policy import DEFAULT_POLICIES, Policies
+from shared.cache import AggregateCache
 from shared.envelope import Envelope
 from shared.eventstore.store import EventStore
 from shared.pii import redact
@@ -26,10 +27,17 @@ def stream_id(account_id: str) -> str:
 class AccountRepository:
     """Loads accounts from their streams; saves their new events."""
 
-    def __init__(self, session: AsyncSession, events: EventStore, policies: Policies) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        events: EventStore,
+        policies: Policies,
+        cache: AggregateCache[Account] | None = None,
+    ) -> None:
         self._session = session
         self._events = events
         self._policies = policies
+        self._cache = cache
         # Accounts already loaded in this transaction (an identity map): a consumer run of
         # several events of one account replays its stream once, not once per event. Safe
         # because the unit of work lives for one transaction and `save` applies what it
@@ -40,15 +48,23 @@ class AccountRepository:
     async def get(self, account_id: str) -> Account:
         """The account as its stream says; a never-opened account has no customer."""
         if account_id not in self._seen:
-            events, version = await self._events.load(stream_id(account_id))
-            self._seen[account_id] = Account.from_events(
-                account_id, events, version, self._policies
-            )
+            await self.prefetch([account_id])
         return self._seen[account_id]
 
     async def prefetch(self, account_ids: Sequence[str]) -> None:
-        """Load several accounts into this transaction's identity map in one query."""
+        """Load several accounts into this transaction's identity map: those the cache
+        holds at their stream's current version from it (one version query), the rest
+        from their streams (one query)."""
         wanted = [a for a in dict.fromkeys(account_ids) if a not in self._seen]
+        if not wanted:
+            return
+        if self._cache is not None and len(self._cache):
+            versions = await self._events.versions([stream_id(a) for a in wanted])
+            for account_id in wanted:
+                cached = self._cache.take(account_id, versions[stream_id(account_id)])
+                if cached is not None:
+                    self._seen[account_id] = cached
+            wanted = [a for a in wanted if a not in self._seen]
         if not wanted:
             return
         streams = await self._events.load_many([stream_id(a) for a in wanted])
@@ -57,6 +73,14 @@ class AccountRepository:
             self._seen[account_id] = Account.from_events(
                 account_id, events, version, self._policies
             )
+
+    def committed(self) -> None:
+        """Keep this transaction's accounts for the next (their changes are durable now)."""
+        if self._cache is not None:
+            for account_id, account in self._seen.items():
+                if account.version:
+                    self._cache.put(account_id, account)
+        self._seen.clear()
 
     async def history(
         self, account_id: str, types: Sequence[str], offset: int, limit: int
@@ -154,12 +178,19 @@ class AccountsUnitOfWork(SqlUnitOfWork):
 
     # The servicing policy; bootstrap subclasses this with the deployment's policy file.
     policies: Policies = DEFAULT_POLICIES
+    # Accounts kept across transactions; bootstrap gives each runtime its own.
+    cache: AggregateCache[Account] | None = None
 
     async def __aenter__(self) -> AccountsUnitOfWork:
         await super().__aenter__()
-        self.accounts = AccountRepository(self.session, self.events, self.policies)
+        self.accounts = AccountRepository(self.session, self.events, self.policies, self.cache)
         self.submissions = SubmissionLog(self.session, self.now)
         return self
+
+    async def commit(self) -> None:
+        """Commit, then keep the accounts this transaction loaded for the next one."""
+        await super().commit()
+        self.accounts.committed()
 
     async def flush(self) -> None:
         """The platform's staged rows and the account index's."""
