@@ -89,24 +89,30 @@ class SqlRateLimiter(RateLimiter):
             else_=t.c.tokens + (now - t.c.updated_at) * self._rate,
         )
         level = case((refilled > self._capacity, self._capacity), else_=refilled)
+        take = (
+            update(t)
+            .where(t.c.key == key, level >= 1)
+            .values(tokens=level - 1, updated_at=now)
+            .returning(t.c.key)
+        )
         async with self._sessions() as session, session.begin():
-            taken = await session.execute(
-                update(t)
-                .where(t.c.key == key, level >= 1)
-                .values(tokens=level - 1, updated_at=now)
-                .returning(t.c.key)
-            )
-            if taken.first() is not None:
+            if (await session.execute(take)).first() is not None:
                 return 0.0
             first = _insert_if_absent(session, t).values(
                 key=key, tokens=self._capacity - 1, updated_at=now
             )
             if (await session.execute(first.returning(t.c.key))).first() is not None:
                 return 0.0
+            # Another request inserted the row after our UPDATE looked (its INSERT won the
+            # conflict): the row exists now, so take through the same conditional UPDATE,
+            # never by judging a read, or two requests could both spend one token.
+            if (await session.execute(take)).first() is not None:
+                return 0.0
             row = (
                 await session.execute(select(t.c.tokens, t.c.updated_at).where(t.c.key == key))
             ).one()
-        return self._take(row.tokens, row.updated_at, now)[1]
+        # Only the UPDATE grants; a read that raced a later writer never says "go now".
+        return max(self._take(row.tokens, row.updated_at, now)[1], 0.001)
 
 
 def _insert_if_absent(session: AsyncSession, table: Table) -> Any:
