@@ -497,3 +497,12 @@ def test_a_callback_the_borrower_asked_for_lifts_their_own_inconvenient_time() -
     noon = AgreedException("X9", local(SH, 2026, 3, 3, 12, 0))
     d = cn(local(SH, 2026, 3, 3, 12, 5), st={**WORK, "exceptions": (noon,)})
     assert d.allowed and d.exception_id == "X9"
+
+
+def test_a_window_stored_with_an_offset_is_read_as_its_wall_clock_hours() -> None:
+    # The API once accepted "09:00:00Z"; such events are history and must not break checks.
+    aware = {"inconvenient_hours": ((time(9, tzinfo=UTC), time(18, tzinfo=UTC)),)}
+    assert state(SH, **aware).inconvenient_hours == ((time(9), time(18)),)
+    assert cn(local(SH, 2026, 3, 3, 9, 0), st=aware).rule_ids == ("CN.inconvenient_time",)
+    assert cn(local(SH, 2026, 3, 3, 18, 0), st=aware).allowed
+    assert us(local(NY, 2026, 3, 3, 8, 59), st=aware).allowed

@@ -9,7 +9,7 @@ meant: empty or blank ids, control characters, surrounding whitespace.
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from typing import Annotated, Any
 
 from fastapi import Path
@@ -77,6 +77,7 @@ PathId = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN)]
 
 _DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_LOCAL_TIME = re.compile(r"^\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?$")
 # The window of shared.bounds.Instant on main (which may replace IsoDateTime here).
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
@@ -107,9 +108,22 @@ def _iso_date(value: Any) -> Any:
     return value
 
 
+def _local_time(value: Any) -> Any:
+    if isinstance(value, time) and value.tzinfo is None:
+        return value
+    if not isinstance(value, str) or not _LOCAL_TIME.match(value):
+        # An offset would make a wall-clock hour an instant of no particular day.
+        raise ValueError(
+            "must be a local wall-clock time HH:MM or HH:MM:SS without an offset, e.g. 09:00"
+        )
+    return value
+
+
 IsoDateTime = Annotated[
     AwareDatetime, Strict(False), BeforeValidator(_iso_date_time), AfterValidator(_in_range)
 ]
 """An instant as an ISO 8601 string with an offset (refuses numbers and naive times)."""
 IsoDate = Annotated[date, Strict(False), BeforeValidator(_iso_date)]
 """A calendar date as an ISO 8601 string (YYYY-MM-DD)."""
+LocalTime = Annotated[time, Strict(False), BeforeValidator(_local_time)]
+"""A wall-clock time of day in the borrower's zone, HH:MM[:SS] (refuses offsets and numbers)."""

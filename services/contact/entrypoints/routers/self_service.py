@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.contact.entrypoints.dependencies import Runtime
-from services.contact.entrypoints.inputs import Id, IsoDateTime, PathId, Text
+from services.contact.entrypoints.inputs import Id, IsoDateTime, LocalTime, PathId, Text
 from services.contact.service_layer.attempts import borrower_request
 from shared.catalogue import EventData
 from shared.events.contact import (
@@ -67,12 +67,20 @@ class Callback(BaseModel):
     debt_id: Id | None = None
 
 
+class LocalHours(HourWindow):
+    """Local wall-clock hours, as HH:MM without an offset (the borrower's zone is known)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    start: LocalTime
+    end: LocalTime
+
+
 class Preferences(BaseModel):
     """Channels in order of preference; local wall-clock hours (no offset) not to be called."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
     preferred_channels: list[ContactChannel] = Field(default_factory=list, max_length=5)
-    inconvenient_hours: list[HourWindow] = Field(default_factory=list, max_length=4)
+    inconvenient_hours: list[LocalHours] = Field(default_factory=list, max_length=4)
 
 
 async def _record(
@@ -92,7 +100,7 @@ async def preferences(
     """Channels in order of preference, and local hours not to be contacted (replaces the
     earlier preferences; every later check blocks contact in those hours)."""
     try:
-        data = ContactPreferencesSet(**dict(body))
+        data = ContactPreferencesSet.model_validate(body.model_dump())
     except ValidationError as exc:
         raise RequestValidationError(exc.errors(include_url=False)) from None
     return await _record(runtime, account_id, data, principal)

@@ -1,0 +1,80 @@
+"""Borrower self-service through the contact API: what a borrower may state, and that no
+stated wish, stored now or before, can break a later check or an agent's claim."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from fastapi import FastAPI
+
+from services.contact.service_layer.attempts import borrower_request
+from shared.clock import FixedClock
+from shared.events.contact import ContactPreferencesSet, HourWindow
+from tests.support import auth, bill, day_closed, ingest, opened
+from tests.unit.contact_kit import contact_stack, streams, wait_case
+
+SH = ZoneInfo("Asia/Shanghai")
+NOW = datetime(2026, 2, 16, 10, 0, tzinfo=SH)
+PREFS = "/v1/accounts/{a}/self-service/preferences"
+CHECK = "/v1/accounts/{a}/contact-attempts/check"
+
+
+def overdue(account: str, **over: object) -> list[dict]:
+    # Due 10 January, closed 15 February: 31-60, the agents' queue.
+    return [
+        opened(account, **over),
+        bill(account, "B1", due="2026-01-10", issued_on="2026-01-01"),
+        day_closed("2026-02-15", account),
+    ]
+
+
+def call_at(hh: int, mm: int = 0) -> dict[str, str]:
+    at = datetime(2026, 2, 16, hh, mm, tzinfo=SH).isoformat()
+    return {"channel": "call", "planned_at": at, "debt_id": "B1"}
+
+
+async def test_hours_with_an_offset_are_refused_naming_the_field(tmp_path: Path) -> None:
+    async with contact_stack(tmp_path, FixedClock(NOW)) as (http, settings):
+        await ingest(http, *overdue("W1"))
+        await wait_case(http, "W1")
+        api, before = http["contact"], await streams(settings["contact"], "W1")
+        for start in ("09:00:00Z", "09:00+08:00", "09:00:00-05:00", 32400, "9:00", "09"):
+            body = {"inconvenient_hours": [{"start": start, "end": "10:00"}]}
+            r = await api.put(PREFS.format(a="W1"), json=body)
+            assert r.status_code == 422, (start, r.text)
+            assert "inconvenient_hours" in r.text and "start" in r.text, r.text
+        assert await streams(settings["contact"], "W1") == before
+        ok = {"inconvenient_hours": [{"start": "09:00", "end": "10:00:00"}]}
+        assert (await api.put(PREFS.format(a="W1"), json=ok)).status_code == 201
+        r = await api.post(CHECK.format(a="W1"), json=call_at(9, 30))
+        assert r.json()["rule_ids"] == ["CN.inconvenient_time"]
+
+
+async def test_a_window_stored_with_an_offset_breaks_no_check_or_claim(tmp_path: Path) -> None:
+    apps: dict[str, FastAPI] = {}
+    async with contact_stack(tmp_path, FixedClock(NOW), apps=apps) as (http, settings):
+        await ingest(http, *overdue("W2"))
+        await wait_case(http, "W2", lambda c: c["queue"] == "agents")
+        # As the API stored it before it refused offsets: "09:00:00Z" to "10:00:00Z".
+        utc = ContactPreferencesSet(
+            inconvenient_hours=[HourWindow(start=time(9, tzinfo=UTC), end=time(10, tzinfo=UTC))]
+        )
+        runtime = apps["contact"].state.runtime
+        async with runtime.uow() as uow:
+            actor = {"subject": "w2", "role": "borrower"}
+            await borrower_request(uow, settings["contact"].topics, "W2", utc, actor)
+            await uow.commit()
+        _, contact = await streams(settings["contact"], "W2")
+        assert contact[-1][1]["inconvenient_hours"][0]["start"] == "09:00:00Z"
+
+        api = http["contact"]
+        r = await api.post(CHECK.format(a="W2"), json=call_at(9, 30))
+        assert r.status_code == 200, r.text
+        assert r.json()["rule_ids"] == ["CN.inconvenient_time"]  # 09:00 on the wall clock
+        r = await api.post(CHECK.format(a="W2"), json=call_at(10, 0))
+        assert r.status_code == 200 and r.json()["decision"] == "allowed", r.text
+        claim = await api.post("/v1/queues/agents/next", headers=auth(settings["contact"], "agent"))
+        assert claim.status_code == 200, claim.text
+        assert claim.json()["account_id"] == "W2"
