@@ -78,3 +78,86 @@ async def test_a_window_stored_with_an_offset_breaks_no_check_or_claim(tmp_path:
         claim = await api.post("/v1/queues/agents/next", headers=auth(settings["contact"], "agent"))
         assert claim.status_code == 200, claim.text
         assert claim.json()["account_id"] == "W2"
+
+
+async def test_a_chinese_borrowers_opt_out_cease_and_dispute_bind_every_check(
+    tmp_path: Path,
+) -> None:
+    async with contact_stack(tmp_path, FixedClock(NOW)) as (http, _):
+        await ingest(http, *overdue("C1"), *overdue("C2"), *overdue("C3"))
+        for a in ("C1", "C2", "C3"):
+            await wait_case(http, a)
+        api = http["contact"]
+        sms = {**call_at(10), "channel": "sms"}
+        for a in ("C1", "C2", "C3"):
+            assert (await api.post(CHECK.format(a=a), json=sms)).json()["decision"] == "allowed"
+
+        self_service = "/v1/accounts/{a}/self-service/{what}"
+        r = await api.post(self_service.format(a="C1", what="opt-out"), json={"channel": "sms"})
+        assert r.status_code == 201, r.text
+        r = await api.post(self_service.format(a="C2", what="cease"), json={"reason": "by post"})
+        assert r.status_code == 201, r.text
+        r = await api.post(self_service.format(a="C3", what="dispute"), json={"debt_id": "B1"})
+        assert r.status_code == 201, r.text
+
+        async def rules(a: str, body: dict[str, str]) -> list[str]:
+            r = await api.post(CHECK.format(a=a), json=body)
+            assert r.status_code == 200, r.text
+            assert r.json()["jurisdiction"] == "CN"
+            found: list[str] = r.json()["rule_ids"]
+            return found
+
+        assert await rules("C1", sms) == ["CN.opt_out"]
+        assert await rules("C1", call_at(10)) == []
+        assert await rules("C2", call_at(10)) == ["CN.cease"]
+        assert await rules("C2", {**sms, "purpose": "statutory_notice"}) == []
+        assert await rules("C3", call_at(10)) == ["CN.dispute"]
+        assert await rules("C3", {**call_at(10), "debt_id": "B2"}) == []
+        assert await rules("C3", {**sms, "purpose": "verification"}) == []
+
+
+async def test_staff_answer_a_dispute_and_collection_of_the_debt_resumes(tmp_path: Path) -> None:
+    async with contact_stack(tmp_path, FixedClock(NOW)) as (http, settings):
+        s = settings["contact"]
+        await ingest(http, *overdue("D1"))
+        await wait_case(http, "D1", lambda c: c["queue"] == "agents")
+        api = http["contact"]
+        resolution = "/v1/accounts/{a}/disputes/{d}/resolution"
+        supervisor = auth(s, "supervisor", sub="sue")
+        answer = {"finding": "verified", "answer": "statement sent by post"}
+
+        # Nothing to answer yet: 409; an unknown account: 404; a bad finding: 422.
+        r = await api.post(resolution.format(a="D1", d="B1"), json=answer, headers=supervisor)
+        assert r.status_code == 409 and "no open dispute" in r.text, r.text
+        r = await api.post(resolution.format(a="NOPE", d="B1"), json=answer, headers=supervisor)
+        assert r.status_code == 404, r.text
+        bad = {"finding": "maybe"}
+        r = await api.post(resolution.format(a="D1", d="B1"), json=bad, headers=supervisor)
+        assert r.status_code == 422 and "finding" in r.text, r.text
+        # Agents and borrowers may not answer a dispute.
+        for role in ("agent", "borrower"):
+            headers = auth(s, role, sub="x", accounts=["D1"])
+            r = await api.post(resolution.format(a="D1", d="B1"), json=answer, headers=headers)
+            assert r.status_code in (403, 404), (role, r.status_code)
+
+        borrower = auth(s, "borrower", sub="d1", accounts=["D1"])
+        url = "/v1/accounts/D1/self-service/dispute"
+        r = await api.post(url, json={"debt_id": "B1"}, headers=borrower)
+        assert r.status_code == 201, r.text
+        await wait_case(http, "D1", lambda c: c["queue"] == "specialist")
+        assert (await api.post(CHECK.format(a="D1"), json=call_at(10))).json()["rule_ids"] == [
+            "CN.dispute"
+        ]
+
+        r = await api.post(resolution.format(a="D1", d="B1"), json=answer, headers=supervisor)
+        assert r.status_code == 201, r.text
+        r = await api.post(CHECK.format(a="D1"), json=call_at(10))
+        assert r.json()["decision"] == "allowed", r.text
+        case = await wait_case(http, "D1", lambda c: c["queue"] == "agents")
+        assert case["segment"] == "standard"
+        # Answered once: a second answer has nothing left to answer.
+        r = await api.post(resolution.format(a="D1", d="B1"), json=answer, headers=supervisor)
+        assert r.status_code == 409, r.text
+        _, contact = await streams(s, "D1")
+        resolved = [d for t, d in contact if t == "DisputeResolved"]
+        assert resolved == [{"debt_id": "B1", "finding": "verified", "answer": answer["answer"]}]
