@@ -13,7 +13,7 @@ from services.contact.service_layer.attempts import borrower_request
 from shared.clock import FixedClock
 from shared.events.contact import ContactPreferencesSet, HourWindow
 from tests.support import auth, bill, day_closed, ingest, opened
-from tests.unit.contact_kit import contact_stack, streams, wait_case
+from tests.unit.contact_kit import contact_stack, streams, wait_case, wait_known
 
 SH = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 2, 16, 10, 0, tzinfo=SH)
@@ -38,7 +38,7 @@ def call_at(hh: int, mm: int = 0) -> dict[str, str]:
 async def test_hours_with_an_offset_are_refused_naming_the_field(tmp_path: Path) -> None:
     async with contact_stack(tmp_path, FixedClock(NOW)) as (http, settings):
         await ingest(http, *overdue("W1"))
-        await wait_case(http, "W1")
+        await wait_known(http, "W1")
         api, before = http["contact"], await streams(settings["contact"], "W1")
         for start in ("09:00:00Z", "09:00+08:00", "09:00:00-05:00", 32400, "9:00", "09"):
             body = {"inconvenient_hours": [{"start": start, "end": "10:00"}]}
@@ -56,7 +56,7 @@ async def test_a_window_stored_with_an_offset_breaks_no_check_or_claim(tmp_path:
     apps: dict[str, FastAPI] = {}
     async with contact_stack(tmp_path, FixedClock(NOW), apps=apps) as (http, settings):
         await ingest(http, *overdue("W2"))
-        await wait_case(http, "W2", lambda c: c["queue"] == "agents")
+        await wait_known(http, "W2", lambda c: c["queue"] == "agents")
         # As the API stored it before it refused offsets: "09:00:00Z" to "10:00:00Z".
         utc = ContactPreferencesSet(
             inconvenient_hours=[HourWindow(start=time(9, tzinfo=UTC), end=time(10, tzinfo=UTC))]
@@ -86,7 +86,7 @@ async def test_a_chinese_borrowers_opt_out_cease_and_dispute_bind_every_check(
     async with contact_stack(tmp_path, FixedClock(NOW)) as (http, _):
         await ingest(http, *overdue("C1"), *overdue("C2"), *overdue("C3"))
         for a in ("C1", "C2", "C3"):
-            await wait_case(http, a)
+            await wait_known(http, a)
         api = http["contact"]
         sms = {**call_at(10), "channel": "sms"}
         for a in ("C1", "C2", "C3"):
@@ -120,7 +120,7 @@ async def test_staff_answer_a_dispute_and_collection_of_the_debt_resumes(tmp_pat
     async with contact_stack(tmp_path, FixedClock(NOW)) as (http, settings):
         s = settings["contact"]
         await ingest(http, *overdue("D1"))
-        await wait_case(http, "D1", lambda c: c["queue"] == "agents")
+        await wait_known(http, "D1", lambda c: c["queue"] == "agents")
         api = http["contact"]
         resolution = "/v1/accounts/{a}/disputes/{d}/resolution"
         supervisor = auth(s, "supervisor", sub="sue")

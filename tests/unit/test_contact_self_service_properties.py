@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from shared.clock import FixedClock
 from tests.support import auth, bill, day_closed, ingest, opened
-from tests.unit.contact_kit import contact_stack, wait_case
+from tests.unit.contact_kit import contact_stack, wait_known
 
 SH = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 2, 16, 10, 0, tzinfo=SH)
@@ -137,7 +137,7 @@ def test_no_self_service_sequence_breaks_a_later_check_or_claim(tmp_path: Path) 
             ),
             day_closed("2026-02-15", a),
         )
-        await wait_case(http, a, lambda c: c["queue"] == "agents")
+        await wait_known(http, a, lambda c: c["queue"] == "agents")
         for one in steps:
             r = await _apply(api, a, s, one)
             # A second promise while one is open is refused by the domain, with its reason.
