@@ -15,7 +15,13 @@ from services.contact.adapters.skip_trace import (
 from services.contact.adapters.tables import platform
 from services.contact.domain.policy import DEFAULT_POLICY, ContactPolicy
 from services.contact.entrypoints.routers import attempts as attempts_router
-from services.contact.entrypoints.routers import cases, contact_points, queues, self_service
+from services.contact.entrypoints.routers import (
+    cases,
+    contact_points,
+    disputes,
+    queues,
+    self_service,
+)
 from services.contact.entrypoints.routers import reminders as reminders_router
 from services.contact.service_layer.handlers import (
     AccountsEventHandler,
@@ -125,6 +131,7 @@ def create_app(settings: Settings | None = None, **kwargs: object) -> FastAPI:
             cases.router,
             attempts_router.router,
             self_service.router,
+            disputes.router,
             queues.router,
             contact_points.router,
             reminders_router.router,

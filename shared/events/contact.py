@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, time
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -31,9 +31,20 @@ ContactParty = Literal["debtor", "third_party"]
 """Whom an attempt addresses: the debtor, or a contact the debtor listed."""
 
 ContactPurpose = Literal[
+    "collection",
+    "validation_notice",
+    "verification",
+    "termination_notice",
+    "remedy_notice",
+    "statutory_notice",
+]
+"""Why an attempt is made; the notices stay allowed after a cease request or dispute.
+`statutory_notice` is a notice the law requires whatever the borrower asked (in CN, e.g. of
+a debt's assignment, or before negative credit information is reported)."""
+ContactPurposeV1 = Literal[
     "collection", "validation_notice", "verification", "termination_notice", "remedy_notice"
 ]
-"""Why an attempt is made; the notices stay allowed after a cease request or dispute."""
+"""The purposes before `statutory_notice`."""
 
 Jurisdiction = Literal["CN", "US"]
 """The rule pack a contact is checked under, chosen per account."""
@@ -74,7 +85,7 @@ class ContactAttemptChecked(EventData):
     """
 
     event_type: ClassVar[str] = "ContactAttemptChecked"
-    schema_version: ClassVar[int] = 1
+    schema_version: ClassVar[int] = 2
 
     attempt_id: Ref = Field(min_length=1, max_length=100)
     debt_id: Ref = Field(min_length=1, max_length=100)
@@ -98,6 +109,19 @@ class ContactAttemptChecked(EventData):
         if self.decision == "allowed" and self.rule_ids:
             raise ValueError("an allowed decision breaks no rule")
         return self
+
+
+class ContactAttemptCheckedV1(ContactAttemptChecked):
+    """A contact was checked against the account's rule pack (v1: no `statutory_notice`)."""
+
+    schema_version: ClassVar[int] = 1
+
+    purpose: ContactPurposeV1
+
+
+def upcast_contact_attempt_checked_v1_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Every v1 purpose is a v2 purpose; v2 only adds `statutory_notice`."""
+    return dict(data)
 
 
 class ContactAttemptRecorded(EventData):
@@ -153,13 +177,26 @@ class ContactCeaseRequested(EventData):
 
 
 class DebtDisputed(EventData):
-    """The borrower disputes a debt; collection of it pauses until it is verified."""
+    """The borrower disputes a debt; collection of it pauses until the dispute is resolved."""
 
     event_type: ClassVar[str] = "DebtDisputed"
     schema_version: ClassVar[int] = 1
 
     debt_id: Ref = Field(min_length=1, max_length=64)
     reason: BorrowerText = Field(default="", max_length=500)
+
+
+class DisputeResolved(EventData):
+    """Staff answered the borrower's dispute of a debt: `verified` as billed, or `corrected`
+    (the correction itself is the lender's, in accounts); collection of it may resume."""
+
+    event_type: ClassVar[str] = "DisputeResolved"
+    schema_version: ClassVar[int] = 1
+
+    debt_id: Ref = Field(min_length=1, max_length=64)
+    finding: Literal["verified", "corrected"]
+    # Staff may quote what the borrower wrote, so the answer is personal like the reason.
+    answer: BorrowerText = Field(default="", max_length=500)
 
 
 class CallbackAgreed(EventData):
@@ -391,11 +428,13 @@ class ContactDetailsShown(EventData):
 MODELS: list[type[EventData]] = [
     CollectionCaseOpened,
     CollectionCaseClosed,
+    ContactAttemptCheckedV1,
     ContactAttemptChecked,
     ContactAttemptRecorded,
     ContactChannelOptedOut,
     ContactCeaseRequested,
     DebtDisputed,
+    DisputeResolved,
     CallbackAgreed,
     PromiseToPayMade,
     PromiseToPayKept,
@@ -413,4 +452,6 @@ MODELS: list[type[EventData]] = [
     ContactPreferencesSet,
     ContactDetailsShown,
 ]
-UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+UPCASTERS: dict[tuple[str, int], Upcaster] = {
+    ("ContactAttemptChecked", 1): upcast_contact_attempt_checked_v1_v2
+}

@@ -80,6 +80,21 @@ async def wait_case(http: Clients, account: str, check: Any = None) -> dict[str,
     return body
 
 
+async def wait_known(http: Clients, account: str, check: Any = None) -> dict[str, Any]:
+    """The account's open case (once `check` holds) and the borrower known to contact.
+
+    The borrower comes from the inbound topic, the case from the accounts one, in either
+    order: a check answers 404 until the borrower is known (it records one letter check).
+    """
+    case = await wait_case(http, account, check)
+    probe = {"channel": "letter", "planned_at": "2026-01-01T12:00:00+08:00", "debt_id": "B1"}
+    await eventually(
+        lambda: http["contact"].post(f"/v1/accounts/{account}/contact-attempts/check", json=probe),
+        lambda r: r.status_code != 404,
+    )
+    return case
+
+
 async def allowed_check(
     http: Clients, account: str, at: datetime, channel: str = "call", debt: str = "B1"
 ) -> str:

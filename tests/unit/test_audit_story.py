@@ -27,6 +27,8 @@ from shared.events.contact import (
     CollectionCaseOpened,
     ContactAttemptChecked,
     ContactAttemptRecorded,
+    DebtDisputed,
+    DisputeResolved,
 )
 from shared.events.inbound import AccountOpened, BillIssued, PaymentReceived
 from shared.events.plans import (
@@ -473,3 +475,24 @@ async def test_the_story_refuses_bad_requests_clearly(tmp_path: Path) -> None:
             "/v1/accounts/S2/story", params={"purpose": "curious"}, headers=agent
         )
         assert forbidden.status_code == 403
+
+
+def test_every_catalogued_event_has_its_own_sentence_or_is_deliberately_skipped() -> None:
+    # A new event without a narrator would be told only as a generic field dump.
+    from services.audit.domain.story import NARRATORS, SKIPPED
+    from shared.events import default_catalogue
+
+    untold = set(default_catalogue().types()) - set(NARRATORS) - SKIPPED
+    assert untold == set()
+
+
+def test_a_dispute_and_its_answer_read_as_a_pause_then_a_resumption() -> None:
+    lines = tell(
+        [
+            entry(1, DebtDisputed(debt_id="B1", reason="not mine")),
+            entry(2, DisputeResolved(debt_id="B1", finding="verified")),
+        ]
+    )
+    assert [line.kind for line in lines] == ["dispute", "dispute"]
+    assert "until staff answer" in lines[0].text
+    assert "B1: verified as billed; collecting it may resume" in lines[1].text

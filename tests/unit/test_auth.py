@@ -75,6 +75,7 @@ def concrete(path: str, account_id: str = OWN) -> str:
     path = path.replace("{event_id}", "0b9e0c53-59a3-4bd0-8a4f-7d1d7a3c9a01")
     path = path.replace("{plan_id}", "PLAN-1").replace("{sha256}", "ab" * 32)
     path = path.replace("{queue}", "agents").replace("{point_id}", "PT-1")
+    path = path.replace("{debt_id}", "B1")
     assert "{" not in path, f"test does not know how to fill {path}"
     return path
 
@@ -186,6 +187,10 @@ EXPECTED = {
     ("contact", "POST", "/v1/accounts/{account_id}/self-service/cease"): SELF,
     ("contact", "POST", "/v1/accounts/{account_id}/self-service/dispute"): SELF,
     ("contact", "POST", "/v1/accounts/{account_id}/self-service/callback"): SELF,
+    ("contact", "POST", "/v1/accounts/{account_id}/disputes/{debt_id}/resolution"): {
+        "supervisor",
+        "compliance",
+    },
     ("audit", "GET", "/v1/accounts/{account_id}/history"): {"compliance"},
     ("audit", "GET", "/v1/accounts/{account_id}/verify"): {"compliance"},
     ("audit", "GET", "/v1/verify"): {"compliance"},

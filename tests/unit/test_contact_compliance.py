@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 
 import pytest
+from pydantic import ValidationError
 
 from services.contact.domain.compliance import (
     CN_DEFAULT,
@@ -18,7 +19,7 @@ from services.contact.domain.compliance import (
 )
 from shared.catalogue import new_envelope
 from shared.events import default_catalogue
-from shared.events.contact import ContactAttemptChecked
+from shared.events.contact import ContactAttemptChecked, ContactAttemptCheckedV1
 from tests.unit.contact_compliance_kit import (
     NY,
     SH,
@@ -79,9 +80,10 @@ def test_an_allowed_decision_says_what_was_checked() -> None:
     d = cn(local(SH, 2026, 3, 3, 10, 0))
     assert d.allowed and d.exception_id is None
     assert d.rules_checked == (
-        "CN.third_party", "CN.quiet_hours", "CN.inconvenient_time", "CN.3_calls_per_day",
+        "CN.cease", "CN.dispute", "CN.third_party", "CN.opt_out", "CN.quiet_hours",
+        "CN.inconvenient_time", "CN.3_calls_per_day",
     )  # fmt: skip
-    assert d.explanation.startswith("Allowed under the CN rules; checked CN.third_party")
+    assert d.explanation.startswith("Allowed under the CN rules; checked CN.cease")
 
 
 # -- CN: 3 voice calls per debtor per local day ---------------------------------------------
@@ -343,6 +345,62 @@ def test_us_after_conversation_across_fall_back_uses_local_days() -> None:
     assert us(day8, ledger(talk)).allowed
 
 
+# -- CN: cease, dispute, opt-out ------------------------------------------------------------
+
+
+def test_cn_cease_stops_collection_contact_but_not_statutory_notices() -> None:
+    when = local(SH, 2026, 6, 10, 10)
+    st_kw = {"cease_requested": True}
+    for channel in ("call", "sms", "email", "letter", "app_push"):
+        assert cn(when, channel=channel, st=st_kw).rule_ids == ("CN.cease",)
+    for purpose in ("collection", "termination_notice", "remedy_notice", "verification"):
+        assert cn(when, channel="letter", purpose=purpose, st=st_kw).rule_ids == ("CN.cease",)
+    assert cn(when, channel="letter", purpose="statutory_notice", st=st_kw).allowed
+    assert cn(when, channel="sms", purpose="statutory_notice", st=st_kw).allowed
+    # The rule names the exception the law keeps.
+    assert "only statutory notice may still be sent" in cn(when, st=st_kw).explanation
+    assert cn(when).allowed  # no cease, no block
+
+
+def test_cn_a_statutory_notice_still_keeps_the_quiet_hours() -> None:
+    st_kw = {"cease_requested": True}
+    d = cn(local(SH, 2026, 6, 10, 22, 0), channel="sms", purpose="statutory_notice", st=st_kw)
+    assert d.rule_ids == ("CN.quiet_hours",)
+
+
+def test_cn_an_open_dispute_pauses_contact_about_that_debt_only() -> None:
+    when = local(SH, 2026, 6, 10, 10)
+    st_kw = {"disputed_debts": frozenset({"D1"})}
+    d = cn(when, st=st_kw)
+    assert d.rule_ids == ("CN.dispute",) and "until the dispute is answered" in d.explanation
+    assert cn(when, channel="sms", st=st_kw).rule_ids == ("CN.dispute",)
+    assert cn(when, debt="D2", st=st_kw).allowed
+    assert cn(when, channel="letter", purpose="verification", st=st_kw).allowed
+    assert cn(when, channel="letter", purpose="statutory_notice", st=st_kw).allowed
+    assert cn(when, purpose="termination_notice", st=st_kw).rule_ids == ("CN.dispute",)
+
+
+def test_cn_an_opted_out_channel_is_blocked_and_only_that_one() -> None:
+    when = local(SH, 2026, 6, 10, 10)
+    st_kw = {"opted_out_channels": frozenset({"sms"})}
+    d = cn(when, channel="sms", st=st_kw)
+    assert d.rule_ids == ("CN.opt_out",) and "opted out of sms" in d.explanation
+    assert cn(when, channel="sms", purpose="statutory_notice", st=st_kw).rule_ids == ("CN.opt_out",)
+    for channel in ("call", "email", "app_push", "letter"):
+        assert cn(when, channel=channel, st=st_kw).allowed
+    # A CN collection message needs no opt-out line of its own (unlike Regulation F).
+    assert cn(when, channel="sms", carries_opt_out=False).allowed
+
+
+def test_cn_no_agreed_callback_lifts_a_cease_dispute_or_opt_out() -> None:
+    cb = AgreedException("X9", local(SH, 2026, 6, 10, 22, 30))
+    at = local(SH, 2026, 6, 10, 22, 30)
+    assert cn(at, st={"exceptions": (cb,)}).allowed
+    assert not cn(at, st={"exceptions": (cb,), "cease_requested": True}).allowed
+    assert not cn(at, st={"exceptions": (cb,), "disputed_debts": frozenset({"D1"})}).allowed
+    assert not cn(at, st={"exceptions": (cb,), "opted_out_channels": frozenset({"call"})}).allowed
+
+
 # -- US: cease, dispute, opt-out -----------------------------------------------------------
 
 
@@ -429,6 +487,25 @@ def test_decisions_become_valid_contact_attempt_checked_events() -> None:
     assert decision_event(allowed).exception_id == "X1"
 
 
+def test_a_v1_check_upcasts_to_v2_and_only_v2_knows_statutory_notices() -> None:
+    catalogue = default_catalogue()
+    data = decision_event(cn(local(SH, 2026, 3, 3, 22, 0))).model_dump(mode="json")
+    env = new_envelope(
+        ContactAttemptCheckedV1.model_validate(data),
+        account_id="A1",
+        occurred_at=utc(2026, 3, 3, 14),
+        source="contact",
+    )
+    assert env.schema_version == 1
+    up = catalogue.validate(env)
+    assert up.schema_version == 2 and up.data == data
+    statutory = {**data, "purpose": "statutory_notice"}
+    with pytest.raises(ValidationError, match="purpose"):
+        ContactAttemptCheckedV1.model_validate(statutory)
+    ok = env.model_copy(update={"data": statutory, "schema_version": 2})
+    assert catalogue.validate(ok).data["purpose"] == "statutory_notice"
+
+
 @pytest.mark.parametrize(
     "change",
     [{"decision": "blocked", "rule_ids": []}, {"decision": "allowed", "rule_ids": ["CN.x"]},
@@ -497,3 +574,12 @@ def test_a_callback_the_borrower_asked_for_lifts_their_own_inconvenient_time() -
     noon = AgreedException("X9", local(SH, 2026, 3, 3, 12, 0))
     d = cn(local(SH, 2026, 3, 3, 12, 5), st={**WORK, "exceptions": (noon,)})
     assert d.allowed and d.exception_id == "X9"
+
+
+def test_a_window_stored_with_an_offset_is_read_as_its_wall_clock_hours() -> None:
+    # The API once accepted "09:00:00Z"; such events are history and must not break checks.
+    aware = {"inconvenient_hours": ((time(9, tzinfo=UTC), time(18, tzinfo=UTC)),)}
+    assert state(SH, **aware).inconvenient_hours == ((time(9), time(18)),)
+    assert cn(local(SH, 2026, 3, 3, 9, 0), st=aware).rule_ids == ("CN.inconvenient_time",)
+    assert cn(local(SH, 2026, 3, 3, 18, 0), st=aware).allowed
+    assert us(local(NY, 2026, 3, 3, 8, 59), st=aware).allowed

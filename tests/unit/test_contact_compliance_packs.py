@@ -38,7 +38,8 @@ SAMPLE: dict[str, Any] = {
 
 def test_the_defaults_are_the_notes() -> None:
     assert CN_DEFAULT.enabled() == (
-        "third_party", "quiet_hours", "inconvenient_time", "3_calls_per_day",
+        "cease", "dispute", "third_party", "opt_out", "quiet_hours", "inconvenient_time",
+        "3_calls_per_day",
     )  # fmt: skip
     assert CN_DEFAULT.quiet_hours is not None and CN_DEFAULT.calls_per_day is not None
     assert (CN_DEFAULT.quiet_hours.start, CN_DEFAULT.quiet_hours.end) == (time(22), time(8))

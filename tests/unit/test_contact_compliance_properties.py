@@ -80,16 +80,18 @@ def broken(w: World, a: ContactAttempt, prior: list[RecordedAttempt]) -> set[str
     if w.jurisdiction == "CN" and a.channel == "call":
         if len([p for p in calls if w.day(p.at) == today]) >= 3:
             out.add("3_calls_per_day")
+    # What still may go out after a cease request, or about a disputed debt.
+    after_cease, in_dispute = {
+        "CN": ({"statutory_notice"}, {"verification", "statutory_notice"}),
+        "US": ({"termination_notice", "remedy_notice"}, {"verification", "termination_notice"}),
+    }[w.jurisdiction]
+    if s.cease_requested and a.purpose not in after_cease:
+        out.add("cease")
+    if a.debt_id in s.disputed_debts and a.purpose not in in_dispute:
+        out.add("dispute")
+    if a.channel in s.opted_out_channels:
+        out.add("opt_out")
     if w.jurisdiction == "US":
-        if s.cease_requested and a.purpose not in {"termination_notice", "remedy_notice"}:
-            out.add("cease")
-        if a.debt_id in s.disputed_debts and a.purpose not in {
-            "verification",
-            "termination_notice",
-        }:
-            out.add("dispute")
-        if a.channel in s.opted_out_channels:
-            out.add("opt_out")
         if a.channel in {"sms", "email"} and not a.carries_opt_out:
             out.add("opt_out")
         if a.channel == "call":
@@ -130,7 +132,9 @@ step_st = st.tuples(
     st.sampled_from(["K1", "K2", None]),
     st.sampled_from([False, None, True]),  # discloses_debt
     st.booleans(),  # carries_opt_out
-    st.sampled_from(["collection"] * 6 + ["termination_notice", "verification"]),
+    st.sampled_from(
+        ["collection"] * 6 + ["termination_notice", "verification", "statutory_notice"]
+    ),
     st.sampled_from(["no_answer"] * 12 + ["reached", "wrong_number", "promise_to_pay"]),
     st.one_of(st.none(), st.integers(0, 3)),  # jump to an exception's slot
     st.integers(0, 20),  # minutes into the slot

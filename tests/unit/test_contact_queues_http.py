@@ -150,6 +150,8 @@ async def test_a_dispute_sends_the_case_to_the_specialists(tmp_path: Path) -> No
         )
         assert r.status_code == 200, r.text
         assert (r.json()["account_id"], r.json()["pre_check"]["channel"]) == ("D1", "email")
+        # ...to answer the dispute, which the dispute rule leaves open.
+        assert r.json()["pre_check"]["purpose"] == "verification"
         cases, _ = await streams(settings["contact"], "D1")
     last_type, last = cases[-2]  # then the specialist's assignment
     assert last_type == "CollectionCaseRouted"

@@ -590,6 +590,12 @@ def _point_verified(d: Mapping[str, Any], ctx: _Context) -> tuple[str, str]:
     return "contact", f"Contact point {d['point_id']} verified by {d['method']}."
 
 
+def _point_verification_failed(d: Mapping[str, Any], ctx: _Context) -> tuple[str, str]:
+    return "contact", (
+        f"Contact point {d['point_id']} was not confirmed by {d['method']}; it stays unverified."
+    )
+
+
 def _point_invalidated(d: Mapping[str, Any], ctx: _Context) -> tuple[str, str]:
     reason = f": {d['reason']}" if d.get("reason") else ""
     return "contact", f"Contact point {d['point_id']} marked invalid{reason}."
@@ -698,8 +704,17 @@ def _cease(d: Mapping[str, Any], ctx: _Context) -> tuple[str, str]:
 def _disputed(d: Mapping[str, Any], ctx: _Context) -> tuple[str, str]:
     reason = f" ({d['reason']})" if d.get("reason") else ""
     return "dispute", (
-        f"The borrower disputed debt {d['debt_id']}{reason}; collecting it pauses until it "
-        f"is verified."
+        f"The borrower disputed debt {d['debt_id']}{reason}; collecting it pauses until "
+        f"staff answer the dispute."
+    )
+
+
+def _dispute_resolved(d: Mapping[str, Any], ctx: _Context) -> tuple[str, str]:
+    finding = "verified as billed" if d["finding"] == "verified" else "corrected"
+    answer = f" ({d['answer']})" if d.get("answer") else ""
+    return "dispute", (
+        f"Staff answered the dispute of debt {d['debt_id']}: {finding}{answer}; "
+        f"collecting it may resume."
     )
 
 
@@ -821,6 +836,7 @@ NARRATORS: dict[str, Narrator] = {
     "ContactPointReported": _point_reported,
     "ContactPointAdded": _point_added,
     "ContactPointVerified": _point_verified,
+    "ContactPointVerificationFailed": _point_verification_failed,
     "ContactPointInvalidated": _point_invalidated,
     "SkipTraceCompleted": _skip_trace_done,
     "ContactPreferencesSet": _preferences,
@@ -833,6 +849,7 @@ NARRATORS: dict[str, Narrator] = {
     "ContactChannelOptedOut": _opted_out,
     "ContactCeaseRequested": _cease,
     "DebtDisputed": _disputed,
+    "DisputeResolved": _dispute_resolved,
     "CallbackAgreed": _callback,
     "PromiseToPayMade": _promise_made,
     "PromiseToPayKept": _promise_kept,

@@ -23,11 +23,16 @@ from services.contact.domain.compliance import (
 from services.contact.domain.compliance.events import decision_event, recorded_attempt
 from services.contact.domain.contact_points import Attempt, ContactBook
 from services.contact.service_layer import cases
-from services.contact.service_layer.streams import SOURCE, append_contact, consumer_state
+from services.contact.service_layer.streams import (
+    SOURCE,
+    append_contact,
+    consumer_state,
+    open_disputes,
+)
 from services.contact.service_layer.unit_of_work import ContactUnitOfWork
 from shared.envelope import Envelope
 from shared.errors import Rejected
-from shared.events.contact import CallbackAgreed, DebtDisputed
+from shared.events.contact import CallbackAgreed, DebtDisputed, DisputeResolved
 from shared.topics import Topics
 
 __all__ = ["SOURCE", "consumer_state"]
@@ -64,6 +69,31 @@ async def borrower_request(
         )
     elif isinstance(data, CallbackAgreed):
         await uow.set_next_action(account_id, data.slot_start)
+
+
+async def resolve_dispute(
+    uow: ContactUnitOfWork,
+    topics: Topics,
+    account_id: str,
+    data: DisputeResolved,
+    actor: dict[str, str],
+) -> None:
+    """Record staff's answer to an open dispute; contact about the debt may resume."""
+    if await uow.borrower(account_id) is None:
+        raise LookupError(f"no account {account_id}")
+    events, version = await uow.contact_log(account_id)
+    if data.debt_id not in open_disputes(events):
+        raise cases.Conflict(f"debt_id: debt {data.debt_id} has no open dispute to resolve")
+    await append_contact(uow, topics, account_id, version, [data], actor=actor)
+    # The case leaves the specialists' dispute queue unless another dispute stays open.
+    case_file = await uow.case_file(account_id)
+    await cases.refresh(
+        uow,
+        topics,
+        case_file,
+        reason=f"dispute of debt {data.debt_id} resolved ({data.finding})",
+        actor=actor,
+    )
 
 
 async def check_attempt(

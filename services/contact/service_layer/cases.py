@@ -21,6 +21,7 @@ from services.contact.service_layer.streams import (
     append_contact,
     consumer_state,
     envelope_of,
+    open_disputes,
     preferred_channels,
 )
 from services.contact.service_layer.unit_of_work import ContactUnitOfWork, stream_id
@@ -66,7 +67,7 @@ async def append_case(
 def segment_for(case_file: CaseFile, contact_events: list[Envelope]) -> CaseSegment:
     """The segment of the open case from both of the account's streams."""
     return segment_of(
-        disputed=any(e.type == "DebtDisputed" for e in contact_events),
+        disputed=bool(open_disputes(contact_events)),
         hardship=any(e.type == "HardshipReported" for e in contact_events),
         lost_contact=ContactBook.from_events(contact_events).lost,
         broken_promise=case_file.broken_promise,
@@ -235,6 +236,8 @@ async def claim_next(
             planned_at=uow.now,
             debt_id=case_file.bill_id,
             carries_opt_out=channel in ("sms", "email"),
+            # A disputed case is worked to answer the dispute, which no dispute rule blocks.
+            purpose="verification" if row["segment"] == "dispute" else "collection",
         )
         decision = check(
             attempt,
@@ -263,6 +266,7 @@ async def claim_next(
                 "attempt_id": attempt.attempt_id,
                 "channel": channel,
                 "debt_id": attempt.debt_id,
+                "purpose": attempt.purpose,
                 "planned_at": attempt.planned_at.isoformat(),
                 "decision": "allowed",
                 "jurisdiction": decision.jurisdiction,

@@ -55,7 +55,6 @@ async def append_contact(
 def consumer_state(time_zone: str, events: list[Envelope]) -> ConsumerState:
     """What the borrower asked for, and whether they are reachable, from their contact stream."""
     opted_out: set[str] = set()
-    disputed: set[str] = set()
     cease = False
     exceptions: list[AgreedException] = []
     inconvenient: tuple[tuple[time, time], ...] = ()
@@ -70,8 +69,6 @@ def consumer_state(time_zone: str, events: list[Envelope]) -> ConsumerState:
                 opted_out.add(env.data["channel"])
             case "ContactCeaseRequested":
                 cease = True
-            case "DebtDisputed":
-                disputed.add(env.data["debt_id"])
             case "CallbackAgreed":
                 d = env.data
                 exceptions.append(
@@ -85,12 +82,23 @@ def consumer_state(time_zone: str, events: list[Envelope]) -> ConsumerState:
     return ConsumerState(
         time_zone=time_zone,
         cease_requested=cease,
-        disputed_debts=frozenset(disputed),
+        disputed_debts=open_disputes(events),
         opted_out_channels=frozenset(opted_out),  # type: ignore[arg-type]
         lost_contact=ContactBook.from_events(events).lost,
         exceptions=tuple(exceptions),
         inconvenient_hours=inconvenient,
     )
+
+
+def open_disputes(events: list[Envelope]) -> frozenset[str]:
+    """The debts the borrower disputes whose dispute nobody has resolved yet."""
+    disputed: set[str] = set()
+    for env in events:
+        if env.type == "DebtDisputed":
+            disputed.add(env.data["debt_id"])
+        elif env.type == "DisputeResolved":
+            disputed.discard(env.data["debt_id"])
+    return frozenset(disputed)
 
 
 def preferred_channels(events: list[Envelope]) -> list[str]:

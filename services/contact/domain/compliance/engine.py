@@ -195,12 +195,19 @@ def _cease(
     assert rule is not None
     if not state.cease_requested or attempt.purpose in rule.allowed_purposes:
         return None
-    allowed = " or ".join(sorted(rule.allowed_purposes)) or "nothing"
     return Violation(
         pack.rule_id(CEASE),
-        f"The borrower asked us to stop contacting them; only {allowed} may still be sent, "
-        f"not {attempt.purpose}.",
+        f"The borrower asked us to stop contacting them; only {_purposes(rule.allowed_purposes)} "
+        f"may still be sent, not {_purpose(attempt.purpose)}.",
     )
+
+
+def _purpose(name: str) -> str:
+    return name.replace("_", " ")
+
+
+def _purposes(names: frozenset[str]) -> str:
+    return " or ".join(_purpose(n) for n in sorted(names)) or "nothing"
 
 
 def _dispute(
@@ -212,8 +219,9 @@ def _dispute(
         return None
     return Violation(
         pack.rule_id(DISPUTE),
-        f"Debt {attempt.debt_id} is disputed: collection contact is paused until the debt "
-        f"is verified ({attempt.purpose} is not allowed meanwhile).",
+        f"Debt {attempt.debt_id} is disputed: contact about it is paused until the dispute "
+        f"is answered; only {_purposes(rule.allowed_purposes)} may be sent meanwhile, not "
+        f"{_purpose(attempt.purpose)}.",
     )
 
 

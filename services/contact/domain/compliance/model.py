@@ -22,6 +22,10 @@ from shared.events.contact import (
 )
 
 
+def _wall(t: time) -> time:
+    return t.replace(tzinfo=None)
+
+
 def _require_aware(name: str, value: datetime) -> None:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"{name}: must be timezone-aware, got {value!r}")
@@ -143,9 +147,16 @@ class ConsumerState:
     exceptions: tuple[AgreedException, ...] = field(default=())
     inconvenient_hours: tuple[tuple[time, time], ...] = ()
     """Local (start, end) windows the borrower said are inconvenient; start after end
-    spans midnight."""
+    spans midnight. They are wall-clock readings in `time_zone`: an offset on one (the API
+    once accepted "09:00:00Z") is dropped and the reading kept, so no stored window can
+    make a check compare naive and aware times."""
 
     def __post_init__(self) -> None:
+        object.__setattr__(
+            self,
+            "inconvenient_hours",
+            tuple((_wall(s), _wall(e)) for s, e in self.inconvenient_hours),
+        )
         try:
             ZoneInfo(self.time_zone)
         except (ZoneInfoNotFoundError, ValueError):

@@ -119,7 +119,8 @@ class AfterConversation:
 
 @dataclass(frozen=True)
 class Cease:
-    """After a cease request only contacts for `allowed_purposes` may happen."""
+    """After a cease request only contacts for `allowed_purposes` may happen (the notices
+    the law still requires; the rule's explanation names them)."""
 
     allowed_purposes: frozenset[str] = frozenset({"termination_notice", "remedy_notice"})
 
@@ -305,10 +306,17 @@ CN_DEFAULT = RulePack(
     quiet_hours=QuietHours(start=time(22), end=time(8)),
     inconvenient_time=InconvenientTime(),
     calls_per_day=CallsPerDay(max_calls=3),
+    # A borrower who asks collection to stop, or disputes a bill, still gets what the law
+    # requires of the lender (a statutory notice); opted-out channels are never used, but
+    # CN collection messages need no opt-out line of their own.
+    cease=Cease(allowed_purposes=frozenset({"statutory_notice"})),
+    dispute=Dispute(allowed_purposes=frozenset({"verification", "statutory_notice"})),
+    opt_out=OptOut(required_on=frozenset()),
     third_party=ThirdParty(requires_lost_contact=True, forbids_disclosure=True),
     exception_overrides=frozenset({QUIET_HOURS, INCONVENIENT_TIME}),
 )
-"""GB/T 45251-2025 and the NIFA guideline as the notes report them."""
+"""GB/T 45251-2025 and the NIFA guideline as the notes report them, plus the borrower's own
+opt-outs, cease request and disputes, which hold in CN as under Regulation F."""
 
 US_DEFAULT = RulePack(
     jurisdiction="US",

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.contact.domain.compliance import ContactAttempt, RecordedAttempt
 from services.contact.entrypoints.dependencies import Runtime
+from services.contact.entrypoints.inputs import Flag, Id, IsoDate, IsoDateTime, Name, PathId
 from services.contact.service_layer import attempts
 from shared.events.contact import ContactChannel, ContactOutcome, ContactParty, ContactPurpose
 from shared.security import CurrentPrincipal, secured
@@ -23,39 +23,39 @@ router = APIRouter(prefix="/v1/accounts", tags=["contact"], route_class=secured(
 class PlannedContact(BaseModel):
     """A contact an agent (or a scheduler) is about to make."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    attempt_id: str = Field(default_factory=lambda: str(uuid.uuid4()), max_length=64)
+    attempt_id: Id = Field(default_factory=lambda: str(uuid.uuid4()))
     channel: ContactChannel
-    planned_at: AwareDatetime
-    debt_id: str = Field(min_length=1, max_length=64)
-    agency: str = Field(default="lender", max_length=100)
+    planned_at: IsoDateTime
+    debt_id: Id
+    agency: Name = "lender"
     party: ContactParty = "debtor"
-    discloses_debt: bool | None = None
-    carries_opt_out: bool = False
+    discloses_debt: Flag | None = None
+    carries_opt_out: Flag = False
     purpose: ContactPurpose = "collection"
 
 
 class MadeContact(BaseModel):
     """A contact that happened, with its outcome."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    attempt_id: str = Field(max_length=64)
+    attempt_id: Id
     channel: ContactChannel
-    at: AwareDatetime
+    at: IsoDateTime
     outcome: ContactOutcome
-    debt_id: str = Field(min_length=1, max_length=64)
-    agency: str = Field(default="lender", max_length=100)
+    debt_id: Id
+    agency: Name = "lender"
     party: ContactParty = "debtor"
     duration_seconds: int = Field(default=0, ge=0, le=86_400)
-    contact_point_id: str | None = Field(
-        default=None, max_length=100, description="the phone or e-mail used, if known"
+    contact_point_id: Id | None = Field(
+        default=None, description="the phone or e-mail used, if known"
     )
     promise_amount: int | None = Field(
-        default=None, gt=0, strict=True, description="fen; with outcome promise_to_pay"
+        default=None, gt=0, lt=2**53, description="fen; with outcome promise_to_pay"
     )
-    promise_date: date | None = Field(
+    promise_date: IsoDate | None = Field(
         default=None, description="pay by this date (inclusive); with outcome promise_to_pay"
     )
 
@@ -72,7 +72,7 @@ class MadeContact(BaseModel):
 
 @router.post("/{account_id}/contact-attempts/check")
 async def check_contact(
-    account_id: str, body: PlannedContact, runtime: Runtime, principal: CurrentPrincipal
+    account_id: PathId, body: PlannedContact, runtime: Runtime, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     """Allowed, or blocked with the rule ids and a sentence per rule; recorded either way."""
     attempt = ContactAttempt(**body.model_dump())
@@ -95,7 +95,7 @@ async def check_contact(
 
 @router.post("/{account_id}/contact-attempts", status_code=201)
 async def record_contact(
-    account_id: str, body: MadeContact, runtime: Runtime, principal: CurrentPrincipal
+    account_id: PathId, body: MadeContact, runtime: Runtime, principal: CurrentPrincipal
 ) -> dict[str, str]:
     """Record a contact a check allowed (and any promise to pay); anything else is refused."""
     fields = body.model_dump()

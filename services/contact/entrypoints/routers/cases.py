@@ -12,6 +12,7 @@ from fastapi import APIRouter, HTTPException
 
 from services.contact.domain.contact_points import ContactBook
 from services.contact.entrypoints.dependencies import Runtime
+from services.contact.entrypoints.inputs import PathId
 from services.contact.service_layer import contact_points
 from services.contact.service_layer.cases import promise_view
 from shared.envelope import Envelope
@@ -63,7 +64,7 @@ async def _log_reveal(
 
 @router.get("/{account_id}/case")
 async def get_case(
-    account_id: str, runtime: Runtime, principal: CurrentPrincipal
+    account_id: PathId, runtime: Runtime, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     """The open case of an account with attempts, decisions, promises and contact points."""
     async with runtime.uow() as uow:

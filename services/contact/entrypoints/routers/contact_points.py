@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.contact.entrypoints.dependencies import Runtime
+from services.contact.entrypoints.inputs import Address, Flag, PathId
 from services.contact.service_layer import contact_points
 from services.contact.service_layer.cases import Conflict
 from shared.events.contact import ContactPointKind, ContactPointSource
@@ -24,11 +25,11 @@ router = APIRouter(prefix="/v1/accounts", tags=["contact points"], route_class=s
 class NewContactPoint(BaseModel):
     """A phone number or e-mail address of the borrower."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     kind: ContactPointKind
-    value: str = Field(min_length=3, max_length=254)
-    verified: bool = Field(
+    value: Address
+    verified: Flag = Field(
         default=False, description="only an integrator may vouch that it reaches the borrower"
     )
 
@@ -36,15 +37,15 @@ class NewContactPoint(BaseModel):
 class OtpResult(BaseModel):
     """Whether the borrower confirmed a one-time password sent to the point."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    passed: bool
+    passed: Flag
     method: Literal["otp"] = "otp"
 
 
 @router.post("/{account_id}/contact-points", status_code=201)
 async def add_contact_point(
-    account_id: str, body: NewContactPoint, runtime: Runtime, principal: CurrentPrincipal
+    account_id: PathId, body: NewContactPoint, runtime: Runtime, principal: CurrentPrincipal
 ) -> dict[str, str]:
     """Add a contact point, unverified unless an integrator says it is verified."""
     if body.verified and principal.role != "integrator":
@@ -73,8 +74,8 @@ async def add_contact_point(
 
 @router.post("/{account_id}/contact-points/{point_id}/otp-result", status_code=201)
 async def record_otp_result(
-    account_id: str,
-    point_id: str,
+    account_id: PathId,
+    point_id: PathId,
     body: OtpResult,
     runtime: Runtime,
     principal: CurrentPrincipal,

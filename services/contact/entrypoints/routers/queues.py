@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 
 from services.contact.entrypoints.dependencies import Runtime
+from services.contact.entrypoints.inputs import PathId
 from services.contact.service_layer import cases
 from shared.security import CurrentPrincipal, secured
 
@@ -16,7 +17,7 @@ router = APIRouter(prefix="/v1/queues", tags=["queues"], route_class=secured(ACC
 
 
 @router.post("/{queue}/next")
-async def next_case(queue: str, runtime: Runtime, principal: CurrentPrincipal) -> dict[str, Any]:
+async def next_case(queue: PathId, runtime: Runtime, principal: CurrentPrincipal) -> dict[str, Any]:
     """Claim the oldest free case of the queue that may be called now; 404 when none is ready."""
     async with runtime.uow() as uow:
         try:

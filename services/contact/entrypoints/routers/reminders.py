@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from services.contact.entrypoints.dependencies import Runtime
+from services.contact.entrypoints.inputs import PathId
 from shared.security import secured
 
 ACCESS = {"list_reminders": {"agent", "supervisor", "compliance", "borrower"}}
@@ -16,7 +17,7 @@ router = APIRouter(prefix="/v1/accounts", tags=["reminders"], route_class=secure
 
 
 @router.get("/{account_id}/reminders")
-async def list_reminders(account_id: str, runtime: Runtime) -> dict[str, Any]:
+async def list_reminders(account_id: PathId, runtime: Runtime) -> dict[str, Any]:
     """Every reminder of the account, by due date (one per bill, due date and kind)."""
     async with runtime.uow() as uow:
         rows = await uow.reminders_of(account_id)

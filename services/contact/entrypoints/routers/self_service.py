@@ -10,9 +10,11 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.contact.entrypoints.dependencies import Runtime
+from services.contact.entrypoints.inputs import Id, IsoDateTime, LocalTime, PathId, Text
 from services.contact.service_layer.attempts import borrower_request
 from shared.catalogue import EventData
 from shared.events.contact import (
@@ -22,6 +24,7 @@ from shared.events.contact import (
     ContactChannelOptedOut,
     ContactPreferencesSet,
     DebtDisputed,
+    HourWindow,
 )
 from shared.security import CurrentPrincipal, secured
 
@@ -42,26 +45,42 @@ router = APIRouter(
 
 
 class OptOut(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     channel: ContactChannel
 
 
 class Cease(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    reason: str = Field(default="", max_length=500)
+    model_config = ConfigDict(extra="forbid", strict=True)
+    reason: Text = ""
 
 
 class Dispute(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    debt_id: str = Field(min_length=1, max_length=64)
-    reason: str = Field(default="", max_length=500)
+    model_config = ConfigDict(extra="forbid", strict=True)
+    debt_id: Id
+    reason: Text = ""
 
 
 class Callback(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    slot_start: AwareDatetime
+    model_config = ConfigDict(extra="forbid", strict=True)
+    slot_start: IsoDateTime
     channel: ContactChannel = "call"
-    debt_id: str | None = Field(default=None, max_length=64)
+    debt_id: Id | None = None
+
+
+class LocalHours(HourWindow):
+    """Local wall-clock hours, as HH:MM without an offset (the borrower's zone is known)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    start: LocalTime
+    end: LocalTime
+
+
+class Preferences(BaseModel):
+    """Channels in order of preference; local wall-clock hours (no offset) not to be called."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    preferred_channels: list[ContactChannel] = Field(default_factory=list, max_length=5)
+    inconvenient_hours: list[LocalHours] = Field(default_factory=list, max_length=4)
 
 
 async def _record(
@@ -76,16 +95,20 @@ async def _record(
 
 @router.put("/preferences", status_code=201)
 async def preferences(
-    account_id: str, body: ContactPreferencesSet, runtime: Runtime, principal: CurrentPrincipal
+    account_id: PathId, body: Preferences, runtime: Runtime, principal: CurrentPrincipal
 ) -> dict[str, str]:
     """Channels in order of preference, and local hours not to be contacted (replaces the
     earlier preferences; every later check blocks contact in those hours)."""
-    return await _record(runtime, account_id, body, principal)
+    try:
+        data = ContactPreferencesSet.model_validate(body.model_dump())
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False)) from None
+    return await _record(runtime, account_id, data, principal)
 
 
 @router.post("/opt-out", status_code=201)
 async def opt_out(
-    account_id: str, body: OptOut, runtime: Runtime, principal: CurrentPrincipal
+    account_id: PathId, body: OptOut, runtime: Runtime, principal: CurrentPrincipal
 ) -> dict[str, str]:
     """No more contact on this channel."""
     return await _record(
@@ -95,7 +118,7 @@ async def opt_out(
 
 @router.post("/cease", status_code=201)
 async def cease(
-    account_id: str, body: Cease, runtime: Runtime, principal: CurrentPrincipal
+    account_id: PathId, body: Cease, runtime: Runtime, principal: CurrentPrincipal
 ) -> dict[str, str]:
     """Stop collection contact (only the notices the law allows may still go out)."""
     return await _record(runtime, account_id, ContactCeaseRequested(reason=body.reason), principal)
@@ -103,7 +126,7 @@ async def cease(
 
 @router.post("/dispute", status_code=201)
 async def dispute(
-    account_id: str, body: Dispute, runtime: Runtime, principal: CurrentPrincipal
+    account_id: PathId, body: Dispute, runtime: Runtime, principal: CurrentPrincipal
 ) -> dict[str, str]:
     """Dispute a debt; collection contact about it pauses."""
     return await _record(
@@ -113,7 +136,7 @@ async def dispute(
 
 @router.post("/callback", status_code=201)
 async def callback(
-    account_id: str, body: Callback, runtime: Runtime, principal: CurrentPrincipal
+    account_id: PathId, body: Callback, runtime: Runtime, principal: CurrentPrincipal
 ) -> dict[str, str]:
     """Ask to be called at a time, even in quiet hours: an explicit, recorded exception."""
     data = CallbackAgreed(exception_id=f"cb-{uuid.uuid4().hex[:12]}", **body.model_dump())
