@@ -33,6 +33,7 @@ REVIEWED: dict[tuple[str, int, str], str] = {
     ("CollectionCaseOpened", 1, "reason"): SYSTEM,
     ("CollectionCaseRouted", 1, "reason"): SYSTEM,
     ("ContactAttemptChecked", 1, "explanation"): SYSTEM + " (one sentence per rule)",
+    ("ContactAttemptChecked", 2, "explanation"): SYSTEM + " (one sentence per rule)",
     ("ContactAttemptRecorded", 1, "agency"): "the collection agency, a company",
     ("ContactAttemptRecorded", 1, "agent"): ACTOR,
     ("ContactAttemptRecorded", 1, "contact_point_id"): "an id; the value is in ContactPointAdded",

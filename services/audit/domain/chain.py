@@ -16,4 +16,9 @@ def canonical(event: dict[str, Any]) -> bytes:
 
 def link(prev_hash: str, event: dict[str, Any]) -> str:
     """SHA-256 over the previous hash and the canonical event."""
-    return hashlib.sha256(prev_hash.encode() + b"\n" + canonical(event)).hexdigest()
+    return link_canonical(prev_hash, canonical(event))
+
+
+def link_canonical(prev_hash: str, body: bytes) -> str:
+    """SHA-256 over the previous hash and an event already in canonical bytes."""
+    return hashlib.sha256(prev_hash.encode() + b"\n" + body).hexdigest()

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -22,7 +22,7 @@ from services.audit.adapters.tables import (
     platform,
     published_compare,
 )
-from services.audit.domain.chain import GENESIS, canonical, link
+from services.audit.domain.chain import GENESIS, canonical, link_canonical
 from services.audit.domain.personal import ERASURE, commit
 from services.audit.domain.verify import BrokenLink, StoredEntry, verify_chain
 from shared.auth import Principal
@@ -31,6 +31,27 @@ from shared.envelope import Envelope
 from shared.errors import UnknownEventType
 from shared.eventstore.store import utc
 from shared.uow import SqlUnitOfWork
+
+_IN_LIMIT = 500
+"""The most values one IN (...) list carries (SQLite's variable limit is far above)."""
+
+
+def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
+    for i in range(0, len(values), _IN_LIMIT):
+        yield values[i : i + _IN_LIMIT]
+
+
+@dataclass
+class _StagedTrail:
+    """What one transaction knows of the trail and has chained but not yet written."""
+
+    staging: bool = False
+    looked_up: set[str] = field(default_factory=set)
+    present: set[str] = field(default_factory=set)
+    heads: dict[str, tuple[int, str]] = field(default_factory=dict)
+    keys: dict[str, bytes] = field(default_factory=dict)
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    values: list[dict[str, Any]] = field(default_factory=list)
 
 
 class AuditUnitOfWork(SqlUnitOfWork):
@@ -65,54 +86,152 @@ class AuditUnitOfWork(SqlUnitOfWork):
             return await self.subject_key(account_id)
         return found
 
+    async def __aenter__(self) -> Self:
+        await super().__aenter__()
+        self._trail = _StagedTrail()
+        return self
+
+    async def prefetch(self, envelopes: Sequence[Envelope]) -> None:
+        """Read what chaining `envelopes` needs in three queries, whatever their number:
+        which are on the trail already, each account's head, and the commitment keys;
+        from then on `append_entry` stages its rows and `commit` inserts them together."""
+        trail, t = self._trail, audit_entries
+        ids = [str(e.id) for e in envelopes]
+        accounts = sorted({e.account_id for e in envelopes})
+        for chunk in _chunks(ids):
+            found = await self.session.execute(select(t.c.event_id).where(t.c.event_id.in_(chunk)))
+            trail.present.update(found.scalars())
+        trail.looked_up.update(ids)
+        for chunk in _chunks(accounts):
+            top = (
+                select(t.c.account_id, func.max(t.c.seq).label("seq"))
+                .where(t.c.account_id.in_(chunk))
+                .group_by(t.c.account_id)
+                .subquery()
+            )
+            heads = await self.session.execute(
+                select(t.c.account_id, t.c.seq, t.c.hash).join(
+                    top, (t.c.account_id == top.c.account_id) & (t.c.seq == top.c.seq)
+                )
+            )
+            trail.heads.update({r.account_id: (r.seq, r.hash) for r in heads})
+            trail.heads.update({a: (0, GENESIS) for a in chunk if a not in trail.heads})
+        personal = sorted(
+            {
+                e.account_id
+                for e in envelopes
+                if self.declared_personal(e.type, e.schema_version, e.data)
+            }
+        )
+        if personal:
+            trail.keys.update(await self._subject_keys(personal))
+        trail.staging = True
+
+    async def _subject_keys(self, accounts: list[str]) -> dict[str, bytes]:
+        """The accounts' commitment keys, creating the missing ones (first writer wins)."""
+        k = audit_subject_keys
+        keys: dict[str, bytes] = {}
+        for chunk in _chunks(accounts):
+            rows = await self.session.execute(
+                select(k.c.account_id, k.c.key).where(k.c.account_id.in_(chunk))
+            )
+            keys.update({r.account_id: r.key for r in rows})
+        missing = [a for a in accounts if a not in keys]
+        if missing:
+            # Events of one account arrive on several topics, so two consumers may create
+            # its key at once: the first one in wins and both read and use that one.
+            dialect = postgresql if self.session.get_bind().dialect.name == "postgresql" else sqlite
+            await self.session.execute(
+                dialect.insert(k).on_conflict_do_nothing(index_elements=[k.c.account_id]),
+                [
+                    {"account_id": a, "key": secrets.token_bytes(32), "created_at": self.now}
+                    for a in missing
+                ],
+            )
+            for chunk in _chunks(missing):
+                rows = await self.session.execute(
+                    select(k.c.account_id, k.c.key).where(k.c.account_id.in_(chunk))
+                )
+                keys.update({r.account_id: r.key for r in rows})
+        return keys
+
     async def append_entry(self, env: Envelope) -> tuple[int, str] | None:
         """Chain an event onto its account's trail: its (seq, hash); None if already there.
 
         Its personal fields are chained as commitments and their values kept beside the
-        chain (audit_personal_values).
+        chain (audit_personal_values). After `prefetch` nothing is read or written here:
+        the rows are staged and inserted at commit, one statement per table.
         """
-        t = audit_entries
-        if (await self.session.execute(select(t.c.seq).where(t.c.event_id == str(env.id)))).first():
+        trail, t, event_id = self._trail, audit_entries, str(env.id)
+        if event_id in trail.present:
             return None
-        head = (
-            await self.session.execute(
-                select(t.c.seq, t.c.hash)
-                .where(t.c.account_id == env.account_id)
-                .order_by(t.c.seq.desc())
-                .limit(1)
-            )
-        ).first()
-        seq, prev = (head.seq + 1, head.hash) if head else (1, GENESIS)
+        if event_id not in trail.looked_up:
+            found = await self.session.execute(select(t.c.seq).where(t.c.event_id == event_id))
+            if found.first():
+                return None
+        head = trail.heads.get(env.account_id)
+        if head is None:
+            row = (
+                await self.session.execute(
+                    select(t.c.seq, t.c.hash)
+                    .where(t.c.account_id == env.account_id)
+                    .order_by(t.c.seq.desc())
+                    .limit(1)
+                )
+            ).first()
+            head = (row.seq, row.hash) if row else (0, GENESIS)
+        seq, prev = head[0] + 1, head[1]
         event = env.model_dump(mode="json")
         personal = self.declared_personal(env.type, env.schema_version, env.data)
+        values = []
         if personal:
-            key = await self.subject_key(env.account_id, create=True)
+            key = trail.keys.get(env.account_id) or await self.subject_key(
+                env.account_id, create=True
+            )
             assert key is not None
-            event["data"] = commit(event["data"], personal, str(env.id), key)
-            await self.session.execute(
-                insert(audit_personal_values),
-                [
-                    {"account_id": env.account_id, "seq": seq, "path": v.path, "value": v.value}
-                    for v in personal
-                ],
-            )
-        hashed = link(prev, event)
-        await self.session.execute(
-            insert(t).values(
-                account_id=env.account_id,
-                seq=seq,
-                event_id=str(env.id),
-                type=env.type,
-                source=env.source,
-                occurred_at=env.occurred_at,
-                recorded_at=env.recorded_at,
-                ingested_at=self.now,
-                event=canonical(event).decode(),
-                hash=hashed,
-                prev_hash=prev,
-            )
-        )
+            trail.keys[env.account_id] = key
+            event["data"] = commit(event["data"], personal, event_id, key)
+            values = [
+                {"account_id": env.account_id, "seq": seq, "path": v.path, "value": v.value}
+                for v in personal
+            ]
+        body = canonical(event)
+        hashed = link_canonical(prev, body)
+        entry = {
+            "account_id": env.account_id,
+            "seq": seq,
+            "event_id": event_id,
+            "type": env.type,
+            "source": env.source,
+            "occurred_at": env.occurred_at,
+            "recorded_at": env.recorded_at,
+            "ingested_at": self.now,
+            "event": body.decode(),
+            "hash": hashed,
+            "prev_hash": prev,
+        }
+        trail.heads[env.account_id] = (seq, hashed)
+        trail.present.add(event_id)
+        trail.looked_up.add(event_id)
+        trail.entries.append(entry)
+        trail.values.extend(values)
+        if not trail.staging:
+            await self._flush_trail()
         return seq, hashed
+
+    async def flush(self) -> None:
+        """Insert the staged trail rows, then the platform's staged rows."""
+        await self._flush_trail()
+        await super().flush()
+
+    async def _flush_trail(self) -> None:
+        trail = self._trail
+        if trail.entries:
+            await self.session.execute(insert(audit_entries), trail.entries)
+            trail.entries = []
+        if trail.values:
+            await self.session.execute(insert(audit_personal_values), trail.values)
+            trail.values = []
 
     async def last_activity(self, account_id: str) -> tuple[int, datetime] | None:
         """The account's head seq and when its newest event (audit's own erasures aside)
