@@ -81,22 +81,27 @@ async def run(n: int, database_url: str | None) -> dict[str, Any]:
         start = datetime(2026, 1, 1, tzinfo=UTC)
         t0 = time.perf_counter()
         for first in range(0, n, 500):
-            async with runtime.uow() as uow:
-                for i in range(first, min(first + 500, n)):
-                    at = start + timedelta(minutes=i)
-                    type_, data = event(i, at)
-                    await uow.append_entry(
-                        Envelope(
-                            id=uuid.uuid4(),
-                            type=type_,
-                            schema_version=1,
-                            account_id=account,
-                            occurred_at=at,
-                            recorded_at=at,
-                            source="bench",
-                            data=data,
-                        )
+            batch = []
+            for i in range(first, min(first + 500, n)):
+                at = start + timedelta(minutes=i)
+                type_, data = event(i, at)
+                batch.append(
+                    Envelope(
+                        id=uuid.uuid4(),
+                        type=type_,
+                        schema_version=1,
+                        account_id=account,
+                        occurred_at=at,
+                        recorded_at=at,
+                        source="bench",
+                        data=data,
                     )
+                )
+            # As the consumer does with a run: one prefetch, then every event chained.
+            async with runtime.uow() as uow:
+                await uow.prefetch(batch)
+                for env in batch:
+                    await uow.append_entry(env)
                 await uow.commit()
         load_s = time.perf_counter() - t0
         token = mint_dev_token(settings, role="compliance", subject="bench")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from services.audit.domain.chain import GENESIS, link
+import orjson
+
+from services.audit.domain.chain import GENESIS, link_canonical
 
 
 @dataclass(frozen=True)
@@ -49,11 +50,14 @@ def verify_chain(account_id: str, entries: Iterable[StoredEntry]) -> BrokenLink 
             return BrokenLink(
                 account_id, e.seq, "prev_hash is not the previous entry's hash", prev, e.prev_hash
             )
+        body = e.event_text.encode()
         try:
-            event = json.loads(e.event_text)
-        except json.JSONDecodeError:
+            event = orjson.loads(body)
+        except orjson.JSONDecodeError:
             return BrokenLink(account_id, e.seq, "the stored event is not JSON", "JSON", "text")
-        recomputed = link(prev, event)
+        # The stored text is the canonical bytes that were hashed, so it is hashed as
+        # stored: any change to it, even one that means the same JSON, breaks the link.
+        recomputed = link_canonical(prev, body)
         if recomputed != e.hash:
             return BrokenLink(
                 account_id, e.seq, "the hash does not match the entry's event", recomputed, e.hash
