@@ -107,6 +107,7 @@ def test_what_is_declared_personal() -> None:
         ("ContactPointAdded", 1, "value", "from kind"),
         ("ContactCeaseRequested", 1, "reason", "text"),
         ("DebtDisputed", 1, "reason", "text"),
+        ("DisputeResolved", 1, "answer", "text"),
         ("PlanDeclined", 1, "reason", "text"),
         ("PlanRejected", 1, "reason", "text"),
         ("PlanCancelled", 1, "reason", "text"),
