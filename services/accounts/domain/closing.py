@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from typing import TYPE_CHECKING
 
 from services.accounts.domain.money import daily_late_fee
@@ -34,10 +34,9 @@ def close_one(account: Account, day: date) -> None:
     dpd = account.days_past_due_on(day)
     if account.charged_off_on is None:
         _classify(account, day, dpd, paused)
-    grace = timedelta(days=account.policy.grace_days)
     overdue: dict[str, int] = {c: 0 for c in COMPONENTS}
     for bill in account.sorted_bills():
-        if bill.outstanding > 0 and bill.due_date + grace <= day:
+        if account.bill_dpd(bill, day) >= 1:
             for component, unpaid in bill.unpaid_by_component().items():
                 overdue[component] += unpaid
     account.emit(

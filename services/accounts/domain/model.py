@@ -134,29 +134,27 @@ class Account:
         return total
 
     def bill_dpd(self, bill: Bill, on: date) -> int:
-        """The bill's days past due at the close of `on`: from due date + grace, pauses excluded.
+        """The bill's days past due at the close of `on`: `on` - due date - grace days -
+        paused days, while it is unpaid.
 
-        A bill still unpaid at the close of its due date (grace 0) is 1 day past due.
+        The one definition of DPD: 0 at the close of the due date (the borrower has the
+        whole day), 1 at the close of the day after; every late-fee day is a DPD day.
         """
         start = bill.due_date + timedelta(days=self.policy.grace_days)
-        if bill.outstanding <= 0 or on < start:
+        if bill.outstanding <= 0 or on <= start:
             return 0
-        return max(0, (on - start).days + 1 - self.paused_days(start, on))
+        return max(0, (on - start).days - self.paused_days(start + timedelta(days=1), on))
 
     def days_past_due_on(self, on: date) -> int:
         """The account's DPD at the close of `on`: that of its oldest unpaid bill."""
         return max((self.bill_dpd(b, on) for b in self.bills.values()), default=0)
 
     def past_due_bills(self) -> list[Bill]:
-        """Unpaid bills whose due date + grace was closed already, oldest first."""
+        """Unpaid bills past due at the last close (DPD ≥ 1), oldest first."""
         if self.last_closed is None:
             return []
-        grace = timedelta(days=self.policy.grace_days)
-        return [
-            b
-            for b in self.sorted_bills()
-            if b.outstanding > 0 and b.due_date + grace <= self.last_closed
-        ]
+        last = self.last_closed
+        return [b for b in self.sorted_bills() if self.bill_dpd(b, last) >= 1]
 
     def business_date_of(self, at: datetime) -> date:
         """The business date of an instant in the account's time zone."""
