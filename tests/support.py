@@ -226,7 +226,7 @@ def plans_stack(tmp_path: Path, **plans: Any) -> dict[str, Settings]:
 
 
 async def overdue_account(http: dict[str, httpx.AsyncClient], account_id: str) -> None:
-    """1000.00 yuan due 2026-03-10, closed through the 12th: 3 days late, 1.50 late fee;
+    """1000.00 yuan due 2026-03-10, closed through the 12th: 2 days late, 1.00 late fee;
     with plans running, once plans prices from that close."""
     await ingest(http, opened(account_id), bill(account_id, "B1", principal=1000_00))
     await ingest(http, day_closed("2026-03-09", account_id), day_closed("2026-03-12", account_id))

@@ -237,33 +237,35 @@ def test_an_account_cannot_be_opened_twice() -> None:
 # -- closing the day ----------------------------------------------------------------------
 
 
-def test_an_unpaid_bill_is_overdue_at_the_close_of_its_due_date_with_dpd_1() -> None:
+def test_an_unpaid_bill_is_not_overdue_on_its_due_date_and_dpd_1_the_day_after() -> None:
     h = History()
     h.bill("B1", 100, date(2026, 3, 10))
-    (overdue,) = overdue_in(h.account.close_day(date(2026, 3, 10)))
+    assert overdue_in(h.account.close_day(date(2026, 3, 10))) == []  # the borrower has the day
+    assert h.account.days_past_due_on(date(2026, 3, 10)) == 0
+    (overdue,) = overdue_in(h.account.close_day(date(2026, 3, 11)))
     assert overdue.bill_id == "B1"
     assert overdue.days_past_due == 1
     assert overdue.overdue_amount == 100
-    assert (overdue.due_date, overdue.business_date) == (date(2026, 3, 10), date(2026, 3, 10))
+    assert (overdue.due_date, overdue.business_date) == (date(2026, 3, 10), date(2026, 3, 11))
     assert overdue.currency == "CNY"
 
 
-@pytest.mark.parametrize("days_late", [0, 1, 29, 365])
-def test_days_past_due_counts_from_the_day_after_the_due_date(days_late: int) -> None:
+@pytest.mark.parametrize("days_late", [1, 2, 30, 365])
+def test_days_past_due_is_the_business_date_minus_the_due_date(days_late: int) -> None:
     due = date(2026, 3, 10)
     h = History()
     h.bill("B1", 100, due)
     business_date = due + timedelta(days=days_late)
     (overdue,) = overdue_in(h.account.close_day(business_date))
-    assert overdue.days_past_due == (business_date - due).days + 1 == days_late + 1
+    assert overdue.days_past_due == (business_date - due).days == days_late
 
 
 def test_each_bill_is_reported_overdue_once() -> None:
     h = History()
     h.bill("B1", 100, date(2026, 3, 10))
-    assert h.close(date(2026, 3, 10)) == ["B1"]
-    assert h.close(date(2026, 3, 10)) == []
+    assert h.close(date(2026, 3, 11)) == ["B1"]
     assert h.close(date(2026, 3, 11)) == []
+    assert h.close(date(2026, 3, 12)) == []
     assert h.account.bills["B1"].overdue_reported
 
 
@@ -273,7 +275,7 @@ def test_the_overdue_amount_is_what_is_still_unpaid() -> None:
     h.pay("P1", 30)
     (overdue,) = overdue_in(h.account.close_day(date(2026, 3, 12)))
     assert overdue.overdue_amount == 70
-    assert overdue.days_past_due == 3
+    assert overdue.days_past_due == 2
 
 
 def test_bills_due_later_or_fully_paid_are_not_overdue() -> None:
@@ -282,8 +284,8 @@ def test_bills_due_later_or_fully_paid_are_not_overdue() -> None:
     h.bill("B-due", 100, date(2026, 3, 5))
     h.bill("B-future", 100, date(2026, 3, 11))
     h.pay("P1", 100, bill_id="B-paid")
-    assert h.close(date(2026, 3, 10)) == ["B-due"]
-    assert h.close(date(2026, 3, 11)) == ["B-future"]
+    assert h.close(date(2026, 3, 11)) == ["B-due"]
+    assert h.close(date(2026, 3, 12)) == ["B-future"]
 
 
 def test_overdue_bills_are_reported_oldest_due_first() -> None:
@@ -298,9 +300,9 @@ def test_closing_a_day_on_an_account_never_opened_reports_nothing() -> None:
 def test_the_overdue_flag_survives_a_replay() -> None:
     h = History()
     h.bill("B1", 100, date(2026, 3, 10))
-    h.close(date(2026, 3, 10))
+    assert h.close(date(2026, 3, 11)) == ["B1"]
     replayed = Account.from_events("A1", h.events, len(h.events))
-    assert overdue_in(replayed.close_day(date(2026, 3, 11))) == []
+    assert overdue_in(replayed.close_day(date(2026, 3, 12))) == []
 
 
 # -- properties ---------------------------------------------------------------------------

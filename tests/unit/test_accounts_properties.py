@@ -125,19 +125,19 @@ def test_scenario_over_four_months_of_business_dates() -> None:
     march = lg.close(date(2026, 4, 6))
     assert [e.bill_id for e in of(march, PaymentDueSoon)] == ["I1"]
     lg.pay("P1", 30_300, date(2026, 4, 8))  # on time
-    assert of(lg.close(date(2026, 5, 8)), BillBecameOverdue) == []
+    assert of(lg.close(date(2026, 5, 9)), BillBecameOverdue) == []  # I2 due today
 
-    may = lg.close(date(2026, 5, 9))  # I2 unpaid at its due date's close
+    may = lg.close(date(2026, 5, 10))  # I2 unpaid the day after its due date
     assert [e.bill_id for e in of(may, BillBecameOverdue)] == ["I2"]
     assert of(may, FirstPaymentDefaulted) == []  # the first bill was paid
     lg.pay("P2", 10_000, date(2026, 5, 20))
     lg.close(date(2026, 6, 15))
-    assert (lg.account.bucket, lg.account.days_past_due) == ("31-60", 38)
+    assert (lg.account.bucket, lg.account.days_past_due) == ("31-60", 37)  # 15 June - 9 May
 
     # A payment made on 5 June, reported late, corrects fees and DPD as of that date.
     corrected = lg.pay("P3", 21_000, date(2026, 6, 5))  # clears I2 as of 5 June
     assert of(corrected, LateFeeReversed)
-    assert lg.account.days_past_due == 7  # only I3 is past due now (due 9 June)
+    assert lg.account.days_past_due == 6  # only I3 is past due now (due 9 June)
     assert lg.account.bucket == "1-30"
     assert of(corrected, DelinquencyBucketChanged)[0].correction
 

@@ -52,9 +52,9 @@ def ledger_with_bill(principal: int = 100_000, **kw: int) -> Ledger:
 
 def test_within_a_bill_late_fee_then_fees_then_interest_then_principal() -> None:
     lg = ledger_with_bill(100_000, interest=1_000, fees=500)
-    lg.close(day(1))  # two days late: 2 * round(101,500 * 0.0005) = 2 * 51
+    lg.close(day(2))  # two days late: 2 * round(101,500 * 0.0005) = 2 * 51
     assert lg.account.bills["B1"].charged["late_fee"] == 102
-    (a,) = allocated(lg.pay("P1", 1_000, day(2))).allocations
+    (a,) = allocated(lg.pay("P1", 1_000, day(3))).allocations
     assert (a.late_fee, a.fees, a.interest, a.principal) == (102, 500, 398, 0)
 
 
@@ -62,8 +62,8 @@ def test_past_due_bills_are_paid_before_bills_not_yet_due() -> None:
     lg = Ledger()
     lg.bill("B-later", 5_000, day(30))
     lg.bill("B-now", 5_000, D)
-    lg.close(D)
-    a = allocated(lg.pay("P1", 6_000, day(1)))
+    lg.close(day(1))
+    a = allocated(lg.pay("P1", 6_000, day(2)))
     assert [(x.bill_id, x.amount) for x in a.allocations] == [("B-now", 5_003), ("B-later", 997)]
 
 
@@ -98,21 +98,22 @@ def test_closing_a_closed_date_yields_nothing() -> None:
 
 def test_missed_dates_are_caught_up_in_order() -> None:
     lg = ledger_with_bill()
-    lg.close(D)
-    events = lg.close(day(3))
+    lg.close(day(1))
+    events = lg.close(day(4))
     closed = of(events, AccountDayClosed)
     assert [(c.business_date, c.days_past_due) for c in closed] == [
-        (day(1), 2), (day(2), 3), (day(3), 4),
+        (day(2), 2), (day(3), 3), (day(4), 4),
     ]  # fmt: skip
-    assert [f.business_date for f in of(events, LateFeeAccrued)] == [day(1), day(2), day(3)]
+    assert [f.business_date for f in of(events, LateFeeAccrued)] == [day(2), day(3), day(4)]
     # each date's facts come before that date's AccountDayClosed
     assert types(events)[:2] == ["LateFeeAccrued", "AccountDayClosed"]
 
 
-def test_a_bill_is_overdue_with_dpd_1_at_its_due_dates_close_and_warns_first_default() -> None:
+def test_a_bill_is_overdue_with_dpd_1_the_day_after_its_due_date_and_warns_first_default() -> None:
     lg = ledger_with_bill()
     lg.close(day(-1))
-    events = lg.close(D)
+    assert types(lg.close(D)) == ["AccountDayClosed"]  # due today: not late yet
+    events = lg.close(day(1))
     assert types(events) == [
         "BillBecameOverdue", "FirstPaymentDefaulted", "LateFeeAccrued",
         "DelinquencyBucketChanged", "AccountDayClosed",
@@ -139,20 +140,20 @@ def test_grace_days_delay_dpd() -> None:
     lg = Ledger(Policies.from_mapping({"consumer_credit": {"grace_days": 3}}))
     lg.bill("B1", 1_000, D)
     lg.close(day(-1))
-    assert of(lg.close(day(2)), BillBecameOverdue) == []
+    assert of(lg.close(day(3)), BillBecameOverdue) == []
     assert lg.account.days_past_due == 0
-    (overdue,) = of(lg.close(day(3)), BillBecameOverdue)
+    (overdue,) = of(lg.close(day(4)), BillBecameOverdue)
     assert overdue.days_past_due == 1
 
 
 def test_charge_off_past_the_charge_off_dpd_stops_late_fees() -> None:
     lg = ledger_with_bill(1_000)
-    lg.close(day(179))
-    assert of(lg.close(day(179)), AccountChargedOff) == []
-    (off,) = of(lg.close(day(180)), AccountChargedOff)
-    assert (off.days_past_due, off.business_date) == (181, day(180))
+    lg.close(day(180))
+    assert of(lg.close(day(180)), AccountChargedOff) == []
+    (off,) = of(lg.close(day(181)), AccountChargedOff)
+    assert (off.days_past_due, off.business_date) == (181, day(181))
     fees = lg.account.bills["B1"].charged["late_fee"]
-    later = lg.close(day(190))
+    later = lg.close(day(191))
     assert of(later, LateFeeAccrued) == [] and of(later, AccountChargedOff) == []
     assert lg.account.bills["B1"].charged["late_fee"] == fees
     assert of(later, AccountDayClosed)[-1].days_past_due == 191
@@ -166,13 +167,13 @@ def test_late_fee_is_the_rounded_daily_rate_with_a_1_fen_minimum() -> None:
     lg.bill("big", 10_000_00, D)  # 5 yuan a day
     lg.bill("odd", 3_000, D)  # 1.5 fen → 2
     lg.bill("tiny", 100, D)  # 0.05 fen → the 1 fen minimum
-    fees = {f.bill_id: f.amount for f in of(lg.close(D), LateFeeAccrued)}
+    fees = {f.bill_id: f.amount for f in of(lg.close(day(1)), LateFeeAccrued)}
     assert fees == {"big": 500, "odd": 2, "tiny": 1}
 
 
 def test_late_fee_accrues_on_principal_interest_and_fees_but_not_on_late_fee() -> None:
     lg = ledger_with_bill(60_000, interest=20_000, fees=20_000)
-    lg.close(day(9))
+    lg.close(day(10))
     assert lg.account.bills["B1"].charged["late_fee"] == 10 * 50
 
 
@@ -209,8 +210,8 @@ def test_paying_an_overdue_account_cures_it_at_once() -> None:
 
 def test_a_partial_payment_does_not_cure() -> None:
     lg = ledger_with_bill(1_000)
-    lg.close(D)
-    assert of(lg.pay("P1", 500, day(1)), AccountCured) == []
+    lg.close(day(1))
+    assert of(lg.pay("P1", 500, day(2)), AccountCured) == []
     assert lg.account.bucket == "1-30"
 
 
@@ -241,11 +242,11 @@ def test_first_payment_default_only_for_the_first_bill_with_nothing_paid() -> No
 
 def test_repeated_partial_payments_warn_every_third_in_a_row() -> None:
     lg = ledger_with_bill(100_000)
-    lg.close(D)
+    lg.close(day(1))
     warnings = []
     for n in range(1, 7):
-        warnings += of(lg.pay(f"P{n}", 100, day(n)), RepeatedPartialPayments)
-        lg.close(day(n))
+        warnings += of(lg.pay(f"P{n}", 100, day(n + 1)), RepeatedPartialPayments)
+        lg.close(day(n + 1))
     assert [w.payment_ids for w in warnings] == [["P1", "P2", "P3"], ["P4", "P5", "P6"]]
 
 
@@ -253,10 +254,11 @@ def test_clearing_the_past_due_balance_restarts_the_partial_count() -> None:
     lg = Ledger()
     lg.bill("B1", 1_000, D)
     lg.bill("B2", 1_000, day(60))
-    lg.close(D)
-    lg.pay("P1", 100, day(1))
-    lg.pay("P2", 100, day(1))
-    lg.pay("P3", 5_000, day(1))  # clears the past-due bill
+    lg.close(day(1))
+    lg.pay("P1", 100, day(2))
+    lg.pay("P2", 100, day(2))
+    assert len(lg.account.partial_streak) == 2
+    lg.pay("P3", 5_000, day(2))  # clears the past-due bill
     assert lg.account.partial_streak == []
 
 
@@ -271,8 +273,9 @@ def test_a_deferral_moves_unpaid_due_dates_and_cures() -> None:
     (deferred,) = of(events, DueDatesDeferred)
     assert [(m.from_date, m.to_date) for m in deferred.moves] == [(D, date(2026, 5, 10))]
     assert lg.account.days_past_due == 0
-    # the moved bill is reminded and reported overdue again at its new due date
-    assert of(lg.close(date(2026, 5, 10)), BillBecameOverdue)[0].due_date == date(2026, 5, 10)
+    # the moved bill is reported overdue again the day after its new due date
+    assert of(lg.close(date(2026, 5, 10)), BillBecameOverdue) == []
+    assert of(lg.close(date(2026, 5, 11)), BillBecameOverdue)[0].due_date == date(2026, 5, 10)
 
 
 def test_deferral_is_limited_to_13_months_per_account() -> None:
@@ -307,7 +310,7 @@ def test_reinstallment_replaces_the_overdue_balance_with_bills_summing_to_it() -
 
 def test_reinstallment_with_a_monthly_rate_adds_the_rounded_fee_to_each_bill() -> None:
     lg = ledger_with_bill(10_001)
-    lg.close(D)
+    lg.close(day(1))
     overdue = lg.account.bills["B1"].outstanding  # 10,001 + 5 late fee
     (re,) = of(lg.do("apply_reinstallment", "PL1", 2, day(30), "0.005"), BalanceReinstalled)
     fee = int((Decimal(overdue) * Decimal("0.005")).quantize(Decimal(1), "ROUND_HALF_UP"))
@@ -317,7 +320,7 @@ def test_reinstallment_with_a_monthly_rate_adds_the_rounded_fee_to_each_bill() -
 
 def test_a_waiver_reduces_late_fee_first() -> None:
     lg = ledger_with_bill(100_000, fees=1_000)
-    lg.close(day(1))  # late fee 2 * 51
+    lg.close(day(2))  # late fee 2 * 51
     (w,) = of(lg.do("apply_waiver", "PL1", 150, reason="unemployment certificate"), FeesWaived)
     (part,) = w.waived
     assert (part.late_fee, part.fees, w.amount) == (102, 48, 150)
@@ -354,16 +357,16 @@ def test_relief_is_refused_when_there_is_nothing_to_relieve() -> None:
 
 def test_a_pause_stops_late_fees_and_worsening_and_dpd_then_resumes_when_broken() -> None:
     lg = ledger_with_bill(100_000)
-    lg.close(day(29))  # DPD 30, bucket 1-30
+    lg.close(day(30))  # DPD 30, bucket 1-30
     (paused,) = of(lg.do("start_plan", "PL1"), DelinquencyPaused)
-    assert paused.business_date == day(30)
-    during = lg.close(day(59))
+    assert paused.business_date == day(31)
+    during = lg.close(day(60))
     assert of(during, LateFeeAccrued) == [] and of(during, DelinquencyBucketChanged) == []
     assert {c.days_past_due for c in of(during, AccountDayClosed)} == {30}
     assert all(c.paused for c in of(during, AccountDayClosed))
     (resumed,) = of(lg.do("end_plan", "PL1", "broken"), DelinquencyResumed)
-    assert resumed.business_date == day(60)
-    after = lg.close(day(60))
+    assert resumed.business_date == day(61)
+    after = lg.close(day(61))
     (change,) = of(after, DelinquencyBucketChanged)
     assert (change.to_bucket, change.days_past_due) == ("31-60", 31)
     assert len(of(after, LateFeeAccrued)) == 1
@@ -406,7 +409,7 @@ def test_a_backdated_payment_reverses_late_fees_and_cures_by_compensating_events
     assert a.backdated and a.business_date == day(-1)
     assert (a.allocations[0].principal, a.unallocated) == (1_000, 0)
     (reversed_,) = of(events, LateFeeReversed)
-    assert reversed_.amount == 41 and reversed_.as_of == day(-1)
+    assert reversed_.amount == 40 and reversed_.as_of == day(-1)  # D+1 .. D+40
     (change,) = of(events, DelinquencyBucketChanged)
     assert (change.from_bucket, change.to_bucket, change.correction) == ("31-60", "current", True)
     assert of(events, AccountCured)[0].correction
@@ -446,7 +449,7 @@ def test_a_backdated_payment_cannot_reach_behind_relief() -> None:
     lg.close(day(6))
     events = lg.pay("P1", 1_000, day(-1))  # takes effect right after the waiver
     waived = lg.account.bills["B1"].waived["late_fee"]
-    assert waived == 6  # D..D+5, one fen a day: waived, and stays waived
+    assert waived == 5  # D+1..D+5, one fen a day: waived, and stays waived
     (reversed_,) = of(events, LateFeeReversed)
     assert reversed_.amount == 1  # only D+6's fee, accrued after the waiver, is reversed
     assert lg.account.bills["B1"].outstanding == 0
@@ -515,3 +518,31 @@ def test_a_v1_payment_allocated_upcasts_and_is_itemised_on_replay() -> None:
     account = type(lg.account).from_events("A1", events, len(events))
     bill = account.bills["B1"]
     assert (bill.paid_by["fees"], bill.paid_by["principal"]) == (100, 500)  # policy order
+
+
+def test_the_issue_example_dpd_late_fee_days_and_the_bucket_boundary_agree() -> None:
+    # Issue 11: a bill due 2026-01-10, unpaid, closed daily from 2026-01-11.
+    due = date(2026, 1, 10)
+    lg = Ledger()
+    lg.bill("B1", 100_000, due)
+    closes: dict[date, AccountDayClosed] = {}
+    changes: list[DelinquencyBucketChanged] = []
+    overdue: list[BillBecameOverdue] = []
+    fee_days: list[date] = []
+    on = date(2026, 1, 11)
+    while on <= date(2026, 2, 15):
+        events = lg.close(on)
+        closes.update({c.business_date: c for c in of(events, AccountDayClosed)})
+        changes += of(events, DelinquencyBucketChanged)
+        overdue += of(events, BillBecameOverdue)
+        fee_days += [f.business_date for f in of(events, LateFeeAccrued)]
+        on += timedelta(days=1)
+    assert closes[date(2026, 1, 11)].days_past_due == 1
+    assert closes[date(2026, 2, 15)].days_past_due == 36
+    assert [o.days_past_due for o in overdue] == [1]
+    assert len(fee_days) == 36 == closes[date(2026, 2, 15)].days_past_due
+    assert closes[date(2026, 2, 9)].bucket == "1-30"
+    assert [(c.to_bucket, c.business_date, c.days_past_due) for c in changes] == [
+        ("1-30", date(2026, 1, 11), 1),
+        ("31-60", date(2026, 2, 10), 31),
+    ]

@@ -35,13 +35,13 @@ async def test_an_overdue_account_accrues_fees_changes_bucket_and_cures_on_payme
     async with running_stack(settings) as http:
         await ingest(http, opened("S1"), bill("S1", "B1", due="2026-03-10", principal=1000_00))
         # The first close opens the calendar; the next one catches up the days between.
-        await ingest(http, day_closed("2026-03-09", "S1"), day_closed("2026-03-12", "S1"))
+        await ingest(http, day_closed("2026-03-09", "S1"), day_closed("2026-03-13", "S1"))
 
         summary = (await http["accounts"].get("/v1/accounts/S1", headers=agent)).json()
-        assert summary["last_closed_business_date"] == "2026-03-12"
+        assert summary["last_closed_business_date"] == "2026-03-13"
         assert summary["days_past_due"] == 3
         assert summary["bucket"] == "1-30"
-        # 0.05 % a day of 1000.00 yuan is 50 fen, for the 10th, 11th and 12th.
+        # 0.05 % a day of 1000.00 yuan is 50 fen, for the 11th, 12th and 13th.
         assert summary["balances"]["late_fee"] == 3 * 50
         history = (await http["accounts"].get("/v1/accounts/S1/delinquency", headers=agent)).json()
         types = [e["type"] for e in history["entries"]]
@@ -49,12 +49,12 @@ async def test_an_overdue_account_accrues_fees_changes_bucket_and_cures_on_payme
         assert "BillBecameOverdue" in types and "DelinquencyBucketChanged" in types
 
         # Closing the same date again changes nothing (idempotent per date).
-        await ingest(http, day_closed("2026-03-12", "S1"))
+        await ingest(http, day_closed("2026-03-13", "S1"))
         again = (await http["accounts"].get("/v1/accounts/S1", headers=agent)).json()
         assert again["balances"] == summary["balances"]
 
         await ingest(
-            http, payment("S1", "P1", summary["outstanding"], paid_at="2026-03-13T10:00:00+08:00")
+            http, payment("S1", "P1", summary["outstanding"], paid_at="2026-03-14T10:00:00+08:00")
         )
         cured = (await http["accounts"].get("/v1/accounts/S1", headers=agent)).json()
         assert cured["outstanding"] == 0 and cured["bucket"] == "current"
@@ -126,7 +126,7 @@ async def test_activated_terms_the_account_cannot_take_are_refused_back_to_plans
         await ingest(http, opened("D3"), bill("D3", "B1", due="2026-03-10", principal=1000_00))
         await ingest(http, day_closed("2026-03-09", "D3"), day_closed("2026-03-11", "D3"))
         runtime = http["accounts"]._transport.app.state.runtime  # type: ignore[attr-defined]
-        # Priced on 1000.00 overdue; the account owes 1001.00 with two days of late fees.
+        # Priced on 1000.00 overdue; the account owes 1000.50 with one day of late fee.
         terms = {
             "plan_id": "PL9",
             "plan_type": "reinstallment",
@@ -149,9 +149,9 @@ async def test_activated_terms_the_account_cannot_take_are_refused_back_to_plans
             lambda r: "PlanTermsRefused" in [e["type"] for e in r.json()["entries"]],
         )
         (refused,) = [e for e in history.json()["entries"] if e["type"] == "PlanTermsRefused"]
-        assert "re-spreads 100000 fen but 100100 fen is past due" in refused["data"]["reason"]
+        assert "re-spreads 100000 fen but 100050 fen is past due" in refused["data"]["reason"]
         summary = (await http["accounts"].get("/v1/accounts/D3", headers=agent)).json()
-        assert summary["relief"]["active_plans"] == [] and summary["balances"]["late_fee"] == 100
+        assert summary["relief"]["active_plans"] == [] and summary["balances"]["late_fee"] == 50
 
 
 def test_a_bad_policy_file_stops_the_service_naming_the_key(tmp_path: Path) -> None:
@@ -171,7 +171,7 @@ async def test_the_policy_file_sets_the_late_fee_rate(tmp_path: Path) -> None:
     agent = auth(settings["accounts"], "agent")
     async with running_stack(settings) as http:
         await ingest(http, opened("F1"), bill("F1", "B1", due="2026-03-10", principal=1000_00))
-        await ingest(http, day_closed("2026-03-09", "F1"), day_closed("2026-03-10", "F1"))
+        await ingest(http, day_closed("2026-03-09", "F1"), day_closed("2026-03-11", "F1"))
         summary = (await http["accounts"].get("/v1/accounts/F1", headers=agent)).json()
     assert summary["balances"]["late_fee"] == 100  # 0.1 % of 1000.00 yuan for one day
 
@@ -181,7 +181,7 @@ async def test_an_active_plan_pauses_delinquency_until_plans_says_it_broke(tmp_p
     agent = auth(settings["accounts"], "agent")
     async with running_stack(settings) as http:
         await ingest(http, opened("P1"), bill("P1", "B1", due="2026-03-10", principal=1000_00))
-        await ingest(http, day_closed("2026-03-09", "P1"), day_closed("2026-03-11", "P1"))
+        await ingest(http, day_closed("2026-03-09", "P1"), day_closed("2026-03-12", "P1"))
         before = (await http["accounts"].get("/v1/accounts/P1", headers=agent)).json()
         assert before["balances"]["late_fee"] == 100
 

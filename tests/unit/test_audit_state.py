@@ -266,8 +266,8 @@ async def test_a_backdated_payment_gives_different_states_on_the_two_axes(tmp_pa
             assert r.json()["accepted"] == len(events), r.text
 
         await ingest(opened("BD1"), bill("BD1", "B1", due="2026-03-10", principal=1000_00))
-        # Three days overdue by the close of 12 March: 50 fen of late fee a day.
-        await ingest(day_closed("2026-03-09", "BD1"), day_closed("2026-03-12", "BD1"))
+        # Three days overdue by the close of 13 March: 50 fen of late fee a day.
+        await ingest(day_closed("2026-03-09", "BD1"), day_closed("2026-03-13", "BD1"))
         await eventually(
             lambda: state_of(http, "BD1"),
             lambda r: r.status_code == 200 and r.json()["days_past_due"] == 3,
@@ -281,8 +281,8 @@ async def test_a_backdated_payment_gives_different_states_on_the_two_axes(tmp_pa
         await eventually(lambda: state_of(http, "BD1"), lambda r: r.json()["bucket"] == "current")
 
         known = (await state_of(http, "BD1", as_of_recorded=cut.isoformat())).json()
-        # The closes of 10-12 March occurred at the very end of 12 March (one catch-up).
-        happened = (await state_of(http, "BD1", as_of_occurred="2026-03-13T00:00:00+08:00")).json()
+        # The closes of 10-13 March occurred at the very end of 13 March (one catch-up).
+        happened = (await state_of(http, "BD1", as_of_occurred="2026-03-14T00:00:00+08:00")).json()
 
         # What the system knew at the cut: three days past due, fees owed, no payment.
         assert known["axis"] == "recorded"
@@ -293,17 +293,17 @@ async def test_a_backdated_payment_gives_different_states_on_the_two_axes(tmp_pa
             "interest": 0,
             "principal": 1000_00,
         }
-        assert known["balances_as_of"]["day_close"]["business_date"] == "2026-03-12"
-        # What had happened by 13 March, as known now: paid, fees reversed, cured.
+        assert known["balances_as_of"]["day_close"]["business_date"] == "2026-03-13"
+        # What had happened by 14 March, as known now: paid, fees reversed, cured.
         assert happened["axis"] == "occurred"
         assert (happened["bucket"], happened["days_past_due"]) == ("current", 0)
         assert happened["outstanding"] == 0
         assert happened["delinquency_as_of"]["type"] == "AccountCured"
-        assert happened["balances_as_of"]["day_close"]["business_date"] == "2026-03-12"
+        assert happened["balances_as_of"]["day_close"]["business_date"] == "2026-03-13"
         assert happened["through"]["seq"] > known["through"]["seq"]
 
         # Between the two closes, on the occurred axis: the payment happened (10 March
-        # 10:00) but the closes of 10-12 March had not, so neither had their fees.
+        # 10:00) but the closes of 10-13 March had not, so neither had their fees.
         mid = (await state_of(http, "BD1", as_of_occurred="2026-03-11T12:00:00+08:00")).json()
         assert mid["balances"] == {"late_fee": 0, "fees": 0, "interest": 0, "principal": 0}
         assert mid["balances_as_of"]["day_close"]["business_date"] == "2026-03-09"

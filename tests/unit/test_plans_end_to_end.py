@@ -70,8 +70,8 @@ async def test_a_reinstallment_replaces_the_overdue_bill_and_completes_when_paid
         assert active["state"] == "active"
         schedule = [(i["due_date"], i["amount"]) for i in active["installments"]]
         assert [d for d, _ in schedule] == ["2026-04-12", "2026-05-12", "2026-06-12"]
-        # The fees of the plan are the 0.5 % a month of the 1001.50 re-spread.
-        assert sum(a for _, a in schedule) == 1000_00 + 150 + 3 * 501
+        # The fees of the plan are the 0.5 % a month of the 1001.00 re-spread.
+        assert sum(a for _, a in schedule) == 1000_00 + 100 + 3 * 501
 
         summary = await account(
             http, s["accounts"], "R1", lambda a: a["relief"]["delinquency_paused"]
@@ -160,13 +160,13 @@ async def test_a_hardship_waiver_needs_evidence_and_a_supervisor_then_waives_lat
         assert upload.status_code == 201, upload.text
         sha = upload.json()["sha256"]
 
-        # Without the evidence the waiver (45 fen > threshold 10) cannot be offered.
+        # Without the evidence the waiver (30 fen > threshold 10) cannot be offered.
         quote = await eventually(
             lambda: http["plans"].post("/v1/accounts/W1/plans/quote", json={}, headers=borrower),
             lambda r: r.status_code == 200 and r.json()["as_of"] == "2026-03-12",
         )
         (waiver,) = [o for o in quote.json()["options"] if o["plan_type"] == "waiver"]
-        assert waiver["terms"]["waiver_amount"] == 45 and waiver["evidence_required"]
+        assert waiver["terms"]["waiver_amount"] == 30 and waiver["evidence_required"]
         r = await http["plans"].post(
             "/v1/accounts/W1/plans",
             json={"plan_type": "waiver", "channel": "app", "option": {"option_id": "waiver"}},
@@ -189,12 +189,12 @@ async def test_a_hardship_waiver_needs_evidence_and_a_supervisor_then_waives_lat
         assert active["state"] == "active"
         # The rest of the overdue balance is due 30 days after activation.
         assert active["installments"] == [
-            {"number": 1, "due_date": "2026-04-11", "amount": 1000_00 + 150 - 45,
+            {"number": 1, "due_date": "2026-04-11", "amount": 1000_00 + 100 - 30,
              "paid": 0, "met_on": None, "missed": False}
         ]  # fmt: skip
 
         summary = await account(
-            http, s["accounts"], "W1", lambda a: a["balances"]["late_fee"] == 150 - 45
+            http, s["accounts"], "W1", lambda a: a["balances"]["late_fee"] == 100 - 30
         )
         await ingest(
             http,

@@ -29,7 +29,7 @@ async def test_an_overdue_bill_opens_a_case_and_audit_tells_the_story(tmp_path: 
                 "events": [
                     opened("A1"),
                     bill("A1", "B1", due="2026-03-10"),
-                    day_closed("2026-03-10"),
+                    day_closed("2026-03-11"),  # the day after the due date: DPD 1
                 ]
             },
         )
@@ -39,7 +39,7 @@ async def test_an_overdue_bill_opens_a_case_and_audit_tells_the_story(tmp_path: 
         case = await eventually(
             lambda: http["contact"].get("/v1/accounts/A1/case"), lambda r: r.status_code == 200
         )
-        assert case.json()["opened_on"] == "2026-03-10"
+        assert case.json()["opened_on"] == "2026-03-11"
         # The agent agrees a plan once the case is on record; only then is the order causal.
         await eventually(
             lambda: http["audit"].get("/v1/accounts/A1/history?purpose=slice-test"),
