@@ -58,6 +58,20 @@ class Settings(BaseSettings):
         description="accounts: close each business day itself at this local time (HH:MM)",
     )
     day_close_time_zone: str = "Asia/Shanghai"
+    day_close_future_days: int = Field(
+        default=1,
+        ge=0,
+        le=31,
+        description="accounts: a BusinessDayClosed may name at most this many days after "
+        "today in the account's time zone (integrators whose batch runs ahead of midnight)",
+    )
+    day_close_max_catch_up_days: int = Field(
+        default=31,
+        ge=1,
+        le=3660,
+        description="accounts: one transaction closes at most this many business dates of an "
+        "account; a longer catch-up continues in further transactions until done",
+    )
     audit_signing_key_file: Path | None = Field(
         default=None, description="audit: Ed25519 private key (PEM) that signs checkpoints"
     )

@@ -34,7 +34,12 @@ def bootstrap(
     """The accounts runtime, from settings (the environment by default)."""
     settings = settings or Settings.load("accounts")
     catalogue = default_catalogue()
-    handler = InboundHandler(catalogue, settings.topics)
+    handler = InboundHandler(
+        catalogue,
+        settings.topics,
+        future_days=settings.day_close_future_days,
+        max_catch_up_days=settings.day_close_max_catch_up_days,
+    )
     plans = PlansHandler(catalogue, settings.topics)
 
     configured = load_policy(settings.policy_file, Policies.from_mapping, DEFAULT_POLICIES)

@@ -310,8 +310,9 @@ class Account:
 
         return self._decide(payment, run)
 
-    def close_day(self, business_date: date) -> list[EventData]:
-        """Close every business date after the last closed one up to `business_date`, in order.
+    def close_day(self, business_date: date, max_days: int | None = None) -> list[EventData]:
+        """Close every business date after the last closed one up to `business_date`, in order
+        (at most `max_days` of them: the caller continues from `last_closed`).
 
         Closing a date already closed returns nothing. An account's first close closes only
         that date. Per date: reminders, overdue bills, late fees, bucket change, charge-off,
@@ -320,9 +321,12 @@ class Account:
         if not self.opened or (self.last_closed is not None and business_date <= self.last_closed):
             return []
         first = self.today or business_date
+        days = (business_date - first).days + 1
+        if max_days is not None:
+            days = min(days, max_days)
 
         def run(s: Account) -> None:
-            for n in range((business_date - first).days + 1):
+            for n in range(days):
                 closing.close_one(s, first + timedelta(days=n))
 
         return self._decide(None, run)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import ClassVar
 from zoneinfo import ZoneInfo
 
@@ -31,6 +31,23 @@ SOURCE = "accounts"
 def end_of_day(day: date, time_zone: str) -> datetime:
     """The last instant of a business date in a time zone."""
     return datetime.combine(day, time.max, tzinfo=ZoneInfo(time_zone or "UTC"))
+
+
+def _day_close(cause: Envelope, account_id: str, data: BusinessDayClosed, name: str) -> Envelope:
+    """A close of one account that `cause` leads to; its id derives from the cause's and
+    `name`, so a redelivered cause leads to the same close, which is then seen already."""
+    return Envelope(
+        id=uuid.uuid5(cause.id, name),
+        type=BusinessDayClosed.event_type,
+        schema_version=BusinessDayClosed.schema_version,
+        account_id=account_id,
+        occurred_at=cause.occurred_at,
+        source=SOURCE,
+        data=data.model_dump(mode="json"),
+        correlation_id=cause.correlation_id or cause.id,
+        causation_id=cause.id,
+        metadata=cause.metadata,
+    )
 
 
 class PlansHandler:
@@ -114,9 +131,18 @@ class PlansHandler:
 class InboundHandler:
     """Applies integrators' events to accounts and emits what follows from them."""
 
-    def __init__(self, catalogue: Catalogue, topics: Topics) -> None:
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        topics: Topics,
+        *,
+        future_days: int = 1,
+        max_catch_up_days: int | None = None,
+    ) -> None:
         self._catalogue = catalogue
         self._topics = topics
+        self._future_days = future_days
+        self._max_catch_up = max_catch_up_days
 
     async def __call__(self, uow: AccountsUnitOfWork, env: Envelope) -> None:
         # recorded_at is when arrears recorded the fact: ours to set, whatever came in.
@@ -158,18 +184,36 @@ class InboundHandler:
         self, uow: AccountsUnitOfWork, fact: Envelope, data: BusinessDayClosed
     ) -> None:
         if fact.account_id == PLATFORM_ACCOUNT:
+            # No zone is ahead of UTC+14: a date later than today there is later everywhere.
+            self._refuse_future(data.business_date, uow.now, "Etc/GMT-14")
             await self._fan_out(uow, fact, data)
             return
         account = await uow.accounts.get(fact.account_id)
         if not account.opened:
             raise Rejected(f"unknown account {fact.account_id}")
+        self._refuse_future(data.business_date, uow.now, account.time_zone)
         # A business day ends at midnight where the borrower lives.
         closed_at = end_of_day(data.business_date, account.time_zone)
         emitted = [
             self._emit(uow, fact, event, closed_at)
-            for event in account.close_day(data.business_date)
+            for event in account.close_day(data.business_date, self._max_catch_up)
         ]
         await uow.save(account, [], emitted, self._topics.accounts)
+        if account.last_closed is not None and account.last_closed < data.business_date:
+            # A long catch-up goes on in the account's next transaction, after whatever
+            # else is queued for it, so no transaction holds more than the cap of days.
+            more = _day_close(fact, fact.account_id, data, f"after {account.last_closed}")
+            await uow.outbox.add(self._topics.inbound, [more])
+
+    def _refuse_future(self, business_date: date, now: datetime, time_zone: str) -> None:
+        today = now.astimezone(ZoneInfo(time_zone or "UTC")).date()
+        latest = today + timedelta(days=self._future_days)
+        if business_date > latest:
+            raise Rejected(
+                f"business_date {business_date} is after today ({today} in {time_zone}) "
+                f"plus DAY_CLOSE_FUTURE_DAYS={self._future_days}: a day cannot be closed "
+                f"before it has happened"
+            )
 
     async def _fan_out(
         self, uow: AccountsUnitOfWork, fact: Envelope, data: BusinessDayClosed
@@ -183,18 +227,7 @@ class InboundHandler:
         which consumers have already seen.
         """
         closes = [
-            Envelope(
-                id=uuid.uuid5(fact.id, account_id),
-                type=BusinessDayClosed.event_type,
-                schema_version=BusinessDayClosed.schema_version,
-                account_id=account_id,
-                occurred_at=fact.occurred_at,
-                source=SOURCE,
-                data=data.model_dump(mode="json"),
-                correlation_id=fact.correlation_id or fact.id,
-                causation_id=fact.id,
-                metadata=fact.metadata,
-            )
+            _day_close(fact, account_id, data, account_id)
             for account_id in await uow.accounts.all_ids()
         ]
         await uow.outbox.add(self._topics.inbound, closes)
