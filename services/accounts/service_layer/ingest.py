@@ -41,60 +41,55 @@ async def ingest(
 ) -> list[IngestResult]:
     """Apply each event in its own transaction, as the inbound consumer would.
 
+    The whole batch is validated before anything is applied, and an accepted event's
+    submission record is written in the same transaction as its effects: whatever stops
+    a batch midway, every event is either applied and recorded or neither (a retry of the
+    batch then finds the applied ones duplicates and applies the rest).
+
     An accepted event is also published to the inbound topic, so every other consumer
     (audit above all) sees it exactly as if the integrator had published it there; the
     inbound consumer then finds it in the ledger and does nothing twice. An event whose
     `occurred_at` lies ahead of `now` (beyond the clock-skew tolerance) is refused.
     """
-    results = []
+    results: dict[int, IngestResult] = {}
+    valid: list[tuple[int, Envelope]] = []
     for index, raw in enumerate(raw_events):
         event_id = str(raw.get("id")) if isinstance(raw, dict) and raw.get("id") else None
         try:
-            env = catalogue.validate(decode_envelope(raw), now=now)
+            valid.append((index, catalogue.validate(decode_envelope(raw), now=now)))
         except InvalidEvent as exc:
-            results.append(IngestResult(index, event_id, "rejected", exc.reason))
-            continue
+            results[index] = IngestResult(index, event_id, "rejected", exc.reason)
+    submitter = principal.subject
+    for index, env in valid:
+        submitted = _as_submitted_by(env, principal)
         for attempt in range(3):
             try:
-                results.append(
-                    IngestResult(
-                        index,
-                        str(env.id),
-                        await _apply(
-                            _as_submitted_by(env, principal),
-                            uow_factory,
-                            handler,
-                            ledger_name,
-                            inbound_topic,
-                        ),
-                    )
+                status = await _apply(
+                    submitted, uow_factory, handler, ledger_name, inbound_topic, submitter
                 )
+                results[index] = IngestResult(index, str(env.id), status)
                 break
             except Rejected as exc:
-                results.append(IngestResult(index, str(env.id), "rejected", exc.reason))
+                results[index] = IngestResult(index, str(env.id), "rejected", exc.reason)
                 break
             except ConcurrencyError:
                 # Someone else wrote this account meanwhile; reload and decide again.
                 if attempt == 2:
-                    results.append(
-                        IngestResult(
-                            index,
-                            str(env.id),
-                            "rejected",
-                            "the account changed concurrently; retry",
-                        )
+                    results[index] = IngestResult(
+                        index, str(env.id), "rejected", "the account changed concurrently; retry"
                     )
-    async with uow_factory() as uow:
-        await uow.submissions.record(
-            principal.subject,
-            [
-                (r.event_id, r.status, r.reason)
-                for r in results
-                if r.event_id and _is_uuid(r.event_id)
-            ],
-        )
-        await uow.commit()
-    return results
+    ordered = [results[i] for i in sorted(results)]
+    # Refusals and duplicates changed nothing, so they are recorded together at the end.
+    unapplied = [
+        (r.event_id, r.status, r.reason)
+        for r in ordered
+        if r.status != "accepted" and r.event_id and _is_uuid(r.event_id)
+    ]
+    if unapplied:
+        async with uow_factory() as uow:
+            await uow.submissions.record(submitter, unapplied)
+            await uow.commit()
+    return ordered
 
 
 def _is_uuid(value: str) -> bool:
@@ -117,6 +112,7 @@ async def _apply(
     handler: InboundHandler,
     ledger_name: str,
     inbound_topic: str,
+    submitter: str,
 ) -> Status:
     async with uow_factory() as uow:
         if await uow.processed.seen(ledger_name, str(env.id)):
@@ -126,5 +122,6 @@ async def _apply(
         await handler(uow, fact)
         await uow.outbox.add(inbound_topic, [fact])
         await uow.processed.add(ledger_name, str(env.id))
+        await uow.submissions.record(submitter, [(str(env.id), "accepted", None)])
         await uow.commit()
     return "accepted"
