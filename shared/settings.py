@@ -58,6 +58,11 @@ class Settings(BaseSettings):
         description="accounts: close each business day itself at this local time (HH:MM)",
     )
     day_close_time_zone: str = "Asia/Shanghai"
+    integrator_account_scoping: bool = Field(
+        default=False,
+        description="accounts: an integrator may post events only for the accounts it opened "
+        "(another's account is answered as an unknown one), and its `*` close covers only those",
+    )
     day_close_future_days: int = Field(
         default=1,
         ge=0,

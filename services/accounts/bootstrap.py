@@ -39,6 +39,7 @@ def bootstrap(
         settings.topics,
         future_days=settings.day_close_future_days,
         max_catch_up_days=settings.day_close_max_catch_up_days,
+        scoped=settings.integrator_account_scoping,
     )
     plans = PlansHandler(catalogue, settings.topics)
 

@@ -12,6 +12,9 @@ account_index = Table(
     metadata,
     Column("account_id", String(64), primary_key=True),
     Column("opened_at", UtcDateTime(), nullable=False),
+    # Who opened it: the integrator's token subject (or the source on the inbound topic).
+    Column("opened_by", String(200), nullable=True),
+    Index("ix_account_index_opened_by", "opened_by", "account_id"),
 )
 
 # What became of each event an integrator submitted over HTTP, so it can look it up later.

@@ -138,11 +138,13 @@ class InboundHandler:
         *,
         future_days: int = 1,
         max_catch_up_days: int | None = None,
+        scoped: bool = False,
     ) -> None:
         self._catalogue = catalogue
         self._topics = topics
         self._future_days = future_days
         self._max_catch_up = max_catch_up_days
+        self._scoped = scoped
 
     async def __call__(self, uow: AccountsUnitOfWork, env: Envelope) -> None:
         # recorded_at is when arrears recorded the fact: ours to set, whatever came in.
@@ -178,7 +180,7 @@ class InboundHandler:
         account = await uow.accounts.get(fact.account_id)
         account.open(data)
         await uow.save(account, [fact], [], self._topics.accounts)
-        await uow.accounts.add_to_index(fact.account_id, fact.occurred_at)
+        await uow.accounts.add_to_index(fact.account_id, fact.occurred_at, fact.source)
 
     async def _close_day(
         self, uow: AccountsUnitOfWork, fact: Envelope, data: BusinessDayClosed
@@ -205,6 +207,13 @@ class InboundHandler:
             more = _day_close(fact, fact.account_id, data, f"after {account.last_closed}")
             await uow.outbox.add(self._topics.inbound, [more])
 
+    def _scope_of(self, fact: Envelope) -> str | None:
+        """Whose accounts a `*` close covers: an integrator's own, when scoped; else all."""
+        actor = fact.metadata.get("actor") or {}
+        if self._scoped and actor.get("role") == "integrator":
+            return fact.source
+        return None
+
     def _refuse_future(self, business_date: date, now: datetime, time_zone: str) -> None:
         today = now.astimezone(ZoneInfo(time_zone or "UTC")).date()
         latest = today + timedelta(days=self._future_days)
@@ -228,7 +237,7 @@ class InboundHandler:
         """
         closes = [
             _day_close(fact, account_id, data, account_id)
-            for account_id in await uow.accounts.all_ids()
+            for account_id in await uow.accounts.all_ids(self._scope_of(fact))
         ]
         await uow.outbox.add(self._topics.inbound, closes)
 

@@ -14,6 +14,7 @@ from shared.auth import Principal
 from shared.catalogue import Catalogue
 from shared.envelope import Envelope, decode_envelope
 from shared.errors import ConcurrencyError, InvalidEvent, Rejected
+from shared.events.inbound import AccountOpened
 
 Status = Literal["accepted", "duplicate", "rejected"]
 
@@ -38,6 +39,7 @@ async def ingest(
     inbound_topic: str,
     principal: Principal,
     now: datetime,
+    scoped: bool = False,
 ) -> list[IngestResult]:
     """Apply each event in its own transaction, as the inbound consumer would.
 
@@ -50,6 +52,8 @@ async def ingest(
     (audit above all) sees it exactly as if the integrator had published it there; the
     inbound consumer then finds it in the ledger and does nothing twice. An event whose
     `occurred_at` lies ahead of `now` (beyond the clock-skew tolerance) is refused.
+    If `scoped`, an event for an account another integrator opened is refused exactly as
+    one for an unknown account.
     """
     results: dict[int, IngestResult] = {}
     valid: list[tuple[int, Envelope]] = []
@@ -65,7 +69,7 @@ async def ingest(
         for attempt in range(3):
             try:
                 status = await _apply(
-                    submitted, uow_factory, handler, ledger_name, inbound_topic, submitter
+                    submitted, uow_factory, handler, ledger_name, inbound_topic, submitter, scoped
                 )
                 results[index] = IngestResult(index, str(env.id), status)
                 break
@@ -113,8 +117,14 @@ async def _apply(
     ledger_name: str,
     inbound_topic: str,
     submitter: str,
+    scoped: bool,
 ) -> Status:
     async with uow_factory() as uow:
+        if scoped and env.type != AccountOpened.event_type and env.account_id != "*":
+            owner = await uow.accounts.opened_by(env.account_id)
+            if owner is not None and owner != submitter:
+                # Word for word what an unknown account gets: nothing tells it exists.
+                raise Rejected(f"unknown account {env.account_id}")
         if await uow.processed.seen(ledger_name, str(env.id)):
             return "duplicate"
         # recorded_at is the server's to set, whatever the client sent.

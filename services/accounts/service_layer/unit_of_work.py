@@ -88,9 +88,21 @@ class AccountRepository:
         """A page of the account's events of the given types, in stream order."""
         return await self._events.of_types(stream_id(account_id), types, offset, limit)
 
-    async def add_to_index(self, account_id: str, opened_at: datetime) -> None:
+    async def add_to_index(
+        self, account_id: str, opened_at: datetime, opened_by: str | None = None
+    ) -> None:
         """List a newly opened account (for day closes that cover every account)."""
-        self._opened.append({"account_id": account_id, "opened_at": opened_at})
+        self._opened.append(
+            {"account_id": account_id, "opened_at": opened_at, "opened_by": opened_by}
+        )
+
+    async def opened_by(self, account_id: str) -> str | None:
+        """Who opened the account (None: unknown account, or opened before owners were kept)."""
+        await self.flush()
+        row = await self._session.execute(
+            select(account_index.c.opened_by).where(account_index.c.account_id == account_id)
+        )
+        return row.scalar_one_or_none()
 
     async def flush(self) -> None:
         """Write the accounts opened in this transaction to the index, in one statement."""
@@ -98,13 +110,13 @@ class AccountRepository:
             rows, self._opened = self._opened, []
             await self._session.execute(insert(account_index), rows)
 
-    async def all_ids(self) -> list[str]:
-        """Every open account id, in a stable order."""
+    async def all_ids(self, opened_by: str | None = None) -> list[str]:
+        """Every open account id (of one opener, if given), in a stable order."""
         await self.flush()
-        rows = await self._session.execute(
-            select(account_index.c.account_id).order_by(account_index.c.account_id)
-        )
-        return [r[0] for r in rows]
+        query = select(account_index.c.account_id).order_by(account_index.c.account_id)
+        if opened_by is not None:
+            query = query.where(account_index.c.opened_by == opened_by)
+        return [r[0] for r in await self._session.execute(query)]
 
 
 class SubmissionLog:

@@ -55,6 +55,7 @@ async def post_events(
         inbound_topic=runtime.settings.topics.inbound,
         principal=principal,
         now=runtime.clock.now(),
+        scoped=runtime.settings.integrator_account_scoping,
     )
     runtime.notify_relay()
     counts = {s: sum(r.status == s for r in results) for s in ("accepted", "duplicate", "rejected")}
