@@ -252,3 +252,39 @@ async def test_a_close_of_every_account_fans_out_one_close_per_account(tmp_path:
     assert sorted(e["account_id"] for e in fanned) == ["F1", "F2"]
     assert {e["causation_id"] for e in fanned} == {star["id"]}
     assert {e["data"]["business_date"] for e in fanned} == {"2026-03-12"}
+
+
+async def test_a_close_of_every_account_is_written_a_page_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from services.accounts.service_layer import handlers
+    from shared.eventstore.store import Outbox
+
+    settings = {"accounts": settings_for("accounts", tmp_path)}
+    accounts = [f"G{n}" for n in range(5)]
+    async with running_stack(settings) as http:
+        await ingest(http, *(opened(a) for a in accounts))
+        staged: list[int] = []
+        real_add = Outbox.add
+
+        async def spying_add(self: Outbox, topic: str, envelopes: Any) -> None:
+            staged.append(len(envelopes))
+            await real_add(self, topic, envelopes)
+
+        monkeypatch.setattr(handlers, "FAN_OUT_PAGE", 2)
+        monkeypatch.setattr(Outbox, "add", spying_add)
+        star = day_closed("2026-03-12")
+        await ingest(http, star)
+        runtime = http["accounts"]._transport.app.state.runtime  # type: ignore[attr-defined]
+        outbox = runtime.tables.outbox
+        async with runtime.uow() as uow:
+            rows = await uow.session.execute(
+                select(outbox.c.value).where(outbox.c.topic == runtime.settings.topics.inbound)
+            )
+            fanned = [
+                e["account_id"]
+                for e in (json.loads(v) for (v,) in rows)
+                if e.get("causation_id") == star["id"]
+            ]
+    assert sorted(fanned) == accounts  # each account once
+    assert max(staged) <= 2  # never more than one page of closes in memory

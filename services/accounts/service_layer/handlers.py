@@ -26,6 +26,8 @@ from shared.money import add_months
 from shared.topics import Topics
 
 SOURCE = "accounts"
+FAN_OUT_PAGE = 5_000
+"""How many accounts' closes a close of every account builds and writes at a time."""
 
 
 def end_of_day(day: date, time_zone: str) -> datetime:
@@ -235,11 +237,12 @@ class InboundHandler:
         derive from the fact's, so a redelivered `*` close fans out to the same events,
         which consumers have already seen.
         """
-        closes = [
-            _day_close(fact, account_id, data, account_id)
-            for account_id in await uow.accounts.all_ids(self._scope_of(fact))
-        ]
-        await uow.outbox.add(self._topics.inbound, closes)
+        scope = self._scope_of(fact)
+        async for page in uow.accounts.id_pages(FAN_OUT_PAGE, scope):
+            closes = [_day_close(fact, account_id, data, account_id) for account_id in page]
+            await uow.outbox.add(self._topics.inbound, closes)
+            # Written page by page: memory holds one page of a book of millions, not all.
+            await uow.outbox.flush()
 
     @staticmethod
     def _emit(

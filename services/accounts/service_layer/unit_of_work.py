@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -110,13 +110,26 @@ class AccountRepository:
             rows, self._opened = self._opened, []
             await self._session.execute(insert(account_index), rows)
 
-    async def all_ids(self, opened_by: str | None = None) -> list[str]:
-        """Every open account id (of one opener, if given), in a stable order."""
+    async def id_pages(self, size: int, opened_by: str | None = None) -> AsyncIterator[list[str]]:
+        """Every open account id (of one opener, if given) in pages of `size`, in id order:
+        keyset pages, so a book of millions is never in memory at once."""
         await self.flush()
-        query = select(account_index.c.account_id).order_by(account_index.c.account_id)
-        if opened_by is not None:
-            query = query.where(account_index.c.opened_by == opened_by)
-        return [r[0] for r in await self._session.execute(query)]
+        after = ""
+        while True:
+            query = (
+                select(account_index.c.account_id)
+                .where(account_index.c.account_id > after)
+                .order_by(account_index.c.account_id)
+                .limit(size)
+            )
+            if opened_by is not None:
+                query = query.where(account_index.c.opened_by == opened_by)
+            page = [r[0] for r in await self._session.execute(query)]
+            if page:
+                yield page
+            if len(page) < size:
+                return
+            after = page[-1]
 
 
 class SubmissionLog:
