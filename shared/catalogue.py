@@ -268,11 +268,17 @@ class Catalogue:
             raise InvalidEvent(reason)
         upcast = self.upcast(envelope)
         parsed = self.parse(upcast)
-        return upcast.model_copy(update={"data": parsed.model_dump(mode="json")})
+        valid = upcast.model_copy(update={"data": parsed.model_dump(mode="json")})
+        valid._typed = (valid.data, parsed)
+        return valid
 
     def parse(self, envelope: Envelope) -> EventData:
         """The typed data of an envelope already at a known version."""
         model = self.model(envelope.type, envelope.schema_version)
+        typed = envelope._typed
+        # Only for the very dict it was validated from: a copy with other data re-parses.
+        if typed is not None and typed[0] is envelope.data and type(typed[1]) is model:
+            return typed[1]
         try:
             return model.model_validate(envelope.data)
         except ValidationError as exc:

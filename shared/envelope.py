@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from shared.bounds import Instant
 from shared.errors import InvalidEvent, describe_validation_error
@@ -66,6 +66,9 @@ class Envelope(BaseModel):
     metadata: dict[str, Any] = Field(
         default_factory=dict, description="keys of EventMetadata only: actor, trace"
     )
+    # The typed data the catalogue validated this very `data` dict into (see
+    # Catalogue.parse): a record is validated once, not again by each handler.
+    _typed: tuple[dict[str, Any], Any] | None = PrivateAttr(default=None)
 
     @field_validator("metadata", mode="before")
     @classmethod
@@ -75,6 +78,13 @@ class Envelope(BaseModel):
         if not isinstance(value, dict):
             raise ValueError("metadata must be an object")
         return EventMetadata.model_validate(value).model_dump(exclude_none=True)
+
+    def __eq__(self, other: object) -> bool:
+        # The same event whether or not its data was parsed already (pydantic would compare
+        # the private cache too).
+        if not isinstance(other, Envelope):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
 
     def to_json(self) -> bytes:
         """Serialise to the canonical wire form (UTF-8 JSON)."""

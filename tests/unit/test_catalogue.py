@@ -292,3 +292,19 @@ def test_new_envelope_keeps_the_correlation_of_a_caused_cause() -> None:
 
 def day_close(account_id: str) -> dict[str, Any]:
     return envelope(BusinessDayClosed.event_type, account_id, {"business_date": "2026-03-10"})
+
+
+def test_a_validated_record_is_parsed_once_and_a_copy_with_other_data_is_parsed_afresh() -> None:
+    from shared.envelope import decode_envelope
+    from shared.events import default_catalogue
+    from tests.support import opened
+
+    catalogue = default_catalogue()
+    valid = catalogue.validate(decode_envelope(opened("A1")))
+    recorded = valid.model_copy(update={"source": "accounts"})  # same data dict
+    assert catalogue.parse(recorded) is catalogue.parse(valid)
+    changed = valid.model_copy(update={"data": {**valid.data, "currency": "USD"}})
+    assert catalogue.parse(changed).currency == "USD"  # type: ignore[attr-defined]
+    broken = valid.model_copy(update={"data": {**valid.data, "currency": "yuan"}})
+    with pytest.raises(InvalidEvent):
+        catalogue.parse(broken)
