@@ -115,7 +115,8 @@ async def test_integrator_events_flow_through_four_processes_into_the_audit_trai
             await producer.send_and_wait(inbound, b"{not json", key=b"K1")
             for env in (opened("K1"), bill("K1", "B1", due="2026-03-10")):
                 await producer.send_and_wait(inbound, json.dumps(env).encode(), key=b"K1")
-            closed = day_closed("2026-03-10", account_id="K1")
+            # The close of the day after the due date: one day past due opens the case.
+            closed = day_closed("2026-03-11", account_id="K1")
             await producer.send_and_wait(inbound, json.dumps(closed).encode(), key=b"K1")
         finally:
             await producer.stop()
