@@ -151,8 +151,12 @@ async def run(n: int, database_url: str | None) -> dict[str, Any]:
             "history_page_1000_ms_max": round(max(pages) * 1000, 1),
             "full_history_ms": round(sum(pages) * 1000),
             "verify_ms": round(verify_s * 1000),
-            "story_page_1000_ms_median": timed(stories),
-            "state_as_of_ms_median": timed(states),
+            # The first read tells the whole trail; the repeats are served from the view
+            # cache (the head has not moved), which is what a reader paging through sees.
+            "story_page_1000_ms_first": round(stories[0] * 1000, 1),
+            "story_page_1000_ms_cached": timed(stories[1:]),
+            "state_as_of_ms_first": round(states[0] * 1000, 1),
+            "state_as_of_ms_cached": timed(states[1:]),
         }
 
 

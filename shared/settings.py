@@ -101,6 +101,13 @@ class Settings(BaseSettings):
         description="audit: days after an account's last event before its personal data "
         "may be erased",
     )
+    audit_view_cache_lines: int = Field(
+        default=200_000,
+        ge=0,
+        le=100_000_000,
+        description="audit: story and state views kept in memory, in lines (0: none); a "
+        "view is reused until the account's next entry",
+    )
     auth_mode: Literal["development", "production"] = "production"
     auth_dev_secret_file: Path | None = None
     auth_public_key_file: Path | None = None

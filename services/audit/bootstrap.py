@@ -23,6 +23,7 @@ from services.audit.service_layer.checkpoints import (
 from services.audit.service_layer.erasure import NoTrail, RetentionNotOver
 from services.audit.service_layer.handlers import record
 from services.audit.service_layer.unit_of_work import AuditUnitOfWork
+from services.audit.service_layer.view_cache import ViewCache
 from shared.api import create_service_app
 from shared.clock import Clock
 from shared.eventlog.port import EventLog
@@ -42,11 +43,18 @@ def bootstrap(
 ) -> ServiceRuntime[AuditUnitOfWork]:
     """The audit runtime, from settings (the environment by default)."""
     settings = settings or Settings.load("audit")
+    views = ViewCache(settings.audit_view_cache_lines)
+
+    class ConfiguredUnitOfWork(AuditUnitOfWork):
+        pass
+
+    ConfiguredUnitOfWork.views = views
+
     return make_runtime(
         settings,
         tables=platform,
         catalogue=default_catalogue(),
-        uow_class=AuditUnitOfWork,
+        uow_class=ConfiguredUnitOfWork,
         subscriptions=lambda s: [
             Subscription(
                 "trail",

@@ -54,9 +54,9 @@ def is_marker(node: Any) -> bool:
     """Whether a node of an event's data is a commitment marker."""
     return (
         isinstance(node, dict)
-        and set(node) == {MARKER, "kind"}
-        and isinstance(node[MARKER], str)
-        and isinstance(node["kind"], str)
+        and len(node) == 2
+        and isinstance(node.get(MARKER), str)
+        and isinstance(node.get("kind"), str)
     )
 
 
@@ -100,13 +100,17 @@ def markers(data: Any, prefix: str = "") -> Iterator[tuple[str, PersonalKind, st
     if is_marker(data):
         yield prefix, data["kind"], data[MARKER]
         return
-    children: Iterable[tuple[Any, Any]] = ()
+    children: Iterable[tuple[Any, Any]]
     if isinstance(data, dict):
         children = data.items()
     elif isinstance(data, list):
         children = enumerate(data)
+    else:
+        return
     for k, v in children:
-        yield from markers(v, f"{prefix}.{k}" if prefix else str(k))
+        # Only containers can hold a marker: a scalar is not walked into (the hot case).
+        if isinstance(v, dict | list):
+            yield from markers(v, f"{prefix}.{k}" if prefix else str(k))
 
 
 @dataclass(frozen=True)
@@ -148,10 +152,13 @@ def show(
     ERASED. `unmarked` are declared personal values still in clear in the chained event
     (a trail recorded before commitments, until it is rebuilt): masked the same way.
     """
+    found = [(path, kind, values.get(path)) for path, kind, _ in markers(data)]
+    found += [(v.path, v.kind, v.value) for v in unmarked]
+    if not found:
+        # Most entries carry nothing personal: a shallow copy is all the caller may change.
+        return dict(data), []
     out = copy.deepcopy(dict(data))
     fields = []
-    found = [(path, kind, values.get(path)) for path, kind, _ in markers(out)]
-    found += [(v.path, v.kind, v.value) for v in unmarked]
     for path, kind, value in found:
         if value is None:
             _set_at(out, path, ERASED)

@@ -39,6 +39,10 @@ class StoryLine:
     kind: str
     text: str
 
+    def to_dict(self) -> dict[str, Any]:
+        """The line as JSON-ready values (flat, so no deep copy as `asdict` makes)."""
+        return dict(self.__dict__)
+
 
 def money(fen: int, currency: str | None = None) -> str:
     """`fen` as yuan with 2 decimals and thousands separators: "CNY 1,234.56". No floats."""

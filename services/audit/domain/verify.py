@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import orjson
 
 from services.audit.domain.chain import GENESIS, link_canonical
 
 
-@dataclass(frozen=True)
-class StoredEntry:
-    """One trail row as stored: the hashed event text and the columns copied out of it."""
+class StoredEntry(NamedTuple):
+    """One trail row as stored: the hashed event text and the columns copied out of it.
+
+    A tuple, so a page of rows becomes entries without a constructor call per row."""
 
     seq: int
     event_id: str

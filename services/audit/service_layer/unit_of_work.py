@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Self
@@ -26,6 +26,7 @@ from services.audit.adapters.tables import (
 from services.audit.domain.chain import GENESIS, canonical, link_canonical
 from services.audit.domain.personal import ERASURE, commit
 from services.audit.domain.verify import BrokenLink, StoredEntry, verify_chain
+from services.audit.service_layer.view_cache import ViewCache
 from shared.auth import Principal
 from shared.catalogue import PersonalValue
 from shared.envelope import Envelope
@@ -57,6 +58,9 @@ class _StagedTrail:
 
 class AuditUnitOfWork(SqlUnitOfWork):
     """One transaction over the audit database."""
+
+    views: ViewCache = ViewCache(0)
+    """Views reused across transactions; the bootstrap gives each runtime its own."""
 
     def declared_personal(
         self, event_type: str, version: int, data: Mapping[str, Any]
@@ -285,26 +289,37 @@ class AuditUnitOfWork(SqlUnitOfWork):
     ) -> list[dict[str, Any]]:
         """Trail entries of an account after `after_seq`, in order, filtered."""
         t = audit_entries
-        query = select(t).where(t.c.account_id == account_id, t.c.seq > after_seq)
+        query = select(
+            t.c.seq,
+            t.c.event_id,
+            t.c.type,
+            t.c.source,
+            t.c.occurred_at,
+            t.c.recorded_at,
+            t.c.event,
+            t.c.hash,
+            t.c.prev_hash,
+        ).where(t.c.account_id == account_id, t.c.seq > after_seq)
         if filters is not None:
             query = filters.apply(query)
-        rows = (await self.session.execute(query.order_by(t.c.seq).limit(limit))).mappings().all()
+        rows = (await self.session.execute(query.order_by(t.c.seq).limit(limit))).all()
         out = []
-        for r in rows:
-            event = orjson.loads(r["event"])
+        # Plain tuples, one JSON parse per row: this loop is every trail read's cost.
+        for seq, event_id, type_, source, occurred, recorded, text, hashed, prev in rows:
+            event = orjson.loads(text)
             out.append(
                 {
-                    "seq": r["seq"],
-                    "event_id": r["event_id"],
-                    "type": r["type"],
+                    "seq": seq,
+                    "event_id": event_id,
+                    "type": type_,
                     "schema_version": event["schema_version"],
-                    "source": r["source"],
-                    "occurred_at": utc(r["occurred_at"]).isoformat(),
-                    "recorded_at": utc(r["recorded_at"]).isoformat() if r["recorded_at"] else None,
+                    "source": source,
+                    "occurred_at": occurred.isoformat(),
+                    "recorded_at": recorded.isoformat() if recorded else None,
                     "data": event["data"],
                     "metadata": event.get("metadata", {}),
-                    "hash": r["hash"],
-                    "prev_hash": r["prev_hash"],
+                    "hash": hashed,
+                    "prev_hash": prev,
                 }
             )
         return out
@@ -324,38 +339,26 @@ class AuditUnitOfWork(SqlUnitOfWork):
             out.setdefault(int(r.seq), {})[r.path] = r.value
         return out
 
-    async def verify(self, account_id: str, batch: int = 1000) -> BrokenLink | None:
+    async def verify(self, account_id: str, batch: int = 5000) -> BrokenLink | None:
         """Recompute one account's chain from its first entry; the first break or None."""
         t = audit_entries
-
-        async def rows() -> AsyncIterator[StoredEntry]:
-            after = 0
-            while True:
-                page = (
-                    await self.session.execute(
-                        select(
-                            t.c.seq,
-                            t.c.event_id,
-                            t.c.type,
-                            t.c.source,
-                            t.c.event,
-                            t.c.hash,
-                            t.c.prev_hash,
-                        )
-                        .where(t.c.account_id == account_id, t.c.seq > after)
-                        .order_by(t.c.seq)
-                        .limit(batch)
-                    )
-                ).all()
-                for r in page:
-                    yield StoredEntry(
-                        r.seq, r.event_id, r.type, r.source, r.event, r.hash, r.prev_hash
-                    )
-                if len(page) < batch:
-                    return
-                after = page[-1].seq
-
-        return verify_chain(account_id, [e async for e in rows()])
+        columns = (t.c.seq, t.c.event_id, t.c.type, t.c.source, t.c.event, t.c.hash, t.c.prev_hash)
+        entries: list[StoredEntry] = []
+        after = 0
+        while True:
+            page = (
+                await self.session.execute(
+                    select(*columns)
+                    .where(t.c.account_id == account_id, t.c.seq > after)
+                    .order_by(t.c.seq)
+                    .limit(batch)
+                )
+            ).all()
+            entries.extend(map(StoredEntry._make, page))
+            if len(page) < batch:
+                break
+            after = page[-1].seq
+        return verify_chain(account_id, entries)
 
     async def missing_records(self, consumer: str, account_id: str | None = None) -> dict[str, str]:
         """Per account, why its trail lacks records: `consumer`'s unresolved dead letters
@@ -487,6 +490,19 @@ class AuditUnitOfWork(SqlUnitOfWork):
             .order_by(t.c.seq)
         )
         return [dict(r._mapping) for r in rows]
+
+    async def head(self, account_id: str) -> tuple[int, str] | None:
+        """The account's newest entry (seq, hash), or None without a trail."""
+        t = audit_entries
+        row = (
+            await self.session.execute(
+                select(t.c.seq, t.c.hash)
+                .where(t.c.account_id == account_id)
+                .order_by(t.c.seq.desc())
+                .limit(1)
+            )
+        ).first()
+        return (int(row.seq), row.hash) if row else None
 
     async def has_trail(self, account_id: str) -> bool:
         """Whether any event of the account is on the trail (else: no such account, a 404)."""

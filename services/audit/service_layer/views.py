@@ -22,7 +22,17 @@ from services.audit.service_layer.unit_of_work import AuditUnitOfWork, HistoryFi
 from shared import pii
 from shared.auth import Principal
 
-__all__ = ["Axis", "Reader", "report", "shown", "state", "story", "whole_trail"]
+__all__ = [
+    "Axis",
+    "Reader",
+    "report",
+    "shown",
+    "state",
+    "state_view",
+    "story",
+    "story_view",
+    "whole_trail",
+]
 
 PAGE = 1000
 Axis = Literal["recorded", "occurred", "now"]
@@ -86,6 +96,40 @@ async def state(
         filters = None
     entries, _ = await shown(uow, account_id, await whole_trail(uow, account_id, filters), reader)
     return reconstruct(entries, at)
+
+
+async def story_view(
+    uow: AuditUnitOfWork, account_id: str, filters: HistoryFilters, reader: Reader
+) -> tuple[list[dict[str, Any]], int] | None:
+    """The story's lines as JSON-ready rows and the count shown in clear; None without a
+    trail. Reused from the view cache while the account's head has not moved."""
+    head = await uow.head(account_id)
+    if head is None:
+        return None
+    key = ("story", account_id, head, filters, reader)
+    view: tuple[list[dict[str, Any]], int] | None = uow.views.get(key)
+    if view is None:
+        lines, revealed = await story(uow, account_id, filters, reader)
+        view = ([line.to_dict() for line in lines], revealed)
+        uow.views.put(key, view, max(len(lines), 1))
+    return view
+
+
+async def state_view(
+    uow: AuditUnitOfWork, account_id: str, axis: Axis, at: datetime, reader: Reader
+) -> dict[str, Any] | None:
+    """The state as of `at` as JSON-ready values; None without a trail. A state as of a
+    fixed point is reused while the head has not moved (one as of now is not: now moves)."""
+    head = await uow.head(account_id)
+    if head is None:
+        return None
+    key = ("state", account_id, head, axis, at, reader)
+    view: dict[str, Any] | None = uow.views.get(key) if axis != "now" else None
+    if view is None:
+        view = (await state(uow, account_id, axis, at, reader)).to_dict()
+        if axis != "now":
+            uow.views.put(key, view, 1)
+    return view
 
 
 async def report(

@@ -41,13 +41,12 @@ async def get_state(
             axis, at = "occurred", as_of_occurred
         else:
             axis, at = "now", uow.now
-        exists = await uow.has_trail(account_id)
         reader = views.Reader(principal.role)
-        state = await views.state(uow, account_id, axis, at, reader) if exists else None
+        state = await views.state_view(uow, account_id, axis, at, reader)
         await uow.log_access(
             principal, "state", purpose, account_id, {"axis": axis, "as_of": at.isoformat()}
         )
         await uow.commit()
     if state is None:
         raise HTTPException(404, f"no trail for account {account_id}")
-    return {"account_id": account_id, "axis": axis, **state.to_dict()}
+    return {"account_id": account_id, "axis": axis, **state}

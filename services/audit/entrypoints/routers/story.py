@@ -6,7 +6,7 @@ and every read recorded in the access log.
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from bisect import bisect_right
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
@@ -44,11 +44,11 @@ async def get_story(
     """
     filters = HistoryFilters(as_of_occurred=as_of_occurred, as_of_recorded=as_of_recorded)
     async with runtime.uow() as uow:
-        exists = await uow.has_trail(account_id)
         # The whole story is told even for one page: a sentence may depend on an earlier
         # event (an acceptance is compared with the offer's disclosure hash).
         reader = views.Reader(principal.role, reveal)
-        lines, revealed = await views.story(uow, account_id, filters, reader) if exists else ([], 0)
+        view = await views.story_view(uow, account_id, filters, reader)
+        lines, revealed = view or ([], 0)
         await uow.log_access(
             principal,
             "story",
@@ -58,11 +58,13 @@ async def get_story(
             | reader.logged(revealed),
         )
         await uow.commit()
-    if not exists:
+    if view is None:
         raise HTTPException(404, f"no trail for account {account_id}")
-    page = [line for line in lines if line.seq > after_seq][:limit]
+    # Lines are in seq order: the page starts after the last line at or before after_seq.
+    start = bisect_right(lines, after_seq, key=lambda line: line["seq"])
+    page = lines[start : start + limit]
     return {
         "account_id": account_id,
-        "lines": [asdict(line) for line in page],
-        "next_after_seq": page[-1].seq if len(page) == limit else None,
+        "lines": page,
+        "next_after_seq": page[-1]["seq"] if len(page) == limit else None,
     }
