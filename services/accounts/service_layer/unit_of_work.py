@@ -132,6 +132,10 @@ class AccountRepository:
             after = page[-1]
 
 
+_IN_LIMIT = 500
+"""The most values one IN (...) list carries."""
+
+
 class SubmissionLog:
     """Each integrator's submitted event ids and what became of them (latest outcome)."""
 
@@ -145,23 +149,37 @@ class SubmissionLog:
         A duplicate of an accepted event stays recorded as accepted.
         """
         t = submissions
+        ids = list(dict.fromkeys(event_id for event_id, _, _ in outcomes))
+        known: set[str] = set()
+        # Three statements per batch whatever its size: which ids are known, delete the
+        # ones replaced, insert the new outcomes together.
+        for first in range(0, len(ids), _IN_LIMIT):
+            chunk = ids[first : first + _IN_LIMIT]
+            found = await self._session.execute(
+                select(t.c.event_id).where(t.c.submitter == submitter, t.c.event_id.in_(chunk))
+            )
+            known.update(found.scalars())
+        rows: dict[str, dict[str, object]] = {}
         for event_id, status, reason in outcomes:
-            key = (t.c.submitter == submitter) & (t.c.event_id == event_id)
             if status == "duplicate":
-                existing = (await self._session.execute(select(t.c.status).where(key))).first()
-                if existing is not None:
+                if event_id in known or event_id in rows:
                     continue
                 status, reason = "accepted", None  # accepted earlier by another channel
-            await self._session.execute(delete(t).where(key))
+            rows[event_id] = {
+                "submitter": submitter,
+                "event_id": event_id,
+                "status": status,
+                "reason": redact(reason) if reason else None,
+                "submitted_at": self._now,
+            }
+        replaced = [event_id for event_id in rows if event_id in known]
+        for first in range(0, len(replaced), _IN_LIMIT):
+            chunk = replaced[first : first + _IN_LIMIT]
             await self._session.execute(
-                insert(t).values(
-                    submitter=submitter,
-                    event_id=event_id,
-                    status=status,
-                    reason=redact(reason) if reason else None,
-                    submitted_at=self._now,
-                )
+                delete(t).where(t.c.submitter == submitter, t.c.event_id.in_(chunk))
             )
+        if rows:
+            await self._session.execute(insert(t), list(rows.values()))
 
     async def get(self, submitter: str, event_id: str) -> dict[str, object] | None:
         """One submission of this submitter, or None (another's looks like none)."""
