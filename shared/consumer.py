@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import heapq
 import json
 import logging
@@ -28,6 +29,31 @@ log = logging.getLogger(__name__)
 
 Outcome = Literal["applied", "duplicate"]
 DLQ_NAMESPACE = uuid.UUID("5b0c3e8e-4f57-4a8c-9d39-0d7f1f6a4e21")
+
+DLQ_ORIGINAL_MAX = 64 * 1024
+"""The largest original value a DLQ message carries whole (escaped, at most six times this);
+a larger one travels as an excerpt, its size and SHA-256, and stays whole in the
+database's dead letters, so no poison record makes an unpublishable DLQ message."""
+
+DLQ_EXCERPT = 4 * 1024
+"""How many leading bytes of an oversized original its DLQ message carries."""
+
+
+def original_fields(value: bytes) -> dict[str, Any]:
+    """The DLQ message's account of a record's original bytes: whole when small enough,
+    else an excerpt; always its size and SHA-256."""
+    # latin-1 maps every byte to one code point and back: the bytes exactly, unencoded.
+    fields: dict[str, Any] = {
+        "original_size": len(value),
+        "original_sha256": hashlib.sha256(value).hexdigest(),
+    }
+    if len(value) <= DLQ_ORIGINAL_MAX:
+        return {"original": value.decode("latin-1"), **fields}
+    return {
+        "original": None,
+        "original_excerpt": value[:DLQ_EXCERPT].decode("latin-1"),
+        **fields,
+    }
 
 
 Handler = Callable[[Any, Envelope], Awaitable[None]]
@@ -337,9 +363,7 @@ class EventConsumer:
                     "reason": reason,
                     "attempts": attempts,
                     "account_id": account_id,
-                    # The original bytes, exactly: base64 would hide nothing, latin-1 maps
-                    # every byte to one code point and back.
-                    "original": record.value.decode("latin-1"),
+                    **original_fields(record.value),
                     "dead_lettered_at": uow.now.isoformat(),
                 },
             )
@@ -548,7 +572,11 @@ def merge_by_time(records: Sequence[Record]) -> list[Record]:
 
 
 def dead_letter_payload(raw: bytes) -> dict[str, Any]:
-    """Decode a DLQ topic message (for tools reading the DLQ topic)."""
+    """Decode a DLQ topic message (for tools reading the DLQ topic): `original` is the
+    record's bytes, or None for one too large to carry (then `original_excerpt` holds its
+    first bytes; the whole value is in the service's dead letters)."""
     payload: dict[str, Any] = json.loads(raw)
-    payload["original"] = payload["original"].encode("latin-1")
+    for name in ("original", "original_excerpt"):
+        if payload.get(name) is not None:
+            payload[name] = payload[name].encode("latin-1")
     return payload

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import uuid
 from collections import Counter
@@ -505,6 +506,36 @@ async def test_the_dlq_message_of_a_failure_names_the_account_and_attempts(
     assert (payload["kind"], payload["attempts"], payload["account_id"]) == ("failed", 2, "X")
     assert payload["original"] == record.value
     assert json.loads(payload["original"])["id"] == x_open["id"]
+
+
+async def test_an_oversized_poison_record_makes_a_bounded_dlq_message_and_keeps_its_bytes(
+    runtime: Runtime, inbound: Feed, consumer: EventConsumer
+) -> None:
+    # 600 KB of non-JSON bytes, most above 0x7f: escaped whole it would be ~3.6 MB, more
+    # than a Kafka producer sends by default, and would block the outbox behind it.
+    original = bytes(range(128, 256)) * 4_800
+    (record,) = await inbound.send((b"A1", original))
+    await consumer.process([record])
+
+    relay = OutboxRelay(runtime.sessions, runtime.tables, runtime.log, runtime.clock)
+    assert await relay.run_once() == 1
+    dlq = Feed(runtime, runtime.settings.topics.dlq)
+    try:
+        (message,) = await dlq.read(1)
+    finally:
+        await dlq.close()
+
+    assert len(message.value) < 64 * 1024
+    payload = dead_letter_payload(message.value)
+    assert payload["original"] is None
+    assert payload["original_size"] == len(original)
+    assert payload["original_sha256"] == hashlib.sha256(original).hexdigest()
+    assert original.startswith(payload["original_excerpt"]) and payload["original_excerpt"]
+    # The whole value stays with the dead letter, for replay or inspection.
+    dl = runtime.tables.dead_letters
+    async with runtime.uow() as uow:
+        kept = (await uow.session.execute(select(dl.c.value))).scalar_one()
+    assert kept == original
 
 
 async def test_the_dlq_outbox_message_id_fits_the_outbox_column(
