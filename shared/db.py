@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
@@ -13,6 +14,18 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+T = TypeVar("T")
+
+IN_LIMIT = 500
+"""The most values one `IN (...)` list carries: far below SQLite's and PostgreSQL's
+bound-parameter limits, and small enough for the planner to use the index."""
+
+
+def in_chunks(values: Sequence[T], size: int = IN_LIMIT) -> Iterator[Sequence[T]]:
+    """`values` a slice of at most `size` at a time, for one `IN (...)` query each."""
+    for i in range(0, len(values), size):
+        yield values[i : i + size]
 
 
 def ensure_sqlite_dir(url: str) -> None:

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.catalogue import Catalogue
+from shared.db import IN_LIMIT, in_chunks
 from shared.envelope import Envelope, decode_envelope
 from shared.errors import ConcurrencyError
 from shared.eventstore.tables import PlatformTables
@@ -45,15 +46,15 @@ class EventStore:
         )
         return int(result.scalar() or 0)
 
-    async def versions(self, stream_ids: Sequence[str], chunk: int = 500) -> dict[str, int]:
+    async def versions(self, stream_ids: Sequence[str], chunk: int = IN_LIMIT) -> dict[str, int]:
         """The current version of each stream (0 for none), in one query per `chunk`."""
         await self.flush()
         found = dict.fromkeys(stream_ids, 0)
         wanted = list(found)
-        for i in range(0, len(wanted), chunk):
+        for part in in_chunks(wanted, chunk):
             rows = await self._session.execute(
                 select(self._t.c.stream_id, func.max(self._t.c.stream_version))
-                .where(self._t.c.stream_id.in_(wanted[i : i + chunk]))
+                .where(self._t.c.stream_id.in_(part))
                 .group_by(self._t.c.stream_id)
             )
             found.update({stream: int(version) for stream, version in rows})
@@ -64,16 +65,16 @@ class EventStore:
         return (await self.load_many([stream_id]))[stream_id]
 
     async def load_many(
-        self, stream_ids: Sequence[str], chunk: int = 500
+        self, stream_ids: Sequence[str], chunk: int = IN_LIMIT
     ) -> dict[str, tuple[list[Envelope], int]]:
         """Several streams at once (one query per `chunk` streams), each with its version."""
         await self.flush()
         found: dict[str, tuple[list[Envelope], int]] = {s: ([], 0) for s in stream_ids}
         wanted = list(dict.fromkeys(stream_ids))
-        for i in range(0, len(wanted), chunk):
+        for part in in_chunks(wanted, chunk):
             rows = await self._session.execute(
                 select(self._t.c.stream_id, self._t.c.envelope, self._t.c.stream_version)
-                .where(self._t.c.stream_id.in_(wanted[i : i + chunk]))
+                .where(self._t.c.stream_id.in_(part))
                 .order_by(self._t.c.stream_id, self._t.c.stream_version)
             )
             for row in rows:

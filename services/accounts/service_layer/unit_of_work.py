@@ -13,6 +13,7 @@ from services.accounts.adapters.tables import account_index, submissions
 from services.accounts.domain.model import Account
 from services.accounts.domain.policy import DEFAULT_POLICIES, Policies
 from shared.cache import AggregateCache
+from shared.db import in_chunks
 from shared.envelope import Envelope
 from shared.eventstore.store import EventStore
 from shared.pii import redact
@@ -132,10 +133,6 @@ class AccountRepository:
             after = page[-1]
 
 
-_IN_LIMIT = 500
-"""The most values one IN (...) list carries."""
-
-
 class SubmissionLog:
     """Each integrator's submitted event ids and what became of them (latest outcome)."""
 
@@ -153,8 +150,7 @@ class SubmissionLog:
         known: set[str] = set()
         # Three statements per batch whatever its size: which ids are known, delete the
         # ones replaced, insert the new outcomes together.
-        for first in range(0, len(ids), _IN_LIMIT):
-            chunk = ids[first : first + _IN_LIMIT]
+        for chunk in in_chunks(ids):
             found = await self._session.execute(
                 select(t.c.event_id).where(t.c.submitter == submitter, t.c.event_id.in_(chunk))
             )
@@ -173,8 +169,7 @@ class SubmissionLog:
                 "submitted_at": self._now,
             }
         replaced = [event_id for event_id in rows if event_id in known]
-        for first in range(0, len(replaced), _IN_LIMIT):
-            chunk = replaced[first : first + _IN_LIMIT]
+        for chunk in in_chunks(replaced):
             await self._session.execute(
                 delete(t).where(t.c.submitter == submitter, t.c.event_id.in_(chunk))
             )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Self
@@ -29,18 +29,11 @@ from services.audit.domain.verify import BrokenLink, StoredEntry, verify_chain
 from services.audit.service_layer.view_cache import ViewCache
 from shared.auth import Principal
 from shared.catalogue import PersonalValue
+from shared.db import in_chunks
 from shared.envelope import Envelope
 from shared.errors import UnknownEventType
 from shared.eventstore.store import utc
 from shared.uow import SqlUnitOfWork
-
-_IN_LIMIT = 500
-"""The most values one IN (...) list carries (SQLite's variable limit is far above)."""
-
-
-def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
-    for i in range(0, len(values), _IN_LIMIT):
-        yield values[i : i + _IN_LIMIT]
 
 
 @dataclass
@@ -103,11 +96,11 @@ class AuditUnitOfWork(SqlUnitOfWork):
         trail, t = self._trail, audit_entries
         ids = [str(e.id) for e in envelopes]
         accounts = sorted({e.account_id for e in envelopes})
-        for chunk in _chunks(ids):
+        for chunk in in_chunks(ids):
             found = await self.session.execute(select(t.c.event_id).where(t.c.event_id.in_(chunk)))
             trail.present.update(found.scalars())
         trail.looked_up.update(ids)
-        for chunk in _chunks(accounts):
+        for chunk in in_chunks(accounts):
             top = (
                 select(t.c.account_id, func.max(t.c.seq).label("seq"))
                 .where(t.c.account_id.in_(chunk))
@@ -139,7 +132,7 @@ class AuditUnitOfWork(SqlUnitOfWork):
         """The accounts' commitment keys, creating the missing ones (first writer wins)."""
         k = audit_subject_keys
         keys: dict[str, bytes] = {}
-        for chunk in _chunks(accounts):
+        for chunk in in_chunks(accounts):
             rows = await self.session.execute(
                 select(k.c.account_id, k.c.key).where(k.c.account_id.in_(chunk))
             )
@@ -156,7 +149,7 @@ class AuditUnitOfWork(SqlUnitOfWork):
                     for a in missing
                 ],
             )
-            for chunk in _chunks(missing):
+            for chunk in in_chunks(missing):
                 rows = await self.session.execute(
                     select(k.c.account_id, k.c.key).where(k.c.account_id.in_(chunk))
                 )
