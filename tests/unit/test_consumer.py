@@ -461,6 +461,18 @@ async def test_a_discarded_record_stays_discarded_after_a_redelivery(
 # -- (e) the DLQ topic ---------------------------------------------------------------------
 
 
+async def relayed_dlq_message(runtime: Runtime) -> tuple[int, Record]:
+    """Run the relay once; how many it sent and the one message then on the DLQ topic."""
+    relay = OutboxRelay(runtime.sessions, runtime.tables, runtime.log, runtime.clock)
+    sent = await relay.run_once()
+    dlq = Feed(runtime, runtime.settings.topics.dlq)
+    try:
+        (message,) = await dlq.read(1)
+    finally:
+        await dlq.close()
+    return sent, message
+
+
 async def test_the_dlq_topic_carries_the_exact_original_bytes_and_where_they_came_from(
     runtime: Runtime, inbound: Feed, consumer: EventConsumer
 ) -> None:
@@ -468,13 +480,8 @@ async def test_the_dlq_topic_carries_the_exact_original_bytes_and_where_they_cam
     (record,) = await inbound.send((b"A1", original))
     await consumer.process([record])
 
-    relay = OutboxRelay(runtime.sessions, runtime.tables, runtime.log, runtime.clock)
-    assert await relay.run_once() == 1
-    dlq = Feed(runtime, runtime.settings.topics.dlq)
-    try:
-        (message,) = await dlq.read(1)
-    finally:
-        await dlq.close()
+    sent, message = await relayed_dlq_message(runtime)
+    assert sent == 1
 
     raw = json.loads(message.value)
     assert raw["source_topic"] == record.topic
@@ -495,12 +502,7 @@ async def test_the_dlq_message_of_a_failure_names_the_account_and_attempts(
     (record,) = await inbound.send(x_open)
     await c.process([record])
 
-    await OutboxRelay(runtime.sessions, runtime.tables, runtime.log, runtime.clock).run_once()
-    dlq = Feed(runtime, runtime.settings.topics.dlq)
-    try:
-        (message,) = await dlq.read(1)
-    finally:
-        await dlq.close()
+    _, message = await relayed_dlq_message(runtime)
 
     payload = dead_letter_payload(message.value)
     assert (payload["kind"], payload["attempts"], payload["account_id"]) == ("failed", 2, "X")
@@ -517,13 +519,8 @@ async def test_an_oversized_poison_record_makes_a_bounded_dlq_message_and_keeps_
     (record,) = await inbound.send((b"A1", original))
     await consumer.process([record])
 
-    relay = OutboxRelay(runtime.sessions, runtime.tables, runtime.log, runtime.clock)
-    assert await relay.run_once() == 1
-    dlq = Feed(runtime, runtime.settings.topics.dlq)
-    try:
-        (message,) = await dlq.read(1)
-    finally:
-        await dlq.close()
+    sent, message = await relayed_dlq_message(runtime)
+    assert sent == 1
 
     assert len(message.value) < 64 * 1024
     payload = dead_letter_payload(message.value)
