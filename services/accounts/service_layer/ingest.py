@@ -41,12 +41,15 @@ async def ingest(
     now: datetime,
     scoped: bool = False,
 ) -> list[IngestResult]:
-    """Apply each event in its own transaction, as the inbound consumer would.
+    """Apply the batch's events in order in one transaction, as the inbound consumer would.
 
-    The whole batch is validated before anything is applied, and an accepted event's
-    submission record is written in the same transaction as its effects: whatever stops
-    a batch midway, every event is either applied and recorded or neither (a retry of the
-    batch then finds the applied ones duplicates and applies the rest).
+    The whole batch is validated before anything is applied, and the submission records
+    are written in the same transaction as the effects: whatever stops a batch midway,
+    every event is either applied and recorded or neither (a retry of the batch then
+    finds the applied ones duplicates and applies the rest). A refused event changes
+    nothing (decisions run on a copy of the account), so the others still apply. If
+    another writer changed one of the accounts meanwhile, the batch is rolled back and
+    applied event by event, each in its own transaction, reloading on a clash.
 
     An accepted event is also published to the inbound topic, so every other consumer
     (audit above all) sees it exactly as if the integrator had published it there; the
@@ -64,12 +67,18 @@ async def ingest(
         except InvalidEvent as exc:
             results[index] = IngestResult(index, event_id, "rejected", exc.reason)
     submitter = principal.subject
-    for index, env in valid:
-        submitted = _as_submitted_by(env, principal)
+    submitted = [(index, _as_submitted_by(env, principal)) for index, env in valid]
+    batch = _Batch(uow_factory, handler, ledger_name, inbound_topic, submitter, scoped)
+    try:
+        results.update(await batch.apply(submitted))
+        return [results[i] for i in sorted(results)]
+    except ConcurrencyError:
+        pass  # another writer touched one of these accounts: event by event, with retries
+    for index, env in submitted:
         for attempt in range(3):
             try:
                 status = await _apply(
-                    submitted, uow_factory, handler, ledger_name, inbound_topic, submitter, scoped
+                    env, uow_factory, handler, ledger_name, inbound_topic, submitter, scoped
                 )
                 results[index] = IngestResult(index, str(env.id), status)
                 break
@@ -94,6 +103,66 @@ async def ingest(
             await uow.submissions.record(submitter, unapplied)
             await uow.commit()
     return ordered
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """A whole batch in one unit of work: one ledger read, one owner read, one load of the
+    accounts it names, one commit."""
+
+    uow_factory: Callable[[], AccountsUnitOfWork]
+    handler: InboundHandler
+    ledger_name: str
+    inbound_topic: str
+    submitter: str
+    scoped: bool
+
+    async def apply(self, batch: Sequence[tuple[int, Envelope]]) -> dict[int, IngestResult]:
+        results: dict[int, IngestResult] = {}
+        if not batch:
+            return results
+        async with self.uow_factory() as uow:
+            ids = [str(env.id) for _, env in batch]
+            done = await uow.processed.seen_many(self.ledger_name, ids)
+            named = [env.account_id for _, env in batch if env.account_id != "*"]
+            owners = await uow.accounts.owners(named) if self.scoped else {}
+            await uow.prefetch([env for _, env in batch if str(env.id) not in done])
+            applied: list[Envelope] = []
+            for index, env in batch:
+                event_id = str(env.id)
+                if event_id in done:
+                    results[index] = IngestResult(index, event_id, "duplicate")
+                    continue
+                try:
+                    if self._foreign(env, owners):
+                        # Word for word what an unknown account gets: nothing tells it exists.
+                        raise Rejected(f"unknown account {env.account_id}")
+                    fact = env.recorded(uow.now)
+                    await self.handler(uow, fact)
+                except Rejected as exc:
+                    results[index] = IngestResult(index, event_id, "rejected", exc.reason)
+                    continue
+                # Queued as the one-by-one path queues it: after what its handling emitted.
+                await uow.outbox.add(self.inbound_topic, [fact])
+                done.add(event_id)
+                applied.append(fact)
+                results[index] = IngestResult(index, event_id, "accepted")
+            await uow.processed.add_many(self.ledger_name, [str(e.id) for e in applied])
+            outcomes = [
+                (r.event_id, r.status, r.reason)
+                for r in results.values()
+                if r.event_id and _is_uuid(r.event_id)
+            ]
+            await uow.submissions.record(self.submitter, outcomes)
+            await uow.commit()
+        return results
+
+    def _foreign(self, env: Envelope, owners: dict[str, str | None]) -> bool:
+        """Whether the event names an account another integrator opened."""
+        if not self.scoped or env.type == AccountOpened.event_type or env.account_id == "*":
+            return False
+        owner = owners.get(env.account_id)
+        return owner is not None and owner != self.submitter
 
 
 def _is_uuid(value: str) -> bool:

@@ -105,6 +105,18 @@ class AccountRepository:
         )
         return row.scalar_one_or_none()
 
+    async def owners(self, account_ids: Sequence[str]) -> dict[str, str | None]:
+        """Who opened each of these accounts (absent: unknown), in one query per chunk."""
+        await self.flush()
+        found: dict[str, str | None] = {}
+        t = account_index
+        for chunk in in_chunks(list(dict.fromkeys(account_ids))):
+            rows = await self._session.execute(
+                select(t.c.account_id, t.c.opened_by).where(t.c.account_id.in_(chunk))
+            )
+            found.update({account_id: owner for account_id, owner in rows})
+        return found
+
     async def flush(self) -> None:
         """Write the accounts opened in this transaction to the index, in one statement."""
         if self._opened:
