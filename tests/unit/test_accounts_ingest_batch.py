@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
@@ -90,8 +90,10 @@ async def both_ways(root: Path, events: list[dict[str, Any]]) -> None:
 async def test_a_batch_ends_as_its_events_posted_one_by_one(
     steps: list[tuple[str, str, int]],
 ) -> None:
+    events = feed(steps)
+    assume(events)  # a feed of repeats alone posts nothing, which the API refuses (422)
     with tempfile.TemporaryDirectory() as tmp:
-        await both_ways(Path(tmp), feed(steps))
+        await both_ways(Path(tmp), events)
 
 
 async def test_the_mixed_batch_the_property_covers(tmp_path: Path) -> None:
