@@ -14,14 +14,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
 from figures import report  # bench/figures.py
-from inbound import envelope  # bench/inbound.py: this script's folder is on sys.path
+from inbound import accounts_api, envelope, post_all  # bench/inbound.py (on sys.path)
 from sqlalchemy import func, select
 
 from services.accounts.bootstrap import create_app
 from services.registry import migrations_dir
-from shared.auth import mint_dev_token
 from shared.migrations import upgrade
 from shared.settings import Settings
 
@@ -35,7 +33,6 @@ async def run(n: int, database_url: str | None) -> dict[str, Any]:
         await asyncio.to_thread(upgrade, settings, migrations_dir("accounts"))
         app = create_app(settings)
         runtime = app.state.runtime
-        jwt = mint_dev_token(settings, role="integrator", subject="bench")
         run_id = uuid.uuid4().hex[:6]
         accounts = [f"{run_id}-{i}" for i in range(n)]
         opened = {"customer_id": "c", "product": "consumer_credit", "currency": "CNY",
@@ -44,17 +41,8 @@ async def run(n: int, database_url: str | None) -> dict[str, Any]:
                 "fees": 0, "issued_on": "2026-03-01", "due_date": "2026-03-10"}  # fmt: skip
         events = [e for a in accounts for e in (envelope("AccountOpened", a, opened, 2),
                                                  envelope("BillIssued", a, bill))]  # fmt: skip
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app),
-                base_url="http://accounts",
-                headers={"Authorization": f"Bearer {jwt}"},
-            ) as http,
-        ):
-            for i in range(0, len(events), 500):
-                r = await http.post("/v1/inbound/events", json={"events": events[i : i + 500]})
-                assert r.status_code == 200, r.text
+        async with accounts_api(app, settings) as http:
+            await post_all(http, events)
             index = runtime.tables.events
 
             async def count(type_: str) -> int:

@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from shared.auth import mint_dev_token
+from shared.settings import Settings
+
+POST_SIZE = 500
 
 
 def envelope(
@@ -74,3 +84,26 @@ def inbound_events(n: int, accounts: int) -> list[dict[str, Any]]:
         )
         i += 1
     return out[:n]
+
+
+@asynccontextmanager
+async def accounts_api(app: FastAPI, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The accounts app started, and a client holding an integrator's token for it."""
+    jwt = mint_dev_token(settings, role="integrator", subject="bench")
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://accounts",
+            headers={"Authorization": f"Bearer {jwt}"},
+        ) as http,
+    ):
+        yield http
+
+
+async def post_all(http: httpx.AsyncClient, events: list[dict[str, Any]]) -> None:
+    """Post `events` to the inbound API in requests of POST_SIZE; every one must be accepted."""
+    for i in range(0, len(events), POST_SIZE):
+        r = await http.post("/v1/inbound/events", json={"events": events[i : i + POST_SIZE]})
+        assert r.status_code == 200, r.text
+        assert {x["status"] for x in r.json()["results"]} == {"accepted"}, r.text

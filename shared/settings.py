@@ -44,6 +44,14 @@ class Settings(BaseSettings):
     consumer_retry_backoff: float = Field(default=0.2, ge=0, le=60)
     consumer_max_batch: int = Field(default=200, ge=1, le=10_000)
     aggregate_cache_size: int = Field(default=10_000, ge=0, le=10_000_000)
+    snapshot_every: int = Field(
+        default=50,
+        ge=0,
+        le=1_000_000,
+        description="accounts: snapshot an account's state each time its stream passes a "
+        "multiple of this many events (0: never); a load reads the snapshot and the events "
+        "after it",
+    )
     ingest_max_batch: int = Field(default=500, ge=1, le=10_000)
     ingest_max_body_bytes: int = Field(default=5_000_000, ge=1024)
     relay_batch: int = Field(default=500, ge=1, le=10_000)

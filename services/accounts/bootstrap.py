@@ -51,6 +51,7 @@ def bootstrap(
         policies = configured
 
     ConfiguredUnitOfWork.cache = cache
+    ConfiguredUnitOfWork.snapshot_every = settings.snapshot_every
 
     runtime: ServiceRuntime[AccountsUnitOfWork] = make_runtime(
         settings,

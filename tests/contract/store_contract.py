@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import event as sqla_event
 from sqlalchemy import func, select
 
-from services.accounts.adapters.tables import platform
+from services.accounts.adapters.tables import platform, snapshot_tables
 from services.registry import migrations_dir
 from shared.catalogue import new_envelope
 from shared.clock import FixedClock
@@ -24,6 +24,7 @@ from shared.eventlog.embedded import EmbeddedEventLog
 from shared.events import default_catalogue
 from shared.events.inbound import BusinessDayClosed
 from shared.eventstore.relay import OutboxRelay
+from shared.eventstore.snapshots import Snapshot, SnapshotStore
 from shared.migrations import upgrade
 from shared.settings import Settings
 from shared.uow import SqlUnitOfWork
@@ -200,3 +201,36 @@ class StoreContract:
         assert await apply_once(uow, "c", handler, env) == "duplicate"
         assert await apply_once(uow, "other-consumer", handler, event()) == "applied"
         assert calls[:1] == [env.id] and len(calls) == 2
+
+    async def test_snapshots_load_by_schema_version_and_tails_start_after_them(
+        self, uow: UowFactory
+    ) -> None:
+        async with uow() as u:
+            for n in range(3):
+                await u.events.append(f"s-{n}", 0, [event(f"A{n}", d) for d in (1, 2, 3)])
+            snaps = SnapshotStore(u.session, snapshot_tables, default_catalogue(), NOW)
+            snaps.stage(Snapshot("s-0", 1, 2, "old"))
+            snaps.stage(Snapshot("s-0", 1, 2, "two"))  # the later staging wins
+            snaps.stage(Snapshot("s-1", 7, 3, "other encoding"))
+            await u.flush()
+            await snaps.flush()
+            await u.commit()
+        async with uow() as u:
+            snaps = SnapshotStore(u.session, snapshot_tables, default_catalogue(), NOW)
+            found = await snaps.load_many(["s-0", "s-1", "s-2", "none"], 1)
+            assert found == {"s-0": Snapshot("s-0", 1, 2, "two")}
+            tails = await snaps.tails({"s-0": 2, "s-1": 0, "s-2": 3, "none": 0})
+            snaps.stage(Snapshot("s-0", 1, 3, "three"))  # replaces the row, never adds one
+            await snaps.flush()
+            await u.commit()
+        assert [e.data["business_date"] for e in tails["s-0"][0]] == ["2026-03-03"]
+        assert tails["s-0"][1] == 3
+        assert len(tails["s-1"][0]) == 3 and tails["s-1"][1] == 3
+        assert tails["s-2"] == ([], 3) and tails["none"] == ([], 0)
+        async with uow() as u:
+            snaps = SnapshotStore(u.session, snapshot_tables, default_catalogue(), NOW)
+            assert (await snaps.load_many(["s-0"], 1))["s-0"].state == "three"
+            rows = await u.session.execute(
+                select(func.count()).select_from(snapshot_tables.snapshots)
+            )
+            assert rows.scalar() == 2

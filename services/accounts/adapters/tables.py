@@ -1,11 +1,14 @@
-"""The accounts database: the platform tables plus an index of open accounts."""
+"""The accounts database: the platform tables, snapshots and an index of open accounts."""
 
 from sqlalchemy import Column, Index, MetaData, String, Table, Text
 
+from shared.eventstore.snapshots import add_snapshot_table
 from shared.eventstore.tables import UtcDateTime, add_platform_tables
 
 metadata = MetaData()
 platform = add_platform_tables(metadata)
+# Accounts are long-lived streams (a close a day for years): loads start from a snapshot.
+snapshot_tables = add_snapshot_table(metadata, platform.events)
 
 account_index = Table(
     "account_index",

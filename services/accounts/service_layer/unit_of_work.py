@@ -1,4 +1,4 @@
-"""The accounts unit of work: the platform's, plus the account repository."""
+"""The accounts unit of work: the platform's, plus the account repository and snapshots."""
 
 from __future__ import annotations
 
@@ -9,12 +9,15 @@ from typing import Any
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.accounts.adapters.tables import account_index, submissions
+from services.accounts.adapters import snapshots as snapshot_codec
+from services.accounts.adapters.tables import account_index, snapshot_tables, submissions
 from services.accounts.domain.model import Account
 from services.accounts.domain.policy import DEFAULT_POLICIES, Policies
 from shared.cache import AggregateCache
+from shared.catalogue import Catalogue
 from shared.db import in_chunks
 from shared.envelope import Envelope
+from shared.eventstore.snapshots import Snapshot, SnapshotStore
 from shared.eventstore.store import EventStore
 from shared.pii import redact
 from shared.uow import SqlUnitOfWork
@@ -34,11 +37,15 @@ class AccountRepository:
         events: EventStore,
         policies: Policies,
         cache: AggregateCache[Account] | None = None,
+        snapshots: SnapshotStore | None = None,
+        catalogue: Catalogue | None = None,
     ) -> None:
         self._session = session
         self._events = events
         self._policies = policies
         self._cache = cache
+        self._snapshots = snapshots
+        self._catalogue = catalogue
         # Accounts already loaded in this transaction (an identity map): a consumer run of
         # several events of one account replays its stream once, not once per event. Safe
         # because the unit of work lives for one transaction and `save` applies what it
@@ -55,7 +62,8 @@ class AccountRepository:
     async def prefetch(self, account_ids: Sequence[str]) -> None:
         """Load several accounts into this transaction's identity map: those the cache
         holds at their stream's current version from it (one version query), the rest
-        from their streams (one query)."""
+        from their snapshots and the events after them (two queries), or from their whole
+        streams (one query) where snapshots are off."""
         wanted = [a for a in dict.fromkeys(account_ids) if a not in self._seen]
         if not wanted:
             return
@@ -68,12 +76,38 @@ class AccountRepository:
             wanted = [a for a in wanted if a not in self._seen]
         if not wanted:
             return
+        if self._snapshots is not None:
+            await self._load_from_snapshots(wanted)
+            return
         streams = await self._events.load_many([stream_id(a) for a in wanted])
         for account_id in wanted:
             events, version = streams[stream_id(account_id)]
             self._seen[account_id] = Account.from_events(
                 account_id, events, version, self._policies
             )
+
+    async def _load_from_snapshots(self, wanted: Sequence[str]) -> None:
+        assert self._snapshots is not None and self._catalogue is not None
+        await self._events.flush()  # a tail must see this transaction's own appends
+        found = await self._snapshots.load_many(
+            [stream_id(a) for a in wanted], snapshot_codec.SCHEMA_VERSION
+        )
+        start: dict[str, Account] = {}
+        for account_id in wanted:
+            snap = found.get(stream_id(account_id))
+            decoded = None
+            if snap is not None:
+                decoded = snapshot_codec.decode(
+                    snap.state, account_id, snap.stream_version, self._policies, self._catalogue
+                )
+            start[account_id] = decoded or Account(account_id, policies=self._policies)
+        tails = await self._snapshots.tails({stream_id(a): start[a].version for a in wanted})
+        for account_id, account in start.items():
+            events, version = tails[stream_id(account_id)]
+            for env in events:
+                account.apply(env)
+            account.version = version
+            self._seen[account_id] = account
 
     def committed(self) -> None:
         """Keep this transaction's accounts for the next (their changes are durable now)."""
@@ -230,10 +264,20 @@ class AccountsUnitOfWork(SqlUnitOfWork):
     policies: Policies = DEFAULT_POLICIES
     # Accounts kept across transactions; bootstrap gives each runtime its own.
     cache: AggregateCache[Account] | None = None
+    # Snapshot an account each time its stream passes a multiple of this (0: never).
+    snapshot_every: int = 0
 
     async def __aenter__(self) -> AccountsUnitOfWork:
         await super().__aenter__()
-        self.accounts = AccountRepository(self.session, self.events, self.policies, self.cache)
+        self.snapshots = SnapshotStore(self.session, snapshot_tables, self._catalogue, self.now)
+        self.accounts = AccountRepository(
+            self.session,
+            self.events,
+            self.policies,
+            self.cache,
+            self.snapshots if self.snapshot_every else None,
+            self._catalogue,
+        )
         self.submissions = SubmissionLog(self.session, self.now)
         return self
 
@@ -246,6 +290,7 @@ class AccountsUnitOfWork(SqlUnitOfWork):
         """The platform's staged rows and the account index's."""
         await super().flush()
         await self.accounts.flush()
+        await self.snapshots.flush()
 
     async def prefetch(self, envelopes: Sequence[Envelope]) -> None:
         """The accounts a consumer run's events name (a close of every account fans out
@@ -257,8 +302,14 @@ class AccountsUnitOfWork(SqlUnitOfWork):
     ) -> None:
         """Append received facts and emitted events to the stream; queue the emitted for `topic`."""
         new = [*facts, *emitted]
-        await self.events.append(stream_id(account.account_id), account.version, new)
+        stream = stream_id(account.account_id)
+        await self.events.append(stream, account.version, new)
         for env in new:
             account.apply(env)
-        account.version += len(new)
+        before, account.version = account.version, account.version + len(new)
         await self.outbox.add(topic, emitted)
+        every = self.snapshot_every
+        if every and account.version // every > before // every:
+            state = snapshot_codec.encode(account)
+            schema = snapshot_codec.SCHEMA_VERSION
+            self.snapshots.stage(Snapshot(stream, schema, account.version, state))
