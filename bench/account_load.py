@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from figures import report  # bench/figures.py
-from inbound import accounts_api, envelope, post_all  # bench/inbound.py (on sys.path)
+from inbound import envelope, post_all, serving  # bench/inbound.py (on sys.path)
 
 from services.accounts.bootstrap import bootstrap, create_app
 from services.accounts.service_layer.unit_of_work import stream_id
@@ -64,7 +64,7 @@ async def run(days: int, rounds: int, database_url: str | None) -> dict[str, Any
         for d in range(days):
             day = (FIRST + timedelta(days=d)).isoformat()
             events.append(envelope("BusinessDayClosed", account, {"business_date": day}, 1, at))
-        async with accounts_api(app, settings) as http:
+        async with serving(app, settings) as http:
             await post_all(http, events)
         replay_settings = settings.model_copy(update={"snapshot_every": 0})
         replayed, version = await load_ms(replay_settings, account, rounds)

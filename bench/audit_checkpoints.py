@@ -17,12 +17,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
+from inbound import serving  # bench/inbound.py (on sys.path)
 
 from services.audit.bootstrap import create_app
 from services.audit.service_layer.checkpoints import make_checkpoint, publish, published_path
 from services.registry import migrations_dir
-from shared.auth import mint_dev_token
 from shared.envelope import Envelope
 from shared.migrations import upgrade
 from shared.settings import Settings
@@ -59,16 +58,8 @@ async def run(checkpoints: int, accounts: int) -> dict[str, Any]:
 
         for i in range(max(accounts, checkpoints)):
             await grow(i)
-        token = mint_dev_token(settings, role="compliance", subject="bench")
         out: dict[str, Any] = {"checkpoints": max(accounts, checkpoints), "accounts": accounts}
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app),
-                base_url="http://audit",
-                headers={"Authorization": f"Bearer {token}"},
-            ) as client,
-        ):
+        async with serving(app, settings, role="compliance") as client:
 
             async def compare(label: str, **params: Any) -> None:
                 t = time.perf_counter()

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from figures import report  # bench/figures.py
-from inbound import accounts_api, envelope, post_all  # bench/inbound.py (on sys.path)
+from inbound import envelope, post_all, serving  # bench/inbound.py (on sys.path)
 from sqlalchemy import func, select
 
 from services.accounts.bootstrap import create_app
@@ -43,7 +43,7 @@ async def run(n: int, database_url: str | None) -> dict[str, Any]:
                 "fees": 0, "issued_on": "2026-03-01", "due_date": "2026-03-10"}  # fmt: skip
         events = [e for a in accounts for e in (envelope("AccountOpened", a, opened, 2),
                                                  envelope("BillIssued", a, bill))]  # fmt: skip
-        async with accounts_api(app, settings) as http:
+        async with serving(app, settings) as http:
             await post_all(http, events)
             index = runtime.tables.events
 

@@ -87,14 +87,16 @@ def inbound_events(n: int, accounts: int) -> list[dict[str, Any]]:
 
 
 @asynccontextmanager
-async def accounts_api(app: FastAPI, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The accounts app started, and a client holding an integrator's token for it."""
-    jwt = mint_dev_token(settings, role="integrator", subject="bench")
+async def serving(
+    app: FastAPI, settings: Settings, role: str = "integrator"
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The service's app started, and a client holding a development token of `role`."""
+    jwt = mint_dev_token(settings, role=role, subject="bench")
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app),
-            base_url="http://accounts",
+            base_url=f"http://{settings.service}",
             headers={"Authorization": f"Bearer {jwt}"},
         ) as http,
     ):
