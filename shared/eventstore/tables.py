@@ -58,11 +58,13 @@ class PlatformTables:
     parked: Table
     leases: Table
     rate_buckets: Table
+    positions: Table
+    gaps: Table
 
 
 def add_platform_tables(metadata: MetaData) -> PlatformTables:
-    """Define the event store, outbox, ledger, dead-letter, lease and rate-limit tables in
-    `metadata`."""
+    """Define the event store, outbox, ledger, dead-letter, lease, rate-limit, position and
+    gap tables in `metadata`."""
     events = Table(
         "events",
         metadata,
@@ -153,4 +155,31 @@ def add_platform_tables(metadata: MetaData) -> PlatformTables:
         Column("tokens", Float, nullable=False),
         Column("updated_at", Float, nullable=False),
     )
-    return PlatformTables(events, outbox, processed, dead_letters, parked, leases, rate_buckets)
+    # Where each consumer is in each partition, written in the transaction of the effects
+    # it read up to there (a tracking record): Kafka's committed offset is only a hint.
+    positions = Table(
+        "consumer_positions",
+        metadata,
+        Column("consumer", String(100), primary_key=True),
+        Column("topic", String(200), primary_key=True),
+        Column("partition", Integer, primary_key=True),
+        Column("next_offset", BigInteger, nullable=False),
+        Column("updated_at", UtcDateTime(), nullable=False),
+    )
+    # Offsets a consumer never read (the log no longer held them, or it was moved past
+    # them): every one is a record whose effects may be missing.
+    gaps = Table(
+        "consumer_gaps",
+        metadata,
+        Column("id", Position, primary_key=True, autoincrement=True),
+        Column("consumer", String(100), nullable=False),
+        Column("topic", String(200), nullable=False),
+        Column("partition", Integer, nullable=False),
+        Column("from_offset", BigInteger, nullable=False),
+        Column("to_offset", BigInteger, nullable=False),
+        Column("detected_at", UtcDateTime(), nullable=False),
+        UniqueConstraint("consumer", "topic", "partition", "from_offset", name="uq_gap_start"),
+    )
+    return PlatformTables(
+        events, outbox, processed, dead_letters, parked, leases, rate_buckets, positions, gaps
+    )
