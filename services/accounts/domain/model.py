@@ -20,6 +20,7 @@ from services.accounts.domain import backdating, closing, payments, relief
 from services.accounts.domain.bills import AllocationRecord, Bill, zero
 from services.accounts.domain.policy import DEFAULT_POLICIES, Policies, Policy
 from shared.catalogue import EventData
+from shared.delinquency import bill_days_past_due, paused_days
 from shared.envelope import Envelope
 from shared.errors import Rejected
 from shared.events import accounts as account_events
@@ -127,23 +128,14 @@ class Account:
 
     def paused_days(self, first: date, last: date) -> int:
         """How many days of [first, last] were paused."""
-        total, stop = 0, last + timedelta(days=1)
-        for start, end in self.pauses:
-            lo, hi = max(first, start), stop if end is None else min(stop, end)
-            total += max(0, (hi - lo).days)
-        return total
+        return paused_days(self.pauses, first, last)
 
     def bill_dpd(self, bill: Bill, on: date) -> int:
-        """The bill's days past due at the close of `on`: `on` - due date - grace days -
-        paused days, while it is unpaid.
-
-        The one definition of DPD: 0 at the close of the due date (the borrower has the
-        whole day), 1 at the close of the day after; every late-fee day is a DPD day.
-        """
-        start = bill.due_date + timedelta(days=self.policy.grace_days)
-        if bill.outstanding <= 0 or on <= start:
-            return 0
-        return max(0, (on - start).days - self.paused_days(start + timedelta(days=1), on))
+        """The bill's days past due at the close of `on` (shared.delinquency's rule): every
+        late-fee day is a DPD day."""
+        return bill_days_past_due(
+            bill.due_date, self.policy.grace_days, bill.outstanding, on, self.pauses
+        )
 
     def days_past_due_on(self, on: date) -> int:
         """The account's DPD at the close of `on`: that of its oldest unpaid bill."""

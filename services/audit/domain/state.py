@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
+
+from shared.delinquency import Pause, bill_days_past_due, paused_days
 
 COMPONENTS = ("late_fee", "fees", "interest", "principal")
 CONTACT_WINDOW = timedelta(days=7)
@@ -187,6 +189,116 @@ class _Balances:
                 pass
 
 
+class _Delinquency:
+    """Each bill's due date and what is still owed on it, and the pauses: enough to
+    compute the account's DPD at the latest close exactly as accounts does (that of its
+    oldest unpaid bill), after payments that changed which bill is oldest without any
+    bucket change to say so.
+
+    Grace days are policy, on no event: each `BillBecameOverdue` pins them (its DPD is
+    the business date less due date, grace and paused days).
+    """
+
+    def __init__(self) -> None:
+        self.due: dict[str, date] = {}
+        self.owed: dict[str, int] = {}
+        self.sources: dict[str, dict[str, int]] = {}  # payment id / credit:<bill> → per bill
+        self.pauses: list[Pause] = []
+        self.plans: set[str] = set()
+        self.grace: int | None = None
+        self.close: date | None = None
+
+    def _owe(self, bill_id: str, amount: int) -> None:
+        self.owed[bill_id] = self.owed.get(bill_id, 0) + amount
+
+    def _allocate(
+        self, source: str, allocations: Iterable[Mapping[str, Any]], *, replaces: bool = False
+    ) -> None:
+        """Pay bills from a source; a reallocation first gives back what it paid before.
+        (As accounts does: a source's record is its latest allocation.)"""
+        if replaces:
+            for bill_id, amount in self.sources.get(source, {}).items():
+                self._owe(bill_id, amount)
+        parts: dict[str, int] = {}
+        for a in allocations:
+            bill_id, amount = str(a["bill_id"]), int(a["amount"])
+            parts[bill_id] = parts.get(bill_id, 0) + amount
+            self._owe(bill_id, -amount)
+        self.sources[source] = parts
+
+    def bill_dpd(self, bill_id: str, on: date, grace: int) -> int:
+        """The bill's DPD at the close of `on`, by accounts' rule."""
+        return bill_days_past_due(
+            self.due[bill_id], grace, self.owed.get(bill_id, 0), on, self.pauses
+        )
+
+    def days_past_due(self) -> int | None:
+        """DPD at the latest close with what is owed now; None when the trail cannot say
+        (no close, or no overdue report that pins the grace days)."""
+        if self.close is None or self.grace is None:
+            return None
+        close, grace = self.close, self.grace
+        return max((self.bill_dpd(b, close, grace) for b in self.due), default=0)
+
+    def _pin_grace(self, d: Mapping[str, Any]) -> None:
+        due, on = date.fromisoformat(d["due_date"]), date.fromisoformat(d["business_date"])
+        dpd = int(d["days_past_due"])
+        for grace in range(max(0, (on - due).days)):
+            start = due + timedelta(days=grace)
+            if (on - start).days - paused_days(self.pauses, start + timedelta(days=1), on) == dpd:
+                self.grace = grace
+                return
+
+    def apply(self, type_: str, d: Mapping[str, Any]) -> None:
+        match type_:
+            case "BillIssued":
+                bill_id = str(d["bill_id"])
+                self.due[bill_id] = date.fromisoformat(d["due_date"])
+                self._owe(bill_id, int(d["principal"]) + int(d.get("interest") or 0))
+                self._owe(bill_id, int(d.get("fees") or 0))
+            case "PaymentAllocated":
+                self._allocate(str(d["payment_id"]), d["allocations"])
+            case "PaymentReallocated":
+                self._allocate(str(d["source_id"]), d["allocations"], replaces=True)
+            case "CreditApplied":
+                self._allocate(f"credit:{d['bill_id']}", [d["allocation"]])
+            case "LateFeeAccrued":
+                self._owe(str(d["bill_id"]), int(d["amount"]))
+            case "LateFeeReversed":
+                self._owe(str(d["bill_id"]), -int(d["amount"]))
+            case "FeesWaived":
+                for w in d["waived"]:
+                    self._owe(str(w["bill_id"]), -int(w["amount"]))
+            case "BalanceReinstalled":
+                for r in d["replaced"]:
+                    self._owe(str(r["bill_id"]), -int(r["amount"]))
+                for i in d["installments"]:
+                    self.due[str(i["bill_id"])] = date.fromisoformat(i["due_date"])
+                    self._owe(str(i["bill_id"]), sum(int(i[c]) for c in COMPONENTS))
+            case "DueDatesDeferred":
+                for move in d["moves"]:
+                    self.due[str(move["bill_id"])] = date.fromisoformat(move["to_date"])
+            case "DelinquencyPaused":
+                if not self.plans:
+                    self.pauses.append((_date_or_min(d.get("business_date")), None))
+                self.plans.add(str(d["plan_id"]))
+            case "DelinquencyResumed":
+                self.plans.discard(str(d["plan_id"]))
+                if not self.plans and self.pauses and self.pauses[-1][1] is None:
+                    self.pauses[-1] = (self.pauses[-1][0], _date_or_min(d.get("business_date")))
+            case "BillBecameOverdue":
+                self._pin_grace(d)
+            case "AccountDayClosed":
+                self.close = date.fromisoformat(d["business_date"])
+            case _:
+                pass
+
+
+def _date_or_min(value: Any) -> date:
+    """A pause's date; before the account's first close accounts has none (date.min)."""
+    return date.fromisoformat(value) if value else date.min
+
+
 def _corrects_a_later_close(type_: str, d: Mapping[str, Any], close_date: str | None) -> bool:
     """Whether a compensating event corrects a day close that the entries do not reach.
 
@@ -207,6 +319,7 @@ def reconstruct(entries: Iterable[Mapping[str, Any]], as_of: datetime) -> Accoun
     state = AccountState(as_of=as_of)
     window_from = as_of - CONTACT_WINDOW
     balances = _Balances()
+    delinquency = _Delinquency()
     plans: dict[str, dict[str, Any]] = {}
     for entry in entries:
         type_, d = str(entry["type"]), entry.get("data") or {}
@@ -222,10 +335,16 @@ def reconstruct(entries: Iterable[Mapping[str, Any]], as_of: datetime) -> Accoun
                 )
                 continue
             balances.apply(type_, d, entry)
+            delinquency.apply(type_, d)
             _apply(state, plans, type_, d, entry, window_from)
         except (KeyError, TypeError, ValueError) as exc:
             # An event of a schema this fold does not know: say so rather than guess.
             state.notes.append(f"seq {entry['seq']} ({type_}) not folded: {exc!r}")
+    # The closes' DPD is that of the oldest bill unpaid then; a payment since may have
+    # paid it, and only a bucket change would have said so.
+    dpd = _computed(delinquency, state)
+    if dpd is not None:
+        state.days_past_due = dpd
     if state.entries:
         state.balances = balances.values
         close = balances.close
@@ -249,6 +368,15 @@ def reconstruct(entries: Iterable[Mapping[str, Any]], as_of: datetime) -> Accoun
     if state.active_plan:
         state.active_plan = {k: v for k, v in state.active_plan.items() if k != "status"}
     return state
+
+
+def _computed(delinquency: _Delinquency, state: AccountState) -> int | None:
+    """The DPD the bills on the trail give at the latest close, if they can give one."""
+    try:
+        return delinquency.days_past_due()
+    except (KeyError, TypeError, ValueError) as exc:
+        state.notes.append(f"days past due as the latest event said: {exc!r}")
+        return None
 
 
 def _apply(
