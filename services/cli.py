@@ -129,14 +129,30 @@ def cmd_audit_rebuild(args: argparse.Namespace) -> None:
     async def run() -> None:
         await runtime.start(consume=False)
         try:
-            read = await rebuild_module.rebuild(runtime, bar)
-            summary = await rebuild_module.heads_and_root(runtime)
+            if args.compare:
+                comparison = await rebuild_module.compare(runtime)
+            else:
+                result = await rebuild_module.rebuild(runtime, bar)
+                summary = await rebuild_module.heads_and_root(runtime)
         finally:
             await runtime.stop()
+        if args.compare:
+            print(json.dumps(comparison.to_dict(), indent=2))
+            if not comparison.equal:
+                raise SystemExit(1)
+            return
         print(file=sys.stderr)
         print(
             json.dumps(
-                {"records": read, "accounts": len(summary["heads"]), "root": summary["root"]}
+                {
+                    "records": result.records,
+                    "in_logged_order": result.in_logged_order,
+                    "beyond_the_log": result.beyond_the_log,
+                    "missing": result.missing,
+                    "differing": result.differing,
+                    "accounts": len(summary["heads"]),
+                    "root": summary["root"],
+                }
             )
         )
 
@@ -248,7 +264,15 @@ def parser() -> argparse.ArgumentParser:
     vb.add_argument("--public-key", help="the operator's published Ed25519 public key (PEM)")
     vb.set_defaults(fn=cmd_audit_verify_bundle)
     rb = audit_sub.add_parser(
-        "rebuild", help="discard the audit store and re-consume every topic (service stopped)"
+        "rebuild",
+        help="discard the audit trail and re-consume every topic in the logged chain order "
+        "(service stopped)",
+    )
+    rb.add_argument(
+        "--compare",
+        action="store_true",
+        help="change nothing: re-derive the entries from the topics and compare them with "
+        "the trail (exit 1 on any difference)",
     )
     rb.set_defaults(fn=cmd_audit_rebuild)
     er = audit_sub.add_parser(

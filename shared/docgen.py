@@ -113,6 +113,7 @@ TOPICS = {
         "ContactPreferencesSet",
         "ContactDetailsShown",
     ],
+    "audit": ["TrailChained"],
 }
 
 

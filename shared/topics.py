@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Topics:
-    """The five topics of arrears: integrators' inbound, one per service, and dead letters."""
+    """The six topics of arrears: integrators' inbound, one per service (audit's holds the
+    order it chained in), and dead letters."""
 
     prefix: str = "arrears"
 
@@ -28,9 +29,13 @@ class Topics:
         return f"{self.prefix}.contact"
 
     @property
+    def audit(self) -> str:
+        return f"{self.prefix}.audit"
+
+    @property
     def dlq(self) -> str:
         return f"{self.prefix}.dlq"
 
     def all(self) -> list[str]:
         """Every topic, for provisioning."""
-        return [self.inbound, self.accounts, self.plans, self.contact, self.dlq]
+        return [self.inbound, self.accounts, self.plans, self.contact, self.audit, self.dlq]

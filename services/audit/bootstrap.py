@@ -49,6 +49,7 @@ def bootstrap(
         pass
 
     ConfiguredUnitOfWork.views = views
+    ConfiguredUnitOfWork.order_topic = settings.topics.audit
 
     return make_runtime(
         settings,

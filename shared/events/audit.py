@@ -1,14 +1,15 @@
-"""Audit's own entries on an account's trail. Audit publishes no topic: these are chained
-onto the trail by audit itself and reach readers only through its API and bundles."""
+"""Audit's own events: entries it chains onto an account's trail itself (they reach readers
+only through its API and bundles), and the order it chained in, on `arrears.audit`."""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from shared.bounds import MAX_DAYS, MAX_INT64, Instant
+from shared.bounds import MAX_DAYS, MAX_INT64, MAX_ITEMS, Instant
 from shared.catalogue import EventData, Upcaster
+from shared.envelope import ACCOUNT_ID_PATTERN, MAX_ACCOUNT_ID_LENGTH
 
 
 class PersonalDataErased(EventData):
@@ -33,5 +34,35 @@ class PersonalDataErased(EventData):
     retention_days: int = Field(ge=1, le=MAX_DAYS)
 
 
-MODELS: list[type[EventData]] = [PersonalDataErased]
+class ChainedEntry(BaseModel):
+    """One event as audit chained it: onto which account's trail, at which seq, with
+    which resulting hash."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    account_id: str = Field(
+        min_length=1, max_length=MAX_ACCOUNT_ID_LENGTH, pattern=ACCOUNT_ID_PATTERN
+    )
+    seq: int = Field(ge=1, le=MAX_INT64)
+    event_id: str = Field(min_length=1, max_length=36)
+    hash: str = Field(pattern=r"^[0-9a-f]{64}$", min_length=64, max_length=64)
+
+
+class TrailChained(EventData):
+    """Audit chained these events onto their accounts' trails, in this order, in one
+    transaction (published on `arrears.audit` through audit's outbox in that transaction).
+
+    It is the order the chains were built in, which no source topic holds (an account's
+    events arrive on several topics and partitions): `arrears audit rebuild` replays the
+    topics in it, so a rebuild reproduces the live trail's heads and root. The account id
+    of its envelope is `*`.
+    """
+
+    event_type: ClassVar[str] = "TrailChained"
+    schema_version: ClassVar[int] = 1
+
+    entries: list[ChainedEntry] = Field(min_length=1, max_length=MAX_ITEMS)
+
+
+MODELS: list[type[EventData]] = [PersonalDataErased, TrailChained]
 UPCASTERS: dict[tuple[str, int], Upcaster] = {}

@@ -338,7 +338,7 @@ async def test_two_rebuilds_give_the_same_heads_and_root(tmp_path: Path) -> None
                 assert await uow.verify("R1") is None
         finally:
             await runtime.stop()
-        assert read >= 8 and progress[-1][0] == progress[-1][1]
+        assert read.records >= 8 and progress[-1][0] == progress[-1][1]
     assert results[0] == results[1] == before
 
 

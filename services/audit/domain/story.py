@@ -21,9 +21,9 @@ Entry = Mapping[str, Any]
 """One trail entry as the audit store serves it: seq, event_id, type, schema_version,
 source, occurred_at, recorded_at, data, hash."""
 
-SKIPPED = frozenset({"AccountDayClosed", "BusinessDayClosed"})
+SKIPPED = frozenset({"AccountDayClosed", "BusinessDayClosed", "TrailChained"})
 """Bookkeeping with no story of its own: a line per closed day would drown the rest
-(the state view reads them)."""
+(the state view reads them); the order audit chained in is on no account's trail."""
 
 
 @dataclass(frozen=True)

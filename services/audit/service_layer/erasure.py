@@ -13,13 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from services.audit.service_layer.unit_of_work import AuditUnitOfWork
+from services.audit.service_layer.unit_of_work import SOURCE, AuditUnitOfWork
 from shared.auth import Principal
 from shared.catalogue import new_envelope
 from shared.errors import Rejected
 from shared.events.audit import PersonalDataErased
-
-SOURCE = "audit"
 
 
 class NoTrail(Rejected):

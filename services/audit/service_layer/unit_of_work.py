@@ -28,12 +28,17 @@ from services.audit.domain.personal import ERASURE, commit
 from services.audit.domain.verify import BrokenLink, StoredEntry, verify_chain
 from services.audit.service_layer.view_cache import ViewCache
 from shared.auth import Principal
-from shared.catalogue import PersonalValue
+from shared.bounds import MAX_ITEMS
+from shared.catalogue import PersonalValue, new_envelope
 from shared.db import in_chunks
 from shared.envelope import Envelope
 from shared.errors import UnknownEventType
+from shared.events.audit import ChainedEntry, TrailChained
 from shared.eventstore.store import utc
 from shared.uow import SqlUnitOfWork
+
+SOURCE = "audit"
+"""The source of the events audit itself produces."""
 
 
 @dataclass
@@ -47,6 +52,7 @@ class _StagedTrail:
     keys: dict[str, bytes] = field(default_factory=dict)
     entries: list[dict[str, Any]] = field(default_factory=list)
     values: list[dict[str, Any]] = field(default_factory=list)
+    chained: list[ChainedEntry] = field(default_factory=list)
 
 
 class AuditUnitOfWork(SqlUnitOfWork):
@@ -54,6 +60,15 @@ class AuditUnitOfWork(SqlUnitOfWork):
 
     views: ViewCache = ViewCache(0)
     """Views reused across transactions; the bootstrap gives each runtime its own."""
+
+    order_topic: str | None = None
+    """Where each transaction publishes the order it chained in (`TrailChained`), through
+    the outbox in that transaction: the order exists exactly when the chain does. The
+    bootstrap sets it; None publishes nothing."""
+
+    logged: frozenset[str] = frozenset()
+    """Event ids whose chaining is on the order log already: a rebuild replaying that log
+    does not publish it again (the bootstrap's class, set by the rebuild alone)."""
 
     def declared_personal(
         self, event_type: str, version: int, data: Mapping[str, Any]
@@ -182,21 +197,20 @@ class AuditUnitOfWork(SqlUnitOfWork):
             ).first()
             head = (row.seq, row.hash) if row else (0, GENESIS)
         seq, prev = head[0] + 1, head[1]
-        event = env.model_dump(mode="json")
         personal = self.declared_personal(env.type, env.schema_version, env.data)
-        values = []
+        key = None
         if personal:
             key = trail.keys.get(env.account_id) or await self.subject_key(
                 env.account_id, create=True
             )
             assert key is not None
             trail.keys[env.account_id] = key
-            event["data"] = commit(event["data"], personal, event_id, key)
-            values = [
-                {"account_id": env.account_id, "seq": seq, "path": v.path, "value": v.value}
-                for v in personal
-            ]
-        body = canonical(event)
+        values = [
+            {"account_id": env.account_id, "seq": seq, "path": v.path, "value": v.value}
+            for v in personal
+        ]
+        body = self.chained_body(env, key, personal)
+        assert body is not None
         hashed = link_canonical(prev, body)
         entry = {
             "account_id": env.account_id,
@@ -212,6 +226,10 @@ class AuditUnitOfWork(SqlUnitOfWork):
             "prev_hash": prev,
         }
         trail.heads[env.account_id] = (seq, hashed)
+        if event_id not in self.logged:
+            trail.chained.append(
+                ChainedEntry(account_id=env.account_id, seq=seq, event_id=event_id, hash=hashed)
+            )
         trail.present.add(event_id)
         trail.looked_up.add(event_id)
         trail.entries.append(entry)
@@ -220,10 +238,44 @@ class AuditUnitOfWork(SqlUnitOfWork):
             await self._flush_trail()
         return seq, hashed
 
+    def chained_body(
+        self, env: Envelope, key: bytes | None, personal: list[PersonalValue] | None = None
+    ) -> bytes | None:
+        """The bytes an event is chained as: its personal fields (`personal`, else what the
+        catalogue declares) as commitments under the account's key; None for an event with
+        personal fields and no key (erased)."""
+        event = env.model_dump(mode="json")
+        if personal is None:
+            personal = self.declared_personal(env.type, env.schema_version, env.data)
+        if personal:
+            if key is None:
+                return None
+            event["data"] = commit(event["data"], personal, str(env.id), key)
+        return canonical(event)
+
     async def flush(self) -> None:
-        """Insert the staged trail rows, then the platform's staged rows."""
+        """Insert the staged trail rows and queue the order they were chained in, then the
+        platform's staged rows."""
         await self._flush_trail()
+        await self._log_order()
         await super().flush()
+
+    async def _log_order(self) -> None:
+        trail = self._trail
+        if not trail.chained or self.order_topic is None:
+            return
+        chained, trail.chained = trail.chained, []
+        facts = [
+            new_envelope(
+                TrailChained(entries=chained[i : i + MAX_ITEMS]),
+                account_id="*",
+                occurred_at=self.now,
+                recorded_at=self.now,
+                source=SOURCE,
+            )
+            for i in range(0, len(chained), MAX_ITEMS)
+        ]
+        await self.outbox.add(self.order_topic, facts)
 
     async def _flush_trail(self) -> None:
         trail = self._trail
