@@ -629,6 +629,18 @@ class KafkaSubscription(Subscription):
                 f"group {self._group!r} no longer holds all of {sorted(offsets)}: {exc}"
             ) from exc
 
+    async def seek(self, offsets: Mapping[TopicPartition, int]) -> None:
+        """Read each of these held partitions next from the given offset (a stored position);
+        callable from `on_assigned`, before the partitions' first records are polled."""
+        consumer = self._require()
+        held = consumer.assignment()
+        for tp, offset in offsets.items():
+            ktp = KafkaTopicPartition(tp.topic, tp.partition)
+            if ktp in held:
+                # An offset the log no longer holds falls back to auto_offset_reset
+                # (earliest); the consumer then sees the hole and records a gap.
+                consumer.seek(ktp, offset)
+
     async def seek_to_beginning(self) -> None:
         """Read the assigned partitions again from their first record (a replay)."""
         consumer = self._require()

@@ -68,6 +68,11 @@ class Subscription(abc.ABC):
         """Record, per partition, the offset of the next record to read; raise CommitFailed."""
 
     @abc.abstractmethod
+    async def seek(self, offsets: Mapping[TopicPartition, int]) -> None:
+        """Read each of these held partitions next from the given offset (a stored position);
+        callable from `on_assigned`, before the partitions' first records are polled."""
+
+    @abc.abstractmethod
     async def seek_to_beginning(self) -> None:
         """Read the assigned partitions again from their first record (a replay)."""
 

@@ -21,6 +21,7 @@ from shared.db import make_engine, make_sessions
 from shared.envelope import Envelope
 from shared.errors import ConcurrencyError
 from shared.eventlog.embedded import EmbeddedEventLog
+from shared.eventlog.port import TopicPartition
 from shared.events import default_catalogue
 from shared.events.inbound import BusinessDayClosed
 from shared.eventstore.relay import OutboxRelay
@@ -234,3 +235,33 @@ class StoreContract:
                 select(func.count()).select_from(snapshot_tables.snapshots)
             )
             assert rows.scalar() == 2
+
+    async def test_positions_are_replaced_per_partition_and_gaps_recorded_once(
+        self, uow: UowFactory
+    ) -> None:
+        a, b = TopicPartition("t", 0), TopicPartition("t", 1)
+        async with uow() as u:
+            await u.positions.save("c", {a: 5, b: 2})
+            await u.positions.save("other", {a: 9})
+            await u.commit()
+        async with uow() as u:
+            await u.positions.save("c", {a: 7})  # one row per partition, replaced
+            await u.positions.add_gaps("c", [(a, 3, 5)])
+            await u.commit()
+        async with uow() as u:
+            await u.positions.add_gaps("c", [(a, 3, 5), (b, 0, 1)])  # the first is known
+            await u.commit()
+        async with uow() as u:
+            assert await u.positions.load("c") == {a: 7, b: 2}
+            assert await u.positions.load("other") == {a: 9}
+            gaps = await u.positions.gaps("c")
+            assert [(g.partition, g.from_offset, g.to_offset) for g in gaps] == [
+                (0, 3, 5),
+                (1, 0, 1),
+            ]
+            assert gaps[0].detected_at == NOW
+            await u.positions.forget("c")
+            await u.commit()
+        async with uow() as u:
+            assert await u.positions.load("c") == {} and await u.positions.gaps("c") == []
+            assert await u.positions.load("other") == {a: 9}

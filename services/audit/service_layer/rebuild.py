@@ -53,6 +53,8 @@ async def rebuild(
         await uow.session.execute(
             delete(platform.processed).where(platform.processed.c.consumer == consumer.name)
         )
+        # Re-read from the first record: the old positions and gaps describe the old trail.
+        await uow.positions.forget(consumer.name)
         await uow.commit()
     ends = {tp: o for tp, o in (await runtime.log.end_offsets(topics)).items() if o > 0}
     total = sum(ends.values())
