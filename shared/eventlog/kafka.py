@@ -52,6 +52,7 @@ from shared.eventlog.port import (
     Record,
     Subscription,
     TopicPartition,
+    Unpublishable,
 )
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,13 @@ _PERMANENT_PUBLISH_ERRORS: tuple[type[Exception], ...] = (
     TopicAuthorizationFailedError,
     UnsupportedVersionError,
     KafkaConfigurationError,
+)
+
+# Of those, the ones about one message, not the topic or the client: the relay parks
+# that message's key and goes on with the others.
+_MESSAGE_REFUSED_ERRORS: tuple[type[Exception], ...] = (
+    MessageSizeTooLargeError,
+    RecordTooLargeError,
 )
 
 # What the group coordinator answers when this member's generation is gone; aiokafka
@@ -257,6 +265,8 @@ class KafkaEventLog(EventLog):
         producer = await self._current_producer()
         try:
             return await self._send_all(producer, topic, messages)
+        except _MESSAGE_REFUSED_ERRORS as exc:
+            raise Unpublishable(f"{type(exc).__name__}: {exc}") from exc
         except _PERMANENT_PUBLISH_ERRORS:
             raise
         except KafkaError as exc:
@@ -274,6 +284,8 @@ class KafkaEventLog(EventLog):
         producer = await self._current_producer()
         try:
             return await self._send_all(producer, topic, messages)
+        except _MESSAGE_REFUSED_ERRORS as exc:
+            raise Unpublishable(f"{type(exc).__name__}: {exc}") from exc
         except _PERMANENT_PUBLISH_ERRORS:
             raise
         except KafkaError:

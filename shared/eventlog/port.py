@@ -41,6 +41,10 @@ class Published:
     offset: int
 
 
+class Unpublishable(Exception):
+    """The log refuses this message itself (e.g. too large): sending it again cannot succeed."""
+
+
 class CommitFailed(Exception):
     """The group moved a partition away before the offsets could be committed."""
 
