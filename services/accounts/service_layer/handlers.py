@@ -181,8 +181,7 @@ class InboundHandler:
             raise Rejected(f"account id {PLATFORM_ACCOUNT!r} is reserved")
         account = await uow.accounts.get(fact.account_id)
         account.open(data)
-        await uow.save(account, [fact], [], self._topics.accounts)
-        await uow.accounts.add_to_index(fact.account_id, fact.occurred_at, fact.source)
+        await uow.save(account, [fact], [], self._topics.accounts)  # indexes it too
 
     async def _close_day(
         self, uow: AccountsUnitOfWork, fact: Envelope, data: BusinessDayClosed
