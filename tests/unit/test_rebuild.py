@@ -156,3 +156,29 @@ def test_the_cli_checks_and_rebuilds(tmp_path: Path, monkeypatch: Any, capsys: A
     main(["rebuild", "accounts"])
     assert '"replaced": true' in capsys.readouterr().out
     main(["rebuild", "accounts", "--check"])
+
+
+def test_rebuild_audit_runs_the_audit_rebuild(monkeypatch: Any) -> None:
+    import services.cli as cli
+
+    called: list[Any] = []
+    monkeypatch.setattr(cli, "cmd_audit_rebuild", called.append)
+    main(["rebuild", "audit"])
+    assert len(called) == 1
+    try:
+        main(["rebuild", "audit", "--check"])
+    except SystemExit as exc:
+        assert "from the topics" in str(exc.code)
+    else:
+        raise AssertionError("audit has no check against its own store")
+
+
+def test_plans_and_contact_say_why_nothing_is_rebuilt(capsys: Any) -> None:
+    for service, tables in {
+        "plans": ["known_accounts", "account_standings", "plan_bills", "plan_index", "evidence"],
+        "contact": ["borrowers", "standings", "payments", "open_cases", "reminders"],
+    }.items():
+        main(["rebuild", service])
+        out = capsys.readouterr().out
+        assert f"{service} has no read model its own store can rebuild" in out
+        assert all(f"`{t}`" in out for t in tables), service
