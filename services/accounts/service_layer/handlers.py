@@ -199,8 +199,7 @@ class InboundHandler:
             raise Rejected(f"account id {PLATFORM_ACCOUNT!r} is reserved")
         account = await uow.accounts.get(fact.account_id)
         account.open(data)
-        await uow.save(account, [fact], [], self._topics.accounts)
-        await uow.accounts.add_to_index(fact.account_id, fact.occurred_at, fact.source)
+        await uow.save(account, [fact], [], self._topics.accounts)  # indexes it too
         # A close of every account covers the accounts opened on or before its date, however
         # late the opening is applied: one the fan-out could not see (it ran first) reaches
         # this account as the fan-out would have sent it, after what is queued for it here.

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import Table, delete, func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,10 +21,12 @@ from services.accounts.adapters.tables import (
 )
 from services.accounts.domain.model import Account
 from services.accounts.domain.policy import DEFAULT_POLICIES, Policies
+from services.accounts.service_layer.projections import account_rows
 from shared.cache import AggregateCache
 from shared.catalogue import Catalogue
 from shared.db import in_chunks
 from shared.envelope import Envelope, decode_envelope
+from shared.eventstore.rebuild import Row, write_rows
 from shared.eventstore.snapshots import Snapshot, SnapshotStore
 from shared.eventstore.store import EventStore
 from shared.pii import redact
@@ -59,7 +61,7 @@ class AccountRepository:
         # because the unit of work lives for one transaction and `save` applies what it
         # appends to the same object; a failed run discards the unit of work with it.
         self._seen: dict[str, Account] = {}
-        self._opened: list[dict[str, object]] = []
+        self._projected: list[tuple[Table, Row]] = []
         self._entries: dict[str, tuple[datetime, str | None] | None] = {}
 
     async def get(self, account_id: str) -> Account:
@@ -132,13 +134,11 @@ class AccountRepository:
         """A page of the account's events of the given types, in stream order."""
         return await self._events.of_types(stream_id(account_id), types, offset, limit)
 
-    async def add_to_index(
-        self, account_id: str, opened_at: datetime, opened_by: str | None = None
-    ) -> None:
-        """List a newly opened account (for day closes that cover every account)."""
-        self._opened.append(
-            {"account_id": account_id, "opened_at": opened_at, "opened_by": opened_by}
-        )
+    def project(self, envelopes: Sequence[Envelope]) -> None:
+        """Stage the read-model rows of events appended to account streams (the index of
+        opened accounts, for day closes that cover every account)."""
+        for env in envelopes:
+            self._projected.extend(account_rows(env))
 
     async def opened_by(self, account_id: str) -> str | None:
         """Who opened the account (None: unknown account, or opened before owners were kept)."""
@@ -175,10 +175,10 @@ class AccountRepository:
         return found
 
     async def flush(self) -> None:
-        """Write the accounts opened in this transaction to the index, in one statement."""
-        if self._opened:
-            rows, self._opened = self._opened, []
-            await self._session.execute(insert(account_index), rows)
+        """Write the read-model rows staged in this transaction, a statement per table."""
+        if self._projected:
+            rows, self._projected = self._projected, []
+            await write_rows(self._session, rows)
 
     async def id_pages(self, size: int, opened_by: str | None = None) -> AsyncIterator[list[str]]:
         """Every open account id (of one opener, if given) in pages of `size`, in id order:
@@ -432,6 +432,7 @@ class AccountsUnitOfWork(SqlUnitOfWork):
         new = [*facts, *emitted]
         stream = stream_id(account.account_id)
         await self.events.append(stream, account.version, new)
+        self.accounts.project(new)
         for env in new:
             account.apply(env)
         before, account.version = account.version, account.version + len(new)
