@@ -1,4 +1,4 @@
-"""The `arrears` command: serve, migrate, export schemas, work dead letters."""
+"""The `arrears` command: serve, migrate, export schemas, rebuild read models, work dead letters."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import importlib
 import json
 import logging
 import sys
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from services.registry import bootstrap_module, migrations_dir
 from shared.auth import ROLES, Principal, mint_dev_token
 from shared.errors import ArrearsError
 from shared.events import default_catalogue
+from shared.eventstore.rebuild import PAGE, Report, describe, rebuild
 from shared.migrations import upgrade
 from shared.pii import install_log_redaction, uvicorn_log_config
 from shared.settings import SERVICES, Settings
@@ -111,20 +113,27 @@ def cmd_audit_verify_bundle(args: argparse.Namespace) -> None:
         print(f"OK: {disclosed} disclosed personal values match their commitments in the chain")
 
 
-def cmd_audit_rebuild(args: argparse.Namespace) -> None:
-    audit = bootstrap_module("audit")
-    rebuild_module = importlib.import_module("services.audit.service_layer.rebuild")
-    runtime = audit.bootstrap()
+def progress_bar(unit: str) -> Callable[[int, int], None]:
+    """A progress bar on stderr, redrawn in place: `[####....] 12,000/40,000 events`."""
 
     def bar(done: int, total: int) -> None:
         width = 40
         filled = width * done // max(total, 1)
         print(
-            f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}",
+            f"\r[{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,} {unit}",
             end="",
             file=sys.stderr,
             flush=True,
         )
+
+    return bar
+
+
+def cmd_audit_rebuild(args: argparse.Namespace) -> None:
+    audit = bootstrap_module("audit")
+    rebuild_module = importlib.import_module("services.audit.service_layer.rebuild")
+    runtime = audit.bootstrap()
+    bar = progress_bar("records")
 
     async def run() -> None:
         await runtime.start(consume=False)
@@ -157,6 +166,56 @@ def cmd_audit_rebuild(args: argparse.Namespace) -> None:
         )
 
     asyncio.run(run())
+
+
+def cmd_rebuild(args: argparse.Namespace) -> None:
+    if args.service == "audit":
+        if args.check:
+            raise SystemExit(
+                "arrears: audit's trail is rebuilt from the topics, not its own store; "
+                "compare two runs' heads and root instead (arrears audit rebuild)"
+            )
+        cmd_audit_rebuild(args)
+        return
+    # Looked up by name, like the bootstraps: the CLI names services, they never each other.
+    found = importlib.import_module(f"services.{args.service}.service_layer.projections")
+    projection = found.PROJECTION
+    if projection is None:
+        print(f"arrears: {args.service} has no read model its own store can rebuild:")
+        print(found.__doc__)
+        return
+    runtime = bootstrap_module(args.service).bootstrap()
+
+    async def run() -> Report:
+        try:
+            return await rebuild(
+                runtime.engine,
+                runtime.tables.events,
+                runtime.catalogue,
+                projection,
+                check=args.check,
+                page=args.page,
+                progress=progress_bar("events"),
+            )
+        finally:
+            await runtime.engine.dispose()
+
+    report = asyncio.run(run())
+    print(file=sys.stderr)
+    for line in describe(report):
+        print(line, file=sys.stderr)
+    print(
+        json.dumps(
+            {
+                "events": report.events,
+                "replaced": report.replaced,
+                "tables": {name: diff.__dict__ for name, diff in report.tables.items()},
+            },
+            default=str,
+        )
+    )
+    if args.check and not report.equal:
+        raise SystemExit(1)
 
 
 def cmd_audit_erase(args: argparse.Namespace) -> None:
@@ -282,6 +341,21 @@ def parser() -> argparse.ArgumentParser:
     er.add_argument("account")
     er.add_argument("--reason", required=True, help="why (recorded on the trail)")
     er.set_defaults(fn=cmd_audit_erase)
+
+    rebuild_cmd = sub.add_parser(
+        "rebuild",
+        help="rebuild a service's read models from its own event store (service stopped); "
+        "audit's trail from the topics",
+    )
+    rebuild_cmd.add_argument("service", choices=SERVICES)
+    rebuild_cmd.add_argument(
+        "--check",
+        action="store_true",
+        help="rebuild into temporary tables and report differing rows; change nothing "
+        "(exit 1 if any differ)",
+    )
+    rebuild_cmd.add_argument("--page", type=int, default=PAGE, help="events per transaction")
+    rebuild_cmd.set_defaults(fn=cmd_rebuild)
 
     dlq = sub.add_parser("dlq", help="list, replay or discard dead letters")
     dlq.add_argument("action", choices=["list", "replay", "discard"])

@@ -68,7 +68,13 @@ def health_router(runtime: ServiceRuntime[Any]) -> APIRouter:
         checks = await runtime.ready()
         ok = all(v == "ok" for v in checks.values())
         return JSONResponse(
-            {"status": "ok" if ok else "unavailable", "checks": checks},
+            # Parked outbox keys do not make a service unready (everything else flows);
+            # they are for ops' alerts.
+            {
+                "status": "ok" if ok else "unavailable",
+                "checks": checks,
+                "outbox_parked": runtime.outbox_parked,
+            },
             status_code=200 if ok else 503,
         )
 

@@ -10,6 +10,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal
 
 from sqlalchemy import delete, insert, select, update
@@ -19,7 +20,7 @@ from shared.catalogue import Catalogue
 from shared.clock import Clock, SystemClock
 from shared.envelope import Envelope, decode_envelope
 from shared.errors import InvalidEvent, Rejected
-from shared.eventlog.port import CommitFailed, EventLog, Record, TopicPartition
+from shared.eventlog.port import CommitFailed, EventLog, Record, Subscription, TopicPartition
 from shared.eventstore.store import utc
 from shared.eventstore.tables import PlatformTables
 from shared.pii import redact
@@ -137,6 +138,13 @@ class EventConsumer:
         self._clock = clock or SystemClock()
         # Topics integrators publish to: their events are also held to "not in the future".
         self._door = frozenset(door_topics)
+        # The next offset this member expects per partition (None: no stored position).
+        self._expected: dict[TopicPartition, int | None] = {}
+
+    @property
+    def topics(self) -> list[str]:
+        """The topics this consumer reads."""
+        return list(self._topics)
 
     @property
     def handler(self) -> Handler:
@@ -147,7 +155,15 @@ class EventConsumer:
 
     async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
         """Consume until `stop` is set, then leave the group cleanly."""
-        sub = self._log.subscribe(self.name, self._topics, max_batch=self._max_batch)
+        sub: Subscription | None = None
+
+        async def resume(tps: set[TopicPartition]) -> None:
+            assert sub is not None
+            await self.resume(sub, tps)
+
+        sub = self._log.subscribe(
+            self.name, self._topics, max_batch=self._max_batch, on_assigned=resume
+        )
         await sub.start()
         if ready is not None:
             ready.set()
@@ -158,6 +174,8 @@ class EventConsumer:
                     continue
                 offsets = await self.process(records)
                 try:
+                    # Only a hint (and the lag metric): the position that counts was
+                    # written with the batch's effects.
                     await sub.commit(offsets)
                 except CommitFailed as exc:
                     # The partition moved; its new owner re-reads and the ledger absorbs it.
@@ -165,22 +183,43 @@ class EventConsumer:
         finally:
             await sub.close()
 
+    async def resume(self, sub: Subscription, tps: set[TopicPartition]) -> None:
+        """Read newly assigned partitions from the positions this consumer's database holds.
+
+        Kafka's committed offset can be ahead of the database (a non-durable commit, a
+        restore from backup, a failover to a lagging replica); starting there would skip
+        records whose effects the database no longer has.
+        """
+        async with self._uow() as uow:
+            stored = await uow.positions.load(self.name)
+        mine = {tp: offset for tp, offset in stored.items() if tp in tps}
+        if mine:
+            await sub.seek(mine)
+        for tp in tps:
+            self._expected[tp] = mine.get(tp)
+
     async def process(self, records: Sequence[Record]) -> dict[TopicPartition, int]:
         """Apply a batch in order; returns the offsets to commit afterwards.
 
         Runs of good records are applied in one transaction each (one commit, not one
         per event). The record that ends a run — invalid, refused, failing, or of a
         parked account — is then dealt with on its own, exactly as the one-by-one path
-        would, and the next run starts after it.
+        would, and the next run starts after it. Each run's transaction also stores the
+        partitions' positions up to its last record; records dealt with on their own
+        have their positions stored by the next run, or at the end of the batch.
         """
         ordered = merge_by_time(records)
-        offsets = {r.tp: r.offset + 1 for r in ordered}
+        offsets = next_offsets(ordered)
+        await self._record_gaps(ordered)
         parked = await self._parked_accounts()
+        stored = 0  # ordered[:stored] have their positions in the database
         i = 0
         while i < len(ordered):
             run = self._decode_run(ordered[i:], parked)
-            applied, failure = await self._apply_run(run)
+            applied, failure = await self._apply_run(run, partial(_prefix_offsets, ordered, i))
             i += applied
+            if applied:
+                stored = i
             if i == len(ordered):
                 break
             if applied < len(run):
@@ -190,9 +229,40 @@ class EventConsumer:
             if account is not None:
                 parked.add(account)
             i += 1
+        if stored < len(ordered):
+            async with self._uow() as uow:
+                await uow.positions.save(self.name, offsets)
+                await uow.commit()
+        self._expected.update(offsets)
         if self._on_applied:
             self._on_applied()
         return offsets
+
+    async def _record_gaps(self, ordered: Sequence[Record]) -> None:
+        """Record offsets between where this consumer was and a partition's first record here.
+
+        Positions move only by what was read, so a hole means the log no longer held
+        those records (retention) or the group was moved past them: their effects may
+        be missing, and audit says so instead of verifying a trail that lacks them.
+        """
+        gaps = []
+        seen: set[TopicPartition] = set()
+        for r in ordered:
+            if r.tp in seen:
+                continue
+            seen.add(r.tp)
+            expected = self._expected.get(r.tp)
+            if expected is not None and r.offset > expected:
+                gaps.append((r.tp, expected, r.offset))
+        if not gaps:
+            return
+        for tp, start, end in gaps:
+            log.error(
+                "%s never read %s/%d offsets %d-%d", self.name, tp.topic, tp.partition, start, end
+            )
+        async with self._uow() as uow:
+            await uow.positions.add_gaps(self.name, gaps)
+            await uow.commit()
 
     def _decode_run(self, records: Sequence[Record], parked: set[str]) -> list[Envelope]:
         """The leading records that are valid and not of a parked account."""
@@ -212,8 +282,11 @@ class EventConsumer:
         now = self._clock.now() if record.topic in self._door else None
         return self._catalogue.validate(decode_envelope(record.value), now=now)
 
-    async def _apply_run(self, run: list[Envelope]) -> tuple[int, Exception | None]:
-        """Apply the longest prefix of `run` that succeeds, in one transaction.
+    async def _apply_run(
+        self, run: list[Envelope], positions: Callable[[int], dict[TopicPartition, int]]
+    ) -> tuple[int, Exception | None]:
+        """Apply the longest prefix of `run` that succeeds, in one transaction, with the
+        positions after its first n records (`positions(n)`).
 
         Returns how many were applied and why the next one failed (None if all were).
         """
@@ -235,6 +308,7 @@ class EventConsumer:
                         applied.append(str(env.id))
                     position = end
                     await uow.processed.add_many(self.name, applied)
+                    await uow.positions.save(self.name, positions(end))
                     await uow.commit()
                 return end, failure
             except Exception as exc:  # the failing record is then handled alone
@@ -551,6 +625,15 @@ def _describe(exc: BaseException | None) -> str:
         text = str(cause).splitlines()[0] if str(cause) else ""
         return redact(f"{type(exc).__name__}: {type(cause).__name__}: {text}"[:500])
     return redact(f"{type(exc).__name__}: {exc}"[:500])
+
+
+def _prefix_offsets(records: Sequence[Record], start: int, n: int) -> dict[TopicPartition, int]:
+    return next_offsets(records[: start + n])
+
+
+def next_offsets(records: Sequence[Record]) -> dict[TopicPartition, int]:
+    """Per partition, the offset after the last of these records."""
+    return {r.tp: r.offset + 1 for r in records}
 
 
 def merge_by_time(records: Sequence[Record]) -> list[Record]:

@@ -158,6 +158,11 @@ class ServiceRuntime(Generic[U]):
         await self.log.close()
         await self.engine.dispose()
 
+    @property
+    def outbox_parked(self) -> int:
+        """How many keys' outbox messages wait behind one the event log refused."""
+        return self._relay.parked if self._relay is not None else 0
+
     def healthy(self) -> bool:
         """Whether every background task is still alive."""
         return bool(self._tasks) and all(not t.done() for t in self._tasks)

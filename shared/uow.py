@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared.catalogue import Catalogue
 from shared.clock import Clock
 from shared.envelope import Envelope
+from shared.eventstore.positions import Positions
 from shared.eventstore.store import EventStore, Outbox, ProcessedLedger
 from shared.eventstore.tables import PlatformTables
 
@@ -39,6 +40,7 @@ class SqlUnitOfWork:
         self.events = EventStore(self.session, self._tables, self._catalogue)
         self.outbox = Outbox(self.session, self._tables, self.now)
         self.processed = ProcessedLedger(self.session, self._tables, self.now)
+        self.positions = Positions(self.session, self._tables, self.now)
         self._committed = False
         return self
 

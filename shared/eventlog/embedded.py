@@ -419,6 +419,11 @@ class EmbeddedSubscription(Subscription):
 
         await self._log._run(lambda c: self._log._write(c, write))
 
+    async def seek(self, offsets: Mapping[TopicPartition, int]) -> None:
+        for tp, offset in offsets.items():
+            if tp in self._positions:
+                self._positions[tp] = offset
+
     async def seek_to_beginning(self) -> None:
         for tp in self._positions:
             self._positions[tp] = 0

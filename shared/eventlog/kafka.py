@@ -52,6 +52,7 @@ from shared.eventlog.port import (
     Record,
     Subscription,
     TopicPartition,
+    Unpublishable,
 )
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,13 @@ _PERMANENT_PUBLISH_ERRORS: tuple[type[Exception], ...] = (
     TopicAuthorizationFailedError,
     UnsupportedVersionError,
     KafkaConfigurationError,
+)
+
+# Of those, the ones about one message, not the topic or the client: the relay parks
+# that message's key and goes on with the others.
+_MESSAGE_REFUSED_ERRORS: tuple[type[Exception], ...] = (
+    MessageSizeTooLargeError,
+    RecordTooLargeError,
 )
 
 # What the group coordinator answers when this member's generation is gone; aiokafka
@@ -257,6 +265,8 @@ class KafkaEventLog(EventLog):
         producer = await self._current_producer()
         try:
             return await self._send_all(producer, topic, messages)
+        except _MESSAGE_REFUSED_ERRORS as exc:
+            raise Unpublishable(f"{type(exc).__name__}: {exc}") from exc
         except _PERMANENT_PUBLISH_ERRORS:
             raise
         except KafkaError as exc:
@@ -274,6 +284,8 @@ class KafkaEventLog(EventLog):
         producer = await self._current_producer()
         try:
             return await self._send_all(producer, topic, messages)
+        except _MESSAGE_REFUSED_ERRORS as exc:
+            raise Unpublishable(f"{type(exc).__name__}: {exc}") from exc
         except _PERMANENT_PUBLISH_ERRORS:
             raise
         except KafkaError:
@@ -628,6 +640,18 @@ class KafkaSubscription(Subscription):
             raise CommitFailed(
                 f"group {self._group!r} no longer holds all of {sorted(offsets)}: {exc}"
             ) from exc
+
+    async def seek(self, offsets: Mapping[TopicPartition, int]) -> None:
+        """Read each of these held partitions next from the given offset (a stored position);
+        callable from `on_assigned`, before the partitions' first records are polled."""
+        consumer = self._require()
+        held = consumer.assignment()
+        for tp, offset in offsets.items():
+            ktp = KafkaTopicPartition(tp.topic, tp.partition)
+            if ktp in held:
+                # An offset the log no longer holds falls back to auto_offset_reset
+                # (earliest); the consumer then sees the hole and records a gap.
+                consumer.seek(ktp, offset)
 
     async def seek_to_beginning(self) -> None:
         """Read the assigned partitions again from their first record (a replay)."""

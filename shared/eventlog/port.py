@@ -41,6 +41,10 @@ class Published:
     offset: int
 
 
+class Unpublishable(Exception):
+    """The log refuses this message itself (e.g. too large): sending it again cannot succeed."""
+
+
 class CommitFailed(Exception):
     """The group moved a partition away before the offsets could be committed."""
 
@@ -66,6 +70,11 @@ class Subscription(abc.ABC):
     @abc.abstractmethod
     async def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
         """Record, per partition, the offset of the next record to read; raise CommitFailed."""
+
+    @abc.abstractmethod
+    async def seek(self, offsets: Mapping[TopicPartition, int]) -> None:
+        """Read each of these held partitions next from the given offset (a stored position);
+        callable from `on_assigned`, before the partitions' first records are polled."""
 
     @abc.abstractmethod
     async def seek_to_beginning(self) -> None:

@@ -8,13 +8,14 @@ import os
 import uuid
 from datetime import datetime, timedelta
 from itertools import groupby
+from typing import Any
 
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import delete, insert, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.clock import Clock
-from shared.eventlog.port import EventLog
+from shared.eventlog.port import EventLog, Unpublishable
 from shared.eventstore.tables import PlatformTables
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,11 @@ class OutboxRelay:
     skipped. Per-key order holds because one stream's transactions cannot commit out of
     order (the stream version is unique). A crash between publishing and marking means
     a message may be sent twice; consumers are idempotent on event id.
+
+    A message the log refuses itself (`Unpublishable`, e.g. too large) parks its key:
+    it and that key's later messages stay unpublished (so the key's order holds), every
+    other key goes on, and `parked` counts the parked keys. Parking lasts until the
+    relay restarts (or `unpark()`), when they are tried again: nothing is lost.
     """
 
     def __init__(
@@ -53,6 +59,16 @@ class OutboxRelay:
         self._idle_wait = idle_wait
         self._wake = asyncio.Event()
         self._held_until: datetime | None = None
+        self._parked: dict[tuple[str, bytes], int] = {}  # (topic, key) -> the refused position
+
+    @property
+    def parked(self) -> int:
+        """How many keys wait behind a message the log refused."""
+        return len(self._parked)
+
+    def unpark(self) -> None:
+        """Try the parked keys' messages again on the next batch."""
+        self._parked.clear()
 
     def notify(self) -> None:
         """Tell the relay new rows may be waiting (saves a poll interval)."""
@@ -104,33 +120,63 @@ class OutboxRelay:
         self._held_until = None
 
     async def run_once(self) -> int:
-        """Publish one batch; returns how many messages were sent."""
+        """Publish one batch; returns how many messages it sent or parked."""
         outbox = self._t.outbox
         # Short transactions on both sides of the publish: a write lock held across a
         # network round trip would stall every writer of a SQLite database.
         async with self._sessions() as session, session.begin():
             if not await self._hold_lease(session):
                 return 0
-            rows = (
-                await session.execute(
-                    select(outbox.c.position, outbox.c.topic, outbox.c.key, outbox.c.value)
-                    .where(outbox.c.published_at.is_(None))
-                    .order_by(outbox.c.position)
-                    .limit(self._batch)
-                )
-            ).all()
+            query = (
+                select(outbox.c.position, outbox.c.topic, outbox.c.key, outbox.c.value)
+                .where(outbox.c.published_at.is_(None))
+                .order_by(outbox.c.position)
+                .limit(self._batch)
+            )
+            if self._parked:
+                query = query.where(~tuple_(outbox.c.topic, outbox.c.key).in_(list(self._parked)))
+            rows = (await session.execute(query)).all()
         if not rows:
             return 0
+        sent: list[int] = []
         # Consecutive rows of one topic go as one batch; topics keep their relative order.
         for topic, group in groupby(rows, key=lambda r: r.topic):
-            await self._log.publish_batch(topic, [(r.key, r.value) for r in group])
-        async with self._sessions() as session, session.begin():
-            await session.execute(
-                update(outbox)
-                .where(outbox.c.position.in_([r.position for r in rows]))
-                .values(published_at=self._clock.now())
-            )
+            batch = list(group)
+            try:
+                await self._log.publish_batch(topic, [(r.key, r.value) for r in batch])
+                sent.extend(r.position for r in batch)
+            except Unpublishable:
+                sent.extend(await self._one_by_one(topic, batch))
+        if sent:
+            async with self._sessions() as session, session.begin():
+                await session.execute(
+                    update(outbox)
+                    .where(outbox.c.position.in_(sent))
+                    .values(published_at=self._clock.now())
+                )
         return len(rows)
+
+    async def _one_by_one(self, topic: str, batch: list[Any]) -> list[int]:
+        """Publish a refused batch a message at a time, parking the key of each refused one."""
+        sent = []
+        for r in batch:
+            if (topic, r.key) in self._parked:
+                continue  # behind its key's refused message, in order
+            try:
+                await self._log.publish_batch(topic, [(r.key, r.value)])
+            except Unpublishable as exc:
+                self._parked[(topic, r.key)] = r.position
+                # Position, size and the log's reason; never the key or value (personal data).
+                log.error(
+                    "outbox row %d (%d bytes) to %s refused by the log, its key parked: %s",
+                    r.position,
+                    len(r.value),
+                    topic,
+                    exc,
+                )
+                continue
+            sent.append(r.position)
+        return sent
 
     async def run(self, stop: asyncio.Event) -> None:
         """Relay until `stop` is set; errors are logged and retried with backoff."""

@@ -157,6 +157,35 @@ class EventLogContract:
             await sub.close()
         assert sorted(r.value for r in replay) == sorted(r.value for r in first)
 
+    async def test_seek_from_on_assigned_starts_each_partition_at_the_given_offset(
+        self, log: EventLog
+    ) -> None:
+        topic, group = self.topic(), self.group()
+        await self._publish_keys(log, topic, keys=3, per_key=4)
+        first = log.subscribe(group, [topic])
+        await first.start()
+        try:
+            everything = await drain(first, 12)
+            await commit_all(first, everything)  # the group's committed offsets: the ends
+        finally:
+            await first.close()
+        stored = {tp: 1 for tp in {r.tp for r in everything}}  # a position kept elsewhere
+        sub: Subscription | None = None
+
+        async def on_assigned(tps: set[TopicPartition]) -> None:
+            assert sub is not None
+            await sub.seek({tp: o for tp, o in stored.items() if tp in tps})
+
+        sub = log.subscribe(group, [topic], on_assigned=on_assigned)
+        await sub.start()
+        try:
+            again = await drain(sub, 12 - len(stored))
+        finally:
+            await sub.close()
+        assert sorted((r.tp, r.offset) for r in again) == sorted(
+            (r.tp, r.offset) for r in everything if r.offset >= 1
+        )
+
     async def test_two_members_split_the_partitions_and_consume_each_record_once(
         self, log: EventLog
     ) -> None:

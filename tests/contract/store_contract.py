@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from shared.db import make_engine, make_sessions
 from shared.envelope import Envelope
 from shared.errors import ConcurrencyError
 from shared.eventlog.embedded import EmbeddedEventLog
+from shared.eventlog.port import Published, TopicPartition, Unpublishable
 from shared.events import default_catalogue
 from shared.events.inbound import BusinessDayClosed
 from shared.eventstore.relay import OutboxRelay
@@ -42,6 +43,23 @@ def event(account: str = "A1", day: int = 1) -> Envelope:
         recorded_at=NOW,
         source="test",
     )
+
+
+class RefusingLog(EmbeddedEventLog):
+    """The embedded log with a broker's message size limit: larger messages are refused."""
+
+    def __init__(self, path: Path, max_value: int) -> None:
+        super().__init__(path)
+        self.max_value = max_value
+        self.sent: list[tuple[bytes, bytes]] = []
+
+    async def publish_batch(
+        self, topic: str, messages: Sequence[tuple[bytes, bytes]]
+    ) -> list[Published]:
+        if any(len(value) > self.max_value for _, value in messages):
+            raise Unpublishable("MessageSizeTooLargeError")
+        self.sent.extend(messages)
+        return await super().publish_batch(topic, messages)
 
 
 class StoreContract:
@@ -166,6 +184,39 @@ class StoreContract:
             await log.close()
         assert [Envelope.model_validate_json(r.value).id for r in got] == [e.id for e in events]
 
+    async def test_a_message_the_log_refuses_parks_its_key_and_the_others_go_on(
+        self, uow: UowFactory, tmp_path: Path
+    ) -> None:
+        async with uow() as u:
+            for key, sizes in (("K1", [1, 900, 1, 1]), ("K2", [1, 1])):
+                for n in sizes:
+                    await u.outbox.add_raw("out", str(uuid.uuid4()), key.encode(), {"pad": "x" * n})
+            await u.commit()
+        log = RefusingLog(tmp_path / "log.sqlite3", max_value=500)
+        await log.start()
+        try:
+            relay = OutboxRelay(self.sessions, platform, log, FixedClock(NOW))
+            await relay.run_once()
+            assert relay.parked == 1
+            assert await relay.run_once() == 0  # the parked key's rows are not read again
+            assert [(k, len(v) > 500) for k, v in log.sent] == [
+                (b"K1", False),
+                (b"K2", False),
+                (b"K2", False),
+            ]
+            # Ops raise the broker's limit; the relay tries its parked keys again, in order.
+            log.max_value, log.sent = 10_000, []
+            relay.unpark()
+            assert await relay.run_once() == 3
+            assert [(k, len(v) > 500) for k, v in log.sent] == [
+                (b"K1", True),
+                (b"K1", False),
+                (b"K1", False),
+            ]
+            assert relay.parked == 0
+        finally:
+            await log.close()
+
     async def test_only_one_relay_holds_the_lease(self, uow: UowFactory, tmp_path: Path) -> None:
         async with uow() as u:
             await u.record("s-1", 0, [event()], "out")
@@ -234,3 +285,33 @@ class StoreContract:
                 select(func.count()).select_from(snapshot_tables.snapshots)
             )
             assert rows.scalar() == 2
+
+    async def test_positions_are_replaced_per_partition_and_gaps_recorded_once(
+        self, uow: UowFactory
+    ) -> None:
+        a, b = TopicPartition("t", 0), TopicPartition("t", 1)
+        async with uow() as u:
+            await u.positions.save("c", {a: 5, b: 2})
+            await u.positions.save("other", {a: 9})
+            await u.commit()
+        async with uow() as u:
+            await u.positions.save("c", {a: 7})  # one row per partition, replaced
+            await u.positions.add_gaps("c", [(a, 3, 5)])
+            await u.commit()
+        async with uow() as u:
+            await u.positions.add_gaps("c", [(a, 3, 5), (b, 0, 1)])  # the first is known
+            await u.commit()
+        async with uow() as u:
+            assert await u.positions.load("c") == {a: 7, b: 2}
+            assert await u.positions.load("other") == {a: 9}
+            gaps = await u.positions.gaps("c")
+            assert [(g.partition, g.from_offset, g.to_offset) for g in gaps] == [
+                (0, 3, 5),
+                (1, 0, 1),
+            ]
+            assert gaps[0].detected_at == NOW
+            await u.positions.forget("c")
+            await u.commit()
+        async with uow() as u:
+            assert await u.positions.load("c") == {} and await u.positions.gaps("c") == []
+            assert await u.positions.load("other") == {a: 9}

@@ -26,6 +26,7 @@ from services.audit.domain.merkle import inclusion_proof, root, root_from_proof
 from services.audit.service_layer.checkpoints import load_signing_key
 from services.audit.service_layer.rebuild import heads_and_root, rebuild
 from services.cli import parser
+from shared.eventlog.port import TopicPartition
 from shared.settings import Settings, SettingsError
 from tests.support import auth, bill, eventually, now, opened, payment, running_stack, settings_for
 
@@ -369,12 +370,17 @@ async def test_pii_is_masked_in_history_and_csv_but_the_hash_covers_the_original
         ]
 
 
+@contextlib.asynccontextmanager
+async def audit_alone(tmp_path: Path) -> AsyncIterator[tuple[Clients, Any]]:
+    """The audit service on its own, and its runtime, to publish onto its topics directly."""
+    async with running_stack({"audit": settings_for("audit", tmp_path)}) as http:
+        yield http, http["audit"]._transport.app.state.runtime  # type: ignore[attr-defined]
+
+
 async def test_a_trail_missing_dead_lettered_or_parked_records_is_incomplete(
     tmp_path: Path,
 ) -> None:
-    settings = {"audit": settings_for("audit", tmp_path)}
-    async with running_stack(settings) as http:
-        runtime = http["audit"]._transport.app.state.runtime  # type: ignore[attr-defined]
+    async with audit_alone(tmp_path) as (http, runtime):
         inbound = runtime.settings.topics.inbound
 
         async def account(a: str) -> dict[str, Any]:
@@ -424,3 +430,30 @@ async def test_a_trail_missing_dead_lettered_or_parked_records_is_incomplete(
         assert everything["status"] == "incomplete" and everything["intact"] is False
         assert [i["account_id"] for i in everything["incomplete"]] == ["V1", "V2", "V3"]
         assert everything["broken"] == []
+
+
+async def test_a_trail_whose_consumer_never_read_some_source_offsets_is_incomplete(
+    tmp_path: Path,
+) -> None:
+    async with audit_alone(tmp_path) as (http, runtime):
+        inbound = runtime.settings.topics.inbound
+        first = await runtime.log.publish(inbound, b"G1", json.dumps(opened("G1")).encode())
+        tp = TopicPartition(first.topic, first.partition)
+        trail = runtime.consumers["trail"]
+
+        async def expected() -> int | None:
+            return trail._expected.get(tp)
+
+        await eventually(expected, lambda o: o == first.offset + 1)
+        # As if the opening had never been read: the bill after it reveals the hole.
+        trail._expected[tp] = first.offset
+        await runtime.log.publish(inbound, b"G1", json.dumps(bill("G1", "B1")).encode())
+        one = await eventually(lambda: verify(http, "G1"), lambda v: v["status"] != "verified")
+        assert one["status"] == "incomplete" and one["intact"] is False
+        assert "never read source offsets" in one["reason"]
+        everything = (await http["audit"].get("/v1/verify", params={"purpose": "check"})).json()
+        assert everything["status"] == "incomplete"
+        assert [
+            (g["topic"], g["partition"], g["from_offset"], g["to_offset"])
+            for g in everything["gaps"]
+        ] == [(tp.topic, tp.partition, first.offset, first.offset + 1)]

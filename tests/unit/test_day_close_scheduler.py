@@ -14,6 +14,7 @@ import pytest
 
 from services.accounts.bootstrap import create_app
 from services.accounts.service_layer.scheduler import DayCloseScheduler
+from services.accounts.service_layer.unit_of_work import stream_id
 from services.registry import migrations_dir
 from shared.clock import FixedClock
 from shared.migrations import upgrade
@@ -110,3 +111,50 @@ async def running_accounts(
         ) as client,
     ):
         yield client
+
+
+async def test_two_copies_with_clocks_minutes_apart_close_each_date_once(tmp_path: Path) -> None:
+    plain = settings_for("accounts", tmp_path)
+    await asyncio.to_thread(upgrade, plain, migrations_dir("accounts"))
+    async with running_accounts(plain) as client:
+        r = await client.post(
+            "/v1/inbound/events",
+            json={"events": [opened(a) for a in ("Y1", "Y2", "Y3")]},
+            headers=auth(plain, "integrator"),
+        )
+        assert r.json()["accepted"] == 3
+    scheduled = settings_for("accounts", tmp_path, day_close_at="23:30")
+    # One copy's clock is two minutes slow, the other's two minutes fast: one still
+    # sees the 11th as the latest due date, the other already the 12th.
+    slow = FixedClock(datetime.fromisoformat("2026-03-12T23:28:00+08:00"))
+    fast = FixedClock(datetime.fromisoformat("2026-03-12T23:32:00+08:00"))
+    async with (
+        running_accounts(scheduled, clock=slow) as one,
+        running_accounts(scheduled, clock=fast) as two,
+    ):
+        for client in (one, two):
+            await eventually(
+                lambda c=client: c.get("/v1/accounts/Y3", headers=auth(plain, "agent")),
+                lambda r: r.json()["last_closed_business_date"] == "2026-03-12",
+            )
+        # Both publish the 12th again, as a restart of either would.
+        for app_client, clock in ((one, slow), (two, fast)):
+            runtime = app_client._transport.app.state.runtime  # type: ignore[attr-defined]
+            again = DayCloseScheduler(
+                cut_off="23:30",
+                time_zone="Asia/Shanghai",
+                clock=clock,
+                uow_factory=runtime.uow,
+                inbound_topic=runtime.settings.topics.inbound,
+                notify=runtime.notify_relay,
+            )
+            await again.publish(date(2026, 3, 12))
+        inbound = runtime.consumers["inbound"]
+        await eventually(lambda: inbound.dead_letters(), lambda d: d == [], timeout=5)
+        await asyncio.sleep(1.0)  # let the republished closes arrive and be deduplicated
+        async with runtime.uow() as uow:
+            for account in ("Y1", "Y2", "Y3"):
+                events, _ = await uow.events.load(stream_id(account))
+                closes = [e.data["business_date"] for e in events if e.type == "AccountDayClosed"]
+                assert sorted(closes) == sorted(set(closes)), account
+                assert closes[-1] == "2026-03-12"

@@ -1,6 +1,7 @@
-"""The accounts database: the platform tables, snapshots and an index of open accounts."""
+"""The accounts database: the platform tables, snapshots, an index of open accounts and
+the book's closes of every account."""
 
-from sqlalchemy import Column, Index, MetaData, String, Table, Text
+from sqlalchemy import Column, Date, Index, MetaData, String, Table, Text
 
 from shared.eventstore.snapshots import add_snapshot_table
 from shared.eventstore.tables import UtcDateTime, add_platform_tables
@@ -30,4 +31,19 @@ submissions = Table(
     Column("reason", Text, nullable=True),
     Column("submitted_at", UtcDateTime(), nullable=False),
     Index("ix_submissions_submitter_time", "submitter", "submitted_at"),
+)
+
+# Each business date a close of every account (`*`) closed, per scope: "" for every
+# account, else the integrator whose own accounts it covered (INTEGRATOR_ACCOUNT_SCOPING).
+# Written with the fan-out, in its transaction; an account opened or applied later reads
+# it to catch up the closes it missed. `event` is the `*` close itself (its JSON), so a
+# catch-up close carries the very id and fields the fan-out gave that account's close.
+book_closes = Table(
+    "book_closes",
+    metadata,
+    Column("scope", String(200), primary_key=True),
+    Column("business_date", Date, primary_key=True),
+    Column("closed_at", UtcDateTime(), nullable=False),
+    Column("event_id", String(36), nullable=False),
+    Column("event", Text, nullable=False),
 )

@@ -8,11 +8,15 @@ from typing import ClassVar
 from zoneinfo import ZoneInfo
 
 from services.accounts.domain.model import Account
-from services.accounts.service_layer.unit_of_work import AccountsUnitOfWork
+from services.accounts.service_layer.unit_of_work import (
+    ALL_ACCOUNTS,
+    AccountsUnitOfWork,
+    BookClose,
+)
 from shared.catalogue import Catalogue, EventData, new_envelope
 from shared.envelope import Envelope
 from shared.errors import Rejected
-from shared.events.accounts import PlanTermsRefused
+from shared.events.accounts import AccountDayClosed, PlanTermsRefused
 from shared.events.inbound import (
     PLATFORM_ACCOUNT,
     AccountOpened,
@@ -50,6 +54,18 @@ def _day_close(cause: Envelope, account_id: str, data: BusinessDayClosed, name: 
         causation_id=cause.id,
         metadata=cause.metadata,
     )
+
+
+def _fanned_out(booked: BookClose, account_id: str) -> Envelope:
+    """The close of one account that the fan-out of a booked close gave (or would have
+    given) it: the same id and fields, whichever path builds it."""
+    data = BusinessDayClosed(business_date=booked.business_date)
+    return _day_close(booked.event, account_id, data, account_id)
+
+
+def _scopes(opened_by: str | None) -> list[str]:
+    """The book scopes whose closes cover an account: every account's, and its opener's."""
+    return [ALL_ACCOUNTS, opened_by] if opened_by else [ALL_ACCOUNTS]
 
 
 class PlansHandler:
@@ -157,6 +173,7 @@ class InboundHandler:
                 await self._open(uow, fact, data)
             case BillIssued():
                 account = await uow.accounts.get(fact.account_id)
+                await self._catch_up(uow, account, account.business_date_of(fact.occurred_at))
                 emitted = [
                     self._emit(uow, fact, event, fact.occurred_at)
                     for event in account.issue_bill(data)
@@ -164,6 +181,7 @@ class InboundHandler:
                 await uow.save(account, [fact], emitted, self._topics.accounts)
             case PaymentReceived():
                 account = await uow.accounts.get(fact.account_id)
+                await self._catch_up(uow, account, account.business_date_of(fact.occurred_at))
                 emitted = [
                     self._emit(uow, fact, event, data.paid_at)
                     for event in account.receive_payment(data)
@@ -181,8 +199,19 @@ class InboundHandler:
             raise Rejected(f"account id {PLATFORM_ACCOUNT!r} is reserved")
         account = await uow.accounts.get(fact.account_id)
         account.open(data)
-        await uow.save(account, [fact], [], self._topics.accounts)
-        await uow.accounts.add_to_index(fact.account_id, fact.occurred_at, fact.source)
+        await uow.save(account, [fact], [], self._topics.accounts)  # indexes it too
+        # A close of every account covers the accounts opened on or before its date, however
+        # late the opening is applied: one the fan-out could not see (it ran first) reaches
+        # this account as the fan-out would have sent it, after what is queued for it here.
+        await uow.order_with_fan_outs(exclusive=False)
+        opened_on = account.business_date_of(fact.occurred_at)
+        allowed = self._latest_allowed(uow.now, account.time_zone) + timedelta(days=1)
+        span = await uow.book.span(_scopes(fact.source), opened_on, allowed)
+        if span is not None:
+            # The latest is enough: closing it, the account first catches up from the
+            # book's first close on or after its opening date (see `_catch_up`).
+            _, last = span
+            await uow.outbox.add(self._topics.inbound, [_fanned_out(last, fact.account_id)])
 
     async def _close_day(
         self, uow: AccountsUnitOfWork, fact: Envelope, data: BusinessDayClosed
@@ -196,11 +225,13 @@ class InboundHandler:
         if not account.opened:
             raise Rejected(f"unknown account {fact.account_id}")
         self._refuse_future(data.business_date, uow.now, account.time_zone)
+        used = await self._catch_up(uow, account, data.business_date, self._max_catch_up)
+        budget = None if self._max_catch_up is None else self._max_catch_up - used
         # A business day ends at midnight where the borrower lives.
         closed_at = end_of_day(data.business_date, account.time_zone)
         emitted = [
             self._emit(uow, fact, event, closed_at)
-            for event in account.close_day(data.business_date, self._max_catch_up)
+            for event in account.close_day(data.business_date, budget)
         ]
         await uow.save(account, [], emitted, self._topics.accounts)
         if account.last_closed is not None and account.last_closed < data.business_date:
@@ -209,6 +240,64 @@ class InboundHandler:
             more = _day_close(fact, fact.account_id, data, f"after {account.last_closed}")
             await uow.outbox.add(self._topics.inbound, [more])
 
+    async def _catch_up(
+        self,
+        uow: AccountsUnitOfWork,
+        account: Account,
+        before: date,
+        max_days: int | None = None,
+    ) -> int:
+        """Close first the dates the book closed before `before` that this account has not
+        (at most `max_days` of them); returns how many dates it closed.
+
+        An account the fan-out of a close did not reach (not applied yet then), or whose
+        fanned-out close is still on its way, closes those dates as the fan-out's closes
+        would have, before the event at hand: a payment of a later date is then not taken
+        as if those days had not ended. Its first close is the book's first on or after its
+        opening date. Before a bill or a payment every such date closes (the event cannot
+        wait for a continuation, and the lag bounds them); a close of the account passes its
+        DAY_CLOSE_MAX_CATCH_UP_DAYS, and continues in its next transactions as ever. The
+        fanned-out closes that arrive afterwards find their dates closed and do nothing.
+        """
+        if not account.opened:
+            return 0
+        # Never a date a close of the account itself would be refused for.
+        before = min(before, self._latest_allowed(uow.now, account.time_zone) + timedelta(days=1))
+        bounds = await uow.book.bounds()  # one read a transaction
+        last = account.last_closed
+        # Most often the book closed nothing before `before` this account has not (it is
+        # current, or it is closing the one date it is behind by): no further read.
+        lo = last + timedelta(days=1) if last is not None else date.min
+        if lo >= before or not any(lo <= b and a < before for a, b in bounds.values()):
+            return 0
+        entry = await uow.accounts.index_entry(account.account_id)
+        if entry is None:
+            return 0
+        opened_at, opened_by = entry
+        start = account.business_date_of(opened_at) if last is None else lo
+        span = await uow.book.span(_scopes(opened_by), start, before)
+        if span is None:
+            return 0
+        first, target = span
+        # An account's first close closes only its date: the book's first, then the rest.
+        steps = [(first, 1), (target, None)] if last is None else [(target, None)]
+        used = 0
+        for booked, days in steps:
+            budget = None if max_days is None else max_days - used
+            if budget is not None and budget <= 0:
+                break
+            if days is not None:
+                budget = days if budget is None else min(days, budget)
+            cause = _fanned_out(booked, account.account_id)
+            closed_at = end_of_day(booked.business_date, account.time_zone)
+            emitted = [
+                self._emit(uow, cause, event, closed_at)
+                for event in account.close_day(booked.business_date, budget)
+            ]
+            await uow.save(account, [], emitted, self._topics.accounts)
+            used += sum(e.type == AccountDayClosed.event_type for e in emitted)
+        return used
+
     def _scope_of(self, fact: Envelope) -> str | None:
         """Whose accounts a `*` close covers: an integrator's own, when scoped; else all."""
         actor = fact.metadata.get("actor") or {}
@@ -216,9 +305,14 @@ class InboundHandler:
             return fact.source
         return None
 
+    def _latest_allowed(self, now: datetime, time_zone: str) -> date:
+        """The latest business date a close may name in `time_zone` now."""
+        today = now.astimezone(ZoneInfo(time_zone or "UTC")).date()
+        return today + timedelta(days=self._future_days)
+
     def _refuse_future(self, business_date: date, now: datetime, time_zone: str) -> None:
         today = now.astimezone(ZoneInfo(time_zone or "UTC")).date()
-        latest = today + timedelta(days=self._future_days)
+        latest = self._latest_allowed(now, time_zone)
         if business_date > latest:
             raise Rejected(
                 f"business_date {business_date} is after today ({today} in {time_zone}) "
@@ -236,8 +330,18 @@ class InboundHandler:
         many consumers run, and ordered after what the account already has there. The ids
         derive from the fact's, so a redelivered `*` close fans out to the same events,
         which consumers have already seen.
+
+        The date is booked in the same transaction, before the index is read: an account
+        opened too late for this read finds the close in the book and catches up (`_open`,
+        `_catch_up`), and a second `*` close of a booked date fans out nothing.
         """
         scope = self._scope_of(fact)
+        # Booked first, then the index read, in an order openings share (see `_open`).
+        await uow.order_with_fan_outs(exclusive=True)
+        if not await uow.book.record(scope or ALL_ACCOUNTS, data.business_date, fact):
+            # Closed already (by another `*` close of this date, or this one redelivered):
+            # every account indexed then got its close, and any since catches up.
+            return
         async for page in uow.accounts.id_pages(FAN_OUT_PAGE, scope):
             closes = [_day_close(fact, account_id, data, account_id) for account_id in page]
             await uow.outbox.add(self._topics.inbound, closes)

@@ -1,22 +1,32 @@
-"""The accounts unit of work: the platform's, plus the account repository and snapshots."""
+"""The accounts unit of work: the platform's, plus the account repository, snapshots and
+the book's closes of every account."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Table, delete, func, insert, select, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.accounts.adapters import snapshots as snapshot_codec
-from services.accounts.adapters.tables import account_index, snapshot_tables, submissions
+from services.accounts.adapters.tables import (
+    account_index,
+    book_closes,
+    snapshot_tables,
+    submissions,
+)
 from services.accounts.domain.model import Account
 from services.accounts.domain.policy import DEFAULT_POLICIES, Policies
+from services.accounts.service_layer.projections import account_rows
 from shared.cache import AggregateCache
 from shared.catalogue import Catalogue
 from shared.db import in_chunks
-from shared.envelope import Envelope
+from shared.envelope import Envelope, decode_envelope
+from shared.eventstore.rebuild import Row, write_rows
 from shared.eventstore.snapshots import Snapshot, SnapshotStore
 from shared.eventstore.store import EventStore
 from shared.pii import redact
@@ -51,7 +61,8 @@ class AccountRepository:
         # because the unit of work lives for one transaction and `save` applies what it
         # appends to the same object; a failed run discards the unit of work with it.
         self._seen: dict[str, Account] = {}
-        self._opened: list[dict[str, object]] = []
+        self._projected: list[tuple[Table, Row]] = []
+        self._entries: dict[str, tuple[datetime, str | None] | None] = {}
 
     async def get(self, account_id: str) -> Account:
         """The account as its stream says; a never-opened account has no customer."""
@@ -123,13 +134,11 @@ class AccountRepository:
         """A page of the account's events of the given types, in stream order."""
         return await self._events.of_types(stream_id(account_id), types, offset, limit)
 
-    async def add_to_index(
-        self, account_id: str, opened_at: datetime, opened_by: str | None = None
-    ) -> None:
-        """List a newly opened account (for day closes that cover every account)."""
-        self._opened.append(
-            {"account_id": account_id, "opened_at": opened_at, "opened_by": opened_by}
-        )
+    def project(self, envelopes: Sequence[Envelope]) -> None:
+        """Stage the read-model rows of events appended to account streams (the index of
+        opened accounts, for day closes that cover every account)."""
+        for env in envelopes:
+            self._projected.extend(account_rows(env))
 
     async def opened_by(self, account_id: str) -> str | None:
         """Who opened the account (None: unknown account, or opened before owners were kept)."""
@@ -138,6 +147,20 @@ class AccountRepository:
             select(account_index.c.opened_by).where(account_index.c.account_id == account_id)
         )
         return row.scalar_one_or_none()
+
+    async def index_entry(self, account_id: str) -> tuple[datetime, str | None] | None:
+        """When the account was opened and by whom, as the index says (None: not indexed);
+        read once per transaction."""
+        if account_id not in self._entries:
+            await self.flush()
+            t = account_index
+            row = (
+                await self._session.execute(
+                    select(t.c.opened_at, t.c.opened_by).where(t.c.account_id == account_id)
+                )
+            ).first()
+            self._entries[account_id] = None if row is None else (row[0], row[1])
+        return self._entries[account_id]
 
     async def owners(self, account_ids: Sequence[str]) -> dict[str, str | None]:
         """Who opened each of these accounts (absent: unknown), in one query per chunk."""
@@ -152,10 +175,10 @@ class AccountRepository:
         return found
 
     async def flush(self) -> None:
-        """Write the accounts opened in this transaction to the index, in one statement."""
-        if self._opened:
-            rows, self._opened = self._opened, []
-            await self._session.execute(insert(account_index), rows)
+        """Write the read-model rows staged in this transaction, a statement per table."""
+        if self._projected:
+            rows, self._projected = self._projected, []
+            await write_rows(self._session, rows)
 
     async def id_pages(self, size: int, opened_by: str | None = None) -> AsyncIterator[list[str]]:
         """Every open account id (of one opener, if given) in pages of `size`, in id order:
@@ -177,6 +200,90 @@ class AccountRepository:
             if len(page) < size:
                 return
             after = page[-1]
+
+
+ALL_ACCOUNTS = ""
+"""The scope of a close of every account that covered every account (not one opener's)."""
+
+BOOK_LOCK = 0x61727265_61727301
+"""The PostgreSQL advisory lock that orders openings against closes of every account."""
+
+
+@dataclass(frozen=True)
+class BookClose:
+    """A business date a close of every account closed, and that close (the `*` event)."""
+
+    business_date: date
+    event: Envelope
+
+
+class BookCloses:
+    """The business dates closes of every account closed, per scope: ALL_ACCOUNTS, or the
+    integrator whose own accounts an integrator-scoped `*` close covered.
+
+    Written in the fan-out's transaction, so the book holds a date exactly when its
+    per-account closes are in the outbox; read by an account that was not in the index
+    then (opened, or applied, later) to catch up the closes it missed.
+    """
+
+    def __init__(self, session: AsyncSession, now: datetime) -> None:
+        self._session = session
+        self._now = now
+        self._bounds: dict[str, tuple[date, date]] | None = None
+
+    async def record(self, scope: str, business_date: date, event: Envelope) -> bool:
+        """Book `event` as the close of `business_date` for `scope`; False (and nothing
+        written) when that date of that scope was booked already, by this close or another."""
+        t = book_closes
+        dialect = postgresql if self._session.get_bind().dialect.name == "postgresql" else sqlite
+        # A write before any read: on SQLite it starts the transaction and takes the write
+        # lock, so the fan-out's read of the index that follows sees every committed opening.
+        statement = (
+            dialect.insert(t)
+            .values(
+                scope=scope,
+                business_date=business_date,
+                closed_at=self._now,
+                event_id=str(event.id),
+                event=event.to_json().decode(),
+            )
+            .on_conflict_do_nothing(index_elements=[t.c.scope, t.c.business_date])
+        )
+        result = await self._session.execute(statement)
+        self._bounds = None
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def bounds(self) -> dict[str, tuple[date, date]]:
+        """The first and the latest booked date of each scope (read once per transaction,
+        and again after a close is booked in it)."""
+        if self._bounds is None:
+            t = book_closes
+            rows = await self._session.execute(
+                select(
+                    t.c.scope, func.min(t.c.business_date), func.max(t.c.business_date)
+                ).group_by(t.c.scope)
+            )
+            self._bounds = {scope: (first, last) for scope, first, last in rows}
+        return self._bounds
+
+    async def span(
+        self, scopes: Sequence[str], on_or_after: date, before: date | None = None
+    ) -> tuple[BookClose, BookClose] | None:
+        """The first and the last close booked for any of `scopes` on or after `on_or_after`
+        (and before `before`, if given); None if there is none."""
+        t = book_closes
+        query = select(t.c.business_date, t.c.event).where(
+            t.c.scope.in_(list(scopes)), t.c.business_date >= on_or_after
+        )
+        if before is not None:
+            query = query.where(t.c.business_date < before)
+        ends = []
+        for order in (t.c.business_date.asc(), t.c.business_date.desc()):
+            row = (await self._session.execute(query.order_by(order, t.c.scope).limit(1))).first()
+            if row is None:
+                return None
+            ends.append(BookClose(row[0], decode_envelope(row[1])))
+        return ends[0], ends[1]
 
 
 class SubmissionLog:
@@ -279,7 +386,28 @@ class AccountsUnitOfWork(SqlUnitOfWork):
             self._catalogue,
         )
         self.submissions = SubmissionLog(self.session, self.now)
+        self.book = BookCloses(self.session, self.now)
+        self._book_lock: bool | None = None  # None: not taken; else whether exclusively
         return self
+
+    async def order_with_fan_outs(self, *, exclusive: bool) -> None:
+        """Order this transaction against closes of every account: an opening that then
+        reads the book, and a fan-out that books a close and then reads the index, never
+        miss each other's write (one of them sees the other's commit).
+
+        PostgreSQL: an advisory lock held to commit, shared by openings and exclusive for a
+        fan-out. SQLite: its one writer at a time does it, once this transaction has
+        written (pysqlite begins a transaction at the first write, not the first read);
+        staged writes are flushed for that, once.
+        """
+        if self._book_lock is not None and (self._book_lock or not exclusive):
+            return
+        if self.session.get_bind().dialect.name == "postgresql":
+            fn = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+            await self.session.execute(text(f"SELECT {fn}(:key)"), {"key": BOOK_LOCK})
+        elif self._book_lock is None:
+            await self.flush()
+        self._book_lock = exclusive or bool(self._book_lock)
 
     async def commit(self) -> None:
         """Commit, then keep the accounts this transaction loaded for the next one."""
@@ -304,6 +432,7 @@ class AccountsUnitOfWork(SqlUnitOfWork):
         new = [*facts, *emitted]
         stream = stream_id(account.account_id)
         await self.events.append(stream, account.version, new)
+        self.accounts.project(new)
         for env in new:
             account.apply(env)
         before, account.version = account.version, account.version + len(new)

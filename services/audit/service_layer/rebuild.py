@@ -98,6 +98,8 @@ async def rebuild(
         await uow.session.execute(
             delete(platform.processed).where(platform.processed.c.consumer == consumer.name)
         )
+        # Re-read from the first record: the old positions and gaps describe the old trail.
+        await uow.positions.forget(consumer.name)
         await uow.commit()
     replay: Replay[tuple[Record, Envelope | None]] = Replay(log, restored)
     chain = _Chainer(runtime, consumer, log)

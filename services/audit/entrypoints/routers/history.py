@@ -20,6 +20,7 @@ from services.audit.entrypoints.downloads import attachment
 from services.audit.service_layer.unit_of_work import HistoryFilters
 from services.audit.service_layer.views import Reader, shown
 from shared.bounds import Instant, QueryInt
+from shared.eventstore.positions import Gap
 from shared.security import CurrentPrincipal, secured
 
 ACCESS = {
@@ -136,37 +137,64 @@ async def verify_account(
     """Recompute the account's hash chain; names the first broken link, if any.
 
     `status`: `verified`, `broken` (the first break in `broken`), or `incomplete` when
-    records of the account were dead-lettered or wait parked, so the trail, however
-    intact, lacks them (`reason` says which).
+    records of the account were dead-lettered or wait parked, or audit never read some
+    offsets of a source partition (`gaps`), so the trail, however intact, may lack them
+    (`reason` says which).
     """
     async with runtime.uow() as uow:
         broken = await uow.verify(account_id)
         missing = await uow.missing_records(_consumer(runtime), account_id)
+        gaps = await uow.positions.gaps(_consumer(runtime))
         await uow.log_access(principal, "verify", purpose, account_id, {})
         await uow.commit()
-    return {"account_id": account_id, **_finding(broken, missing.get(account_id))}
+    reason = missing.get(account_id)
+    if gaps:
+        reason = "; ".join(filter(None, [reason, _gaps_reason(gaps)]))
+    return {
+        "account_id": account_id,
+        **_finding(broken, reason),
+        "gaps": [_gap(g) for g in gaps],
+    }
 
 
 @router.get("/verify")
 async def verify_all(
     runtime: Runtime, principal: CurrentPrincipal, purpose: Purpose
 ) -> dict[str, Any]:
-    """Recompute every account's chain; lists each account's first break, and each account
-    whose trail lacks dead-lettered or parked records."""
+    """Recompute every account's chain; lists each account's first break, each account
+    whose trail lacks dead-lettered or parked records, and every range of source offsets
+    audit never read (`gaps`: records of any account may be missing from those)."""
     async with runtime.uow() as uow:
         missing = await uow.missing_records(_consumer(runtime))
+        gaps = await uow.positions.gaps(_consumer(runtime))
         accounts = sorted(set(await uow.accounts()) | set(missing))
         broken = [b for a in accounts if (b := await uow.verify(a)) is not None]
         await uow.log_access(principal, "verify-all", purpose, None, {})
         await uow.commit()
-    status = "broken" if broken else "incomplete" if missing else "verified"
+    status = "broken" if broken else "incomplete" if missing or gaps else "verified"
     return {
         "accounts": len(accounts),
         "status": status,
         "intact": status == "verified",
         "broken": [asdict(b) for b in broken],
         "incomplete": [{"account_id": a, "reason": r} for a, r in missing.items()],
+        "gaps": [_gap(g) for g in gaps],
     }
+
+
+def _gap(gap: Gap) -> dict[str, Any]:
+    return {
+        "topic": gap.topic,
+        "partition": gap.partition,
+        "from_offset": gap.from_offset,
+        "to_offset": gap.to_offset,
+        "detected_at": gap.detected_at.isoformat(),
+    }
+
+
+def _gaps_reason(gaps: list[Gap]) -> str:
+    ranges = ", ".join(f"{g.topic}/{g.partition} {g.from_offset}-{g.to_offset - 1}" for g in gaps)
+    return f"audit never read source offsets {ranges}; records of any account may be missing"
 
 
 def _consumer(runtime: Runtime) -> str:
