@@ -135,17 +135,20 @@ def cmd_audit_rebuild(args: argparse.Namespace) -> None:
     runtime = audit.bootstrap()
     bar = progress_bar("records")
 
+    # `arrears rebuild audit` comes here too, without the flag.
+    compare_only = getattr(args, "compare", False)
+
     async def run() -> None:
         await runtime.start(consume=False)
         try:
-            if args.compare:
+            if compare_only:
                 comparison = await rebuild_module.compare(runtime)
             else:
                 result = await rebuild_module.rebuild(runtime, bar)
                 summary = await rebuild_module.heads_and_root(runtime)
         finally:
             await runtime.stop()
-        if args.compare:
+        if compare_only:
             print(json.dumps(comparison.to_dict(), indent=2))
             if not comparison.equal:
                 raise SystemExit(1)

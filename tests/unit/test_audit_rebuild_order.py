@@ -14,7 +14,13 @@ from sqlalchemy import delete, func, insert, select, update
 
 from services.audit.adapters.tables import audit_entries, audit_subject_keys
 from services.audit.bootstrap import bootstrap as audit_bootstrap
-from services.audit.service_layer.rebuild import RebuildResult, compare, heads_and_root, rebuild
+from services.audit.service_layer.rebuild import (
+    RebuildResult,
+    compare,
+    heads_and_root,
+    rebuild,
+    source_topics,
+)
 from services.audit.service_layer.unit_of_work import AuditUnitOfWork
 from services.registry import migrations_dir
 from shared.eventlog.embedded import EmbeddedEventLog
@@ -91,6 +97,11 @@ async def rebuilt(settings: Settings, max_batch: int) -> tuple[dict[str, Any], R
         for account in ACCOUNTS:
             async with runtime.uow() as uow:
                 assert await uow.verify(account) is None
+        # The service resumes where the rebuild read to.
+        ends = await runtime.log.end_offsets(source_topics(runtime))
+        async with runtime.uow() as uow:
+            stored = await uow.positions.load(runtime.consumers["trail"].name)
+        assert stored == {tp: end for tp, end in ends.items() if end}
         return await heads_and_root(runtime), result
 
 

@@ -120,12 +120,17 @@ async def rebuild(
                 ready.extend(replay.offer(str(env.id), key, (r, env)))
             await chain.run(ready)
 
-        read = await _read_to_end(runtime, source_topics(runtime), take, progress, max_batch)
+        ends = await _read_to_end(runtime, source_topics(runtime), take, progress, max_batch)
         await chain.run(replay.finish())
     finally:
         uow_class.logged = frozenset()
+    async with runtime.uow() as uow:
+        # The service goes on from where the rebuild read to (every offset before it is
+        # on the rebuilt trail, dead-lettered or parked), not from Kafka's committed offset.
+        await uow.positions.save(consumer.name, ends)
+        await uow.commit()
     return RebuildResult(
-        records=read,
+        records=sum(ends.values()),
         in_logged_order=chain.logged,
         beyond_the_log=chain.unlogged,
         missing=replay.missing,
@@ -248,8 +253,9 @@ async def _read_to_end(
     take: Callable[[Sequence[Record]], Awaitable[None]],
     progress: Progress | None,
     max_batch: int,
-) -> int:
-    """Read `topics` from their first record to their end now, batch by batch."""
+) -> dict[TopicPartition, int]:
+    """Read `topics` from their first record to their end now, batch by batch; returns
+    each partition's next offset after what was read."""
     ends = {tp: o for tp, o in (await runtime.log.end_offsets(topics)).items() if o > 0}
     total = sum(ends.values())
     # A throwaway group reads from the start without disturbing the service's offsets.
@@ -269,7 +275,7 @@ async def _read_to_end(
                 progress(sum(min(done.get(tp, 0), end) for tp, end in ends.items()), total)
     finally:
         await sub.close()
-    return sum(done.values())
+    return done
 
 
 async def _differing(runtime: Runtime, log: OrderLog) -> list[str]:
@@ -361,7 +367,8 @@ async def compare(runtime: Runtime, *, max_batch: int = 500) -> Comparison:
                 body = uow.chained_body(env, keys[env.account_id])
                 derived[str(env.id)] = (env.account_id, _digest(body) if body else None)
 
-    result.records = await _read_to_end(runtime, source_topics(runtime), take, None, max_batch)
+    read = await _read_to_end(runtime, source_topics(runtime), take, None, max_batch)
+    result.records = sum(read.values())
     t = audit_entries
     async with runtime.uow() as uow:
         rows = await uow.session.execute(
