@@ -30,6 +30,7 @@ from table import table  # bench/table.py
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.faults.harness import RunReport, Stack, plan_faults, run
+from tests.faults.infra import Postgres
 from tests.faults.workload import Workload
 
 # Half the minutes calm, half with faults: the same workload size at the same pace, so their
@@ -43,9 +44,11 @@ def pace_for(workload: Workload, seconds: float) -> float:
     return max(0.0, seconds / len(workload.steps()))
 
 
-async def soak(minutes: float, accounts: int, days: int, seed: int) -> dict[str, Any]:
+async def soak(
+    minutes: float, accounts: int, days: int, seed: int, durable: bool
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
-        stack = Stack(Path(tmp))
+        stack = Stack(Path(tmp), postgres=Postgres(durable=durable))
         try:
             await stack.start()
             calm_load = Workload.generate(seed, accounts, days)
@@ -74,7 +77,12 @@ async def soak(minutes: float, accounts: int, days: int, seed: int) -> dict[str,
     print_faults(faulty)
     for problem in calm.findings.problems() + faulty.findings.problems():
         print("FOUND", problem)
-    return figures(calm, faulty, minutes, accounts, days)
+    pg = "durable" if durable else "non-durable"
+    return figures(
+        calm,
+        faulty,
+        f"{accounts} accounts x {days} days per phase, {minutes} min, seed {seed}, PostgreSQL {pg}",
+    )
 
 
 def print_faults(faulty: RunReport) -> None:
@@ -83,9 +91,7 @@ def print_faults(faulty: RunReport) -> None:
         print(f"  {i.at_s:8.1f}s  {i.took_s:5.1f}s  {i.fault.describe()}")
 
 
-def figures(
-    calm: RunReport, faulty: RunReport, minutes: float, accounts: int, days: int
-) -> dict[str, Any]:
+def figures(calm: RunReport, faulty: RunReport, setup: str) -> dict[str, Any]:
     def phase(r: RunReport) -> dict[str, Any]:
         return {
             "events_published": r.published,
@@ -100,7 +106,7 @@ def figures(
         }
 
     return {
-        "setup": f"{accounts} accounts x {days} days per phase, {minutes} min, seed {calm.seed}",
+        "setup": setup,
         "calm": phase(calm),
         "faults": {
             **phase(faulty),
@@ -116,9 +122,16 @@ def main() -> None:
     p.add_argument("--accounts", type=int, default=300)
     p.add_argument("--days", type=int, default=40)
     p.add_argument("--seed", type=int, default=random.randrange(1_000_000))
+    p.add_argument(
+        "--non-durable-postgres",
+        action="store_true",
+        help="fsync and synchronous_commit off, as for the other tiers (issue 13's lost entries)",
+    )
     args = p.parse_args()
     print(f"soak seed {args.seed}", flush=True)
-    result = asyncio.run(soak(args.minutes, args.accounts, args.days, args.seed))
+    result = asyncio.run(
+        soak(args.minutes, args.accounts, args.days, args.seed, not args.non_durable_postgres)
+    )
     print(table([{"bench": "soak", "figures": result, "peak_rss_mib": peak_rss_mib()}]))
     report("soak", result)
     lost = result["calm"]["lost"] + result["faults"]["lost"]

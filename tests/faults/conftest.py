@@ -10,13 +10,16 @@ from pathlib import Path
 import pytest
 
 from tests.faults.harness import Stack
-from tests.faults.infra import Unavailable
+from tests.faults.infra import Postgres, Unavailable
 
 
 @pytest.fixture
 async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
     """A started stack; every process and both servers are gone afterwards, pass or fail."""
-    stack = Stack(tmp_path)
+    # ARREARS_FAULT_PG_DURABLE=0 runs PostgreSQL as postgres.sh does for the other tiers,
+    # where a crash loses acknowledged commits (issue 13): the tier then finds them lost.
+    durable = os.environ.get("ARREARS_FAULT_PG_DURABLE", "1") != "0"
+    stack = Stack(tmp_path, postgres=Postgres(durable=durable))
     try:
         try:
             await stack.start()
