@@ -69,18 +69,20 @@ class Injected:
 
 def plan_faults(seed: int, workload: Workload, rounds: int = 1) -> list[Fault]:
     """`rounds` times every fault kind: kill -9 of each service (accounts twice, once during
-    a `*` close's fan-out), a second accounts, a broker stop/start, a PostgreSQL crash; at
-    steps after the openings chosen by the seed."""
+    a `*` close's fan-out), a second accounts, a broker stop/start, a PostgreSQL crash
+    (during a fan-out too); at steps after the openings chosen by the seed."""
     rng = random.Random(seed + 2)
     steps = workload.steps()
     closes = [i for i, s in enumerate(steps) if s.name.startswith("close")]
     later = list(range(1, len(steps)))
     kinds: list[tuple[str, str | None]] = [("kill", s) for s in SERVICES]
-    kinds += [("twin", "accounts"), ("broker", None), ("postgres", None)]
+    kinds += [("twin", "accounts"), ("broker", None)]
     faults = []
     for _ in range(rounds):
-        # Right after a close is published, accounts is fanning it out into one per account.
+        # Right after a close is published, accounts is fanning it out into one per account
+        # and every service is writing: the moment a crash costs the most.
         faults.append(Fault("kill", rng.choice(closes), rng.uniform(0.0, 0.5), "accounts"))
+        faults.append(Fault("postgres", rng.choice(closes), rng.uniform(0.5, 2.0)))
         faults += [Fault(k, rng.choice(later), rng.uniform(0.0, 3.0), s) for k, s in kinds]
     return sorted(faults, key=lambda f: (f.after_step, f.delay))
 
