@@ -35,7 +35,8 @@ lint: install
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 
-## test: lint, then every tier; Kafka/PostgreSQL tiers skip without them, fail when CI=true
+## test: lint, then every tier (unit, integration, kafka, faults); the Kafka/PostgreSQL tiers
+## skip without them and fail when CI=true
 test: lint
 	$(BIN)/pytest
 

@@ -107,6 +107,23 @@ async def eventually(
     return value
 
 
+async def create_database(url: str, name: str) -> str:
+    """Create an empty database `name` on the PostgreSQL server of SQLAlchemy URL `url`;
+    the new database's URL."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    base = make_url(url)
+    conn = await asyncpg.connect(
+        base.set(drivername="postgresql").render_as_string(hide_password=False)
+    )
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
 def settings_for(service: str, data_dir: Path, **overrides: Any) -> Settings:
     """Settings of one service for a test install under data_dir."""
     base: dict[str, Any] = {

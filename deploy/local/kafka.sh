@@ -5,7 +5,9 @@
 #
 #   kafka.sh fetch            gather the jars into .cache/kafka-libs (once; then cached)
 #   kafka.sh start  [PORT]    fresh broker on 127.0.0.1:PORT (default 19092), controller on PORT+1
-#   kafka.sh stop   [PORT]    stop it (idempotent)
+#   kafka.sh stop   [PORT]    stop it (idempotent; its data stays until the next start)
+#   kafka.sh restart [PORT]   start it again on the same data directory: topics, records and
+#                             committed offsets kept (a broker outage, for fault tests)
 #   kafka.sh status [PORT]
 #
 # `start` prints only KAFKA_BOOTSTRAP_SERVERS=... on stdout (progress goes to stderr),
@@ -54,6 +56,7 @@ set_port() {
   CONTROLLER_PORT=$((PORT + 1))
   RUN=$CACHE/kafka-run-$PORT
   PIDFILE=$RUN/kafka.pid
+  JVM_ARGS=(-Dlog4j2.configurationFile="$CONF/log4j2.properties" -cp "$LIBS/*")
 }
 
 # Prints the broker's pid if our broker for this port is alive. Checks the command line,
@@ -91,16 +94,13 @@ stop() {
 start() {
   fetch
   stop  # a broker of ours left on this port from an earlier run
-  port_open "$PORT" && die "127.0.0.1:$PORT is already in use by another process"
-  port_open "$CONTROLLER_PORT" && die "127.0.0.1:$CONTROLLER_PORT is already in use by another process"
+  check_ports_free
 
   # A fresh log dir every start: tests never see topics or offsets of an earlier run.
   rm -rf "$RUN"
   mkdir -p "$RUN/data"
   sed -e "s|@PORT@|$PORT|g" -e "s|@CONTROLLER_PORT@|$CONTROLLER_PORT|g" \
       -e "s|@LOG_DIR@|$RUN/data|g" "$CONF/server.properties.template" >"$RUN/server.properties"
-
-  local jvm_args=(-Dlog4j2.configurationFile="$CONF/log4j2.properties" -cp "$LIBS/*")
 
   # Cluster id = 16 random bytes in base64url without padding (what `StorageTool
   # random-uuid` prints, minus a JVM start). Like Kafka's generator, skip ids starting
@@ -109,19 +109,40 @@ start() {
   while [[ $cluster_id == -* ]]; do
     cluster_id=$(head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
   done
-  java "${jvm_args[@]}" kafka.tools.StorageTool format -t "$cluster_id" \
+  java "${JVM_ARGS[@]}" kafka.tools.StorageTool format -t "$cluster_id" \
       -c "$RUN/server.properties" >"$RUN/format.log" 2>&1 \
     || { tail -n 30 "$RUN/format.log" >&2; die "storage format failed"; }
+  launch
+}
 
+restart() {
+  [[ -f $RUN/server.properties && -d $RUN/data ]] \
+    || die "no broker data for port $PORT to restart on (run: $0 start $PORT)"
+  stop
+  check_ports_free
+  launch
+}
+
+check_ports_free() {
+  port_open "$PORT" && die "127.0.0.1:$PORT is already in use by another process"
+  port_open "$CONTROLLER_PORT" && die "127.0.0.1:$CONTROLLER_PORT is already in use by another process"
+  return 0
+}
+
+# Runs the broker on $RUN's formatted data dir and waits until it serves.
+launch() {
   local t0=$SECONDS t0_us=${EPOCHREALTIME//[.,]/} pid
-  # nohup: the broker must outlive this script (and the CI step's shell).
-  nohup java -Xms512m -Xmx512m "${jvm_args[@]}" kafka.Kafka "$RUN/server.properties" \
-      >"$RUN/broker.log" 2>&1 </dev/null &
+  # nohup: the broker must outlive this script (and the CI step's shell). Appending to the
+  # log: a restart's readiness must be told from the earlier run's, so count the lines.
+  local seen=0
+  [[ -f $RUN/broker.log ]] && seen=$(grep -c "Kafka Server started" "$RUN/broker.log" || true)
+  nohup java -Xms512m -Xmx512m "${JVM_ARGS[@]}" kafka.Kafka "$RUN/server.properties" \
+      >>"$RUN/broker.log" 2>&1 </dev/null &
   pid=$!
   echo "$pid" >"$PIDFILE"
 
   # Ready = the broker says so AND the port takes connections. Polling, bounded.
-  until grep -q "Kafka Server started" "$RUN/broker.log" && port_open "$PORT"; do
+  until (($(grep -c "Kafka Server started" "$RUN/broker.log" || true) > seen)) && port_open "$PORT"; do
     if ! kill -0 "$pid" 2>/dev/null; then
       tail -n 50 "$RUN/broker.log" >&2
       rm -f "$PIDFILE"
@@ -151,6 +172,6 @@ status() {
 cmd=${1:-}
 case $cmd in
   fetch) fetch ;;
-  start | stop | status) set_port "${2:-}"; "$cmd" ;;
-  *) echo "usage: $0 {fetch|start [PORT]|stop [PORT]|status [PORT]}" >&2; exit 2 ;;
+  start | stop | restart | status) set_port "${2:-}"; "$cmd" ;;
+  *) echo "usage: $0 {fetch|start [PORT]|stop [PORT]|restart [PORT]|status [PORT]}" >&2; exit 2 ;;
 esac

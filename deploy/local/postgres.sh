@@ -4,6 +4,13 @@
 #   postgres.sh install         install the server from apt if initdb/pg_ctl are missing (root)
 #   postgres.sh start  [PORT]   fresh cluster on 127.0.0.1:PORT (default 15432), role+db arrears
 #   postgres.sh stop   [PORT]   stop it (idempotent; the next start wipes its data)
+#   postgres.sh restart [PORT]  crash it (immediate stop: no shutdown checkpoint, open
+#                               sessions cut) and start it again on the same data
+#
+# The cluster is test-only: by default fsync, synchronous_commit and full_page_writes are
+# off, so a crash loses commits the server acknowledged. PG_DURABLE=1 at `start` keeps
+# PostgreSQL's durable defaults (what the fault tests restart, and what anything holding
+# data you need must run with).
 #   postgres.sh status [PORT]
 #
 # `start` prints only ARREARS_TEST_PG_URL=... on stdout (progress goes to stderr),
@@ -95,8 +102,10 @@ start() {
   as_pg mkdir "$SOCK"
 
   # C locale + UTF8: independent of the locales installed on the machine.
-  # --no-sync: nothing here needs to survive a crash.
-  as_pg "$BIN/initdb" -D "$DATA" -U postgres -E UTF8 --locale=C --auth=trust --no-sync \
+  # --no-sync unless durable: then nothing here needs to survive a crash.
+  local sync=(--no-sync)
+  if durable; then sync=(); fi
+  as_pg "$BIN/initdb" -D "$DATA" -U postgres -E UTF8 --locale=C --auth=trust "${sync[@]}" \
     >"$DIR/initdb.log" 2>&1 || { tail -n 30 "$DIR/initdb.log" >&2; die "initdb failed"; }
 
   # Connections: TCP on 127.0.0.1 only, plus the private unix socket; trust, since the
@@ -105,17 +114,46 @@ start() {
 local all all              trust
 host  all all 127.0.0.1/32 trust
 EOF
-  # Test-speed settings: durability is not wanted for a throwaway cluster.
   cat >>"$DATA/postgresql.conf" <<EOF
 listen_addresses = '127.0.0.1'
 port = $PORT
 unix_socket_directories = '$SOCK'
+EOF
+  if durable; then
+    log "durable: fsync, synchronous_commit and full_page_writes on"
+  else
+    # Test-only speed settings: a crash loses acknowledged commits (see the header).
+    cat >>"$DATA/postgresql.conf" <<EOF
 fsync = off
 synchronous_commit = off
 full_page_writes = off
 EOF
+  fi
 
   local t0=${EPOCHREALTIME//[.,]/}
+  serve
+  "$BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres -d postgres \
+    -c "CREATE ROLE arrears LOGIN SUPERUSER PASSWORD 'arrears'" \
+    -c "CREATE DATABASE arrears_test OWNER arrears" >&2
+  log "ready in $(((${EPOCHREALTIME//[.,]/} - t0) / 1000)) ms, data $DATA"
+  echo "ARREARS_TEST_PG_URL=postgresql+asyncpg://arrears:arrears@127.0.0.1:$PORT/arrears_test"
+}
+
+durable() { [[ ${PG_DURABLE:-0} == 1 ]]; }
+
+restart() {
+  [[ -d $DATA ]] || die "no cluster data in $DIR to restart on (run: $0 start $PORT)"
+  if [[ -f $DATA/postmaster.pid ]]; then
+    log "crashing cluster in $DIR (immediate stop)"
+    as_pg "$BIN/pg_ctl" -D "$DATA" -m immediate -w -t 30 stop >&2 || true
+  fi
+  local t0=${EPOCHREALTIME//[.,]/}
+  serve
+  log "restarted in $(((${EPOCHREALTIME//[.,]/} - t0) / 1000)) ms, data $DATA"
+}
+
+# Starts the server on $DATA and waits until it answers over TCP.
+serve() {
   # -w: pg_ctl waits for the server to accept connections (up to -t seconds).
   as_pg "$BIN/pg_ctl" -D "$DATA" -l "$DIR/postgres.log" -w -t 60 start >&2 \
     || { tail -n 30 "$DIR/postgres.log" >&2; die "server did not start (log: $DIR/postgres.log)"; }
@@ -126,12 +164,6 @@ EOF
   done
   "$BIN/pg_isready" -h 127.0.0.1 -p "$PORT" >&2 \
     || { tail -n 30 "$DIR/postgres.log" >&2; die "server not answering on 127.0.0.1:$PORT"; }
-
-  "$BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres -d postgres \
-    -c "CREATE ROLE arrears LOGIN SUPERUSER PASSWORD 'arrears'" \
-    -c "CREATE DATABASE arrears_test OWNER arrears" >&2
-  log "ready in $(((${EPOCHREALTIME//[.,]/} - t0) / 1000)) ms, data $DATA"
-  echo "ARREARS_TEST_PG_URL=postgresql+asyncpg://arrears:arrears@127.0.0.1:$PORT/arrears_test"
 }
 
 status() {
@@ -146,6 +178,6 @@ status() {
 cmd=${1:-}
 case $cmd in
   install) install ;;
-  start | stop | status) set_port "${2:-}"; "$cmd" ;;
-  *) echo "usage: $0 {install|start [PORT]|stop [PORT]|status [PORT]}" >&2; exit 2 ;;
+  start | stop | restart | status) set_port "${2:-}"; "$cmd" ;;
+  *) echo "usage: $0 {install|start [PORT]|stop [PORT]|restart [PORT]|status [PORT]}" >&2; exit 2 ;;
 esac

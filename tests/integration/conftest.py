@@ -13,6 +13,8 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
+from tests.support import create_database
+
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL_PORT = "15433"
 
@@ -45,15 +47,9 @@ def pg_url() -> Iterator[str]:
 @pytest.fixture
 async def pg_database(pg_url: str) -> AsyncIterator[str]:
     """A fresh, empty database for one test; dropped afterwards."""
-    base = make_url(pg_url)
     name = f"t_{uuid.uuid4().hex[:12]}"
-    admin_dsn = base.set(drivername="postgresql").render_as_string(hide_password=False)
-    conn = await asyncpg.connect(admin_dsn)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    yield base.set(database=name).render_as_string(hide_password=False)
+    yield await create_database(pg_url, name)
+    admin_dsn = make_url(pg_url).set(drivername="postgresql").render_as_string(hide_password=False)
     conn = await asyncpg.connect(admin_dsn)
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
