@@ -7,12 +7,9 @@ from datetime import date, datetime, time, timedelta
 from typing import ClassVar
 from zoneinfo import ZoneInfo
 
+from services.accounts.domain.book import ALL_ACCOUNTS, BookClose
 from services.accounts.domain.model import Account
-from services.accounts.service_layer.unit_of_work import (
-    ALL_ACCOUNTS,
-    AccountsUnitOfWork,
-    BookClose,
-)
+from services.accounts.service_layer.unit_of_work import AccountsUnitOfWork
 from shared.catalogue import Catalogue, EventData, new_envelope
 from shared.envelope import Envelope
 from shared.errors import Rejected
