@@ -1,0 +1,1 @@
+"""In-memory implementations of the services' repository ports, for service-layer tests."""

@@ -1,0 +1,18 @@
+"""The services' repository port contracts on PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tests.contract.accounts_contract import AccountsPortsContract, Units, sql_units
+
+pytestmark = pytest.mark.integration
+
+
+class TestPostgresAccountsPorts(AccountsPortsContract):
+    @pytest.fixture
+    async def units(self, pg_database: str) -> AsyncIterator[Units]:
+        async for units in sql_units(pg_database):
+            yield units
