@@ -240,7 +240,7 @@ def cmd_audit_erase(args: argparse.Namespace) -> None:
                     reason=args.reason,
                     retention_days=runtime.settings.audit_retention_days,
                 )
-                await uow.log_access(
+                await uow.access.log(
                     by,
                     "erase-personal-data",
                     args.reason,

@@ -131,7 +131,7 @@ def test_a_trail_chained_in_batches_equals_one_chained_event_by_event(
                 assert len(got[0]) == len(first_account)
                 async with batched.uow() as uow:
                     for account in ACCOUNTS:
-                        assert await uow.verify(account) is None
+                        assert await uow.trail.verify(account) is None
 
     asyncio.run(scenario())
 
@@ -189,5 +189,5 @@ async def test_verify_names_the_first_broken_link_of_a_batched_chain(tmp_path: P
             )
             await uow.commit()
         async with runtime.uow() as uow:
-            broken = await uow.verify("A1")
+            broken = await uow.trail.verify("A1")
     assert broken is not None and broken.seq == 5

@@ -57,7 +57,7 @@ async def test_a_download_carries_its_name_and_no_store(tmp_path: Path) -> None:
 
         async def on_trail() -> bool:
             async with runtime.uow() as uow:
-                return await uow.has_trail(account_id)
+                return await uow.trail.has_trail(account_id)
 
         await eventually(on_trail, bool)
         await http["audit"].post("/v1/checkpoints", params={"purpose": "test"})

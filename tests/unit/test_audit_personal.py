@@ -145,7 +145,7 @@ async def test_the_chain_holds_commitments_and_the_values_sit_beside_it(
         await seed(http, "P2", days_ago=1)
         runtime = http["audit"]._transport.app.state.runtime  # type: ignore[attr-defined]
         async with runtime.uow() as uow:
-            stored = await uow.stored_entries("P2", 100)
+            stored = await uow.trail.stored_entries("P2", 100)
             kept = (
                 await uow.session.execute(
                     select(audit_personal_values.c.value).where(
@@ -225,7 +225,7 @@ async def test_erasure_keeps_every_chain_verifying_and_survives_a_rebuild(
         assert verify_bundle(bundle) == [] and bundle["disclosures"] == []
         runtime = http["audit"]._transport.app.state.runtime  # type: ignore[attr-defined]
         async with runtime.uow() as uow:
-            assert await uow.subject_key("P5") is None and await uow.subject_key("P6")
+            assert await uow.trail.subject_key("P5") is None and await uow.trail.subject_key("P6")
         before = await heads_and_root(runtime)
         erased_view = await erased_reads(http, "P5")
 
@@ -235,10 +235,10 @@ async def test_erasure_keeps_every_chain_verifying_and_survives_a_rebuild(
         await rebuild(runtime)
         assert await heads_and_root(runtime) == before
         async with runtime.uow() as uow:
-            assert await uow.verify("P5") is None and await uow.verify("P6") is None
-            assert await uow.personal_values("P5", 1, 100) == {}
-            assert await uow.subject_key("P5") is None
-            assert len(await uow.personal_values("P6", 1, 100)) == len(PHONES) + 3
+            assert await uow.trail.verify("P5") is None and await uow.trail.verify("P6") is None
+            assert await uow.trail.personal_values("P5", 1, 100) == {}
+            assert await uow.trail.subject_key("P5") is None
+            assert len(await uow.trail.personal_values("P6", 1, 100)) == len(PHONES) + 3
     finally:
         await runtime.stop()
     async with running_stack(stack) as http:

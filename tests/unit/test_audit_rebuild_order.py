@@ -96,7 +96,7 @@ async def rebuilt(settings: Settings, max_batch: int) -> tuple[dict[str, Any], R
         result = await rebuild(runtime, max_batch=max_batch)
         for account in ACCOUNTS:
             async with runtime.uow() as uow:
-                assert await uow.verify(account) is None
+                assert await uow.trail.verify(account) is None
         # The service resumes where the rebuild read to.
         ends = await runtime.log.end_offsets(source_topics(runtime))
         async with runtime.uow() as uow:

@@ -336,7 +336,7 @@ async def test_two_rebuilds_give_the_same_heads_and_root(tmp_path: Path) -> None
             read = await rebuild(runtime, lambda done, total, p=progress: p.append((done, total)))
             results.append(await heads_and_root(runtime))
             async with runtime.uow() as uow:
-                assert await uow.verify("R1") is None
+                assert await uow.trail.verify("R1") is None
         finally:
             await runtime.stop()
         assert read.records >= 8 and progress[-1][0] == progress[-1][1]

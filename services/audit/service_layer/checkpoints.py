@@ -59,7 +59,7 @@ def load_signing_key(settings: Settings) -> Ed25519PrivateKey:
 
 async def make_checkpoint(uow: AuditUnitOfWork, key: Ed25519PrivateKey) -> dict[str, Any]:
     """Sign the Merkle root over every account's current head (the caller commits)."""
-    heads = await uow.heads()
+    heads = await uow.trail.heads()
     tree_root = root([head_leaf(a, seq, h) for a, seq, h in heads]).hex()
     at = uow.now.isoformat()
     checkpoint = {
@@ -70,7 +70,7 @@ async def make_checkpoint(uow: AuditUnitOfWork, key: Ed25519PrivateKey) -> dict[
         "signature": sign(key, checkpoint_message(tree_root, len(heads), at)),
         "public_key": public_pem(key),
     }
-    await uow.save_checkpoint(checkpoint)
+    await uow.checkpoints.save(checkpoint)
     return checkpoint
 
 
@@ -93,7 +93,7 @@ async def export_bundle(
     checkpoint covers the account yet (make one first). A bundle that `leaves_the_service`
     is refused while the trail still chains personal values in clear (before a rebuild).
     """
-    checkpoint = await uow.latest_checkpoint()
+    checkpoint = await uow.checkpoints.latest()
     if checkpoint is None:
         return None
     heads = [tuple(h) for h in checkpoint["heads"]]
@@ -102,7 +102,7 @@ async def export_bundle(
         return None
     _, seq, head_hash = heads[index]
     leaves = [head_leaf(a, s, h) for a, s, h in heads]
-    entries = await uow.stored_entries(account_id, int(seq))
+    entries = await uow.trail.stored_entries(account_id, int(seq))
     events = [json.loads(e["event"]) for e in entries]
     for e, event in zip(entries, events, strict=True):
         if leaves_the_service and uow.declared_personal(
@@ -140,10 +140,10 @@ async def _disclosures(
     """Each value the reader may see in clear, with the salt that checks it against the chain."""
     if reader is None or not reader.reveal or not entries:
         return []
-    key = await uow.subject_key(account_id)
+    key = await uow.trail.subject_key(account_id)
     if key is None:
         return []  # erased: no value is left to disclose
-    values = await uow.personal_values(account_id, 1, entries[-1]["seq"])
+    values = await uow.trail.personal_values(account_id, 1, entries[-1]["seq"])
     out = []
     for e, event in zip(entries, events, strict=True):
         for path, kind, _ in markers(event["data"]):
@@ -236,10 +236,10 @@ async def compare_with_published(
     and the database's checkpoints up to then must be unchanged (else that is a problem
     and everything is checked). `full` checks everything; so does a first comparison.
     """
-    stored = await uow.all_checkpoints()
+    stored = await uow.checkpoints.all()
     problems: list[str] = []
     since = 0
-    state = None if full else await uow.published_compare()
+    state = None if full else await uow.checkpoints.published_compare()
     if state is not None:
         if not _signed_by(key, _state_message(state), state["signature"]):
             problems.append("the remembered comparison is not signed with this service's key")
@@ -274,7 +274,7 @@ async def compare_with_published(
             # Successive checkpoints share most heads: each entry is read once.
             where = (account_id, int(seq))
             if where not in hashes:
-                hashes[where] = await uow.entry_hash(account_id, int(seq))
+                hashes[where] = await uow.trail.entry_hash(account_id, int(seq))
             found = hashes[where]
             if found != head_hash:
                 problems.append(
@@ -290,7 +290,9 @@ async def compare_with_published(
             "rows_sha256": _rows_digest(stored, last_id),
             "verified_at": uow.now.isoformat(),
         }
-        await uow.save_published_compare({**state, "signature": sign(key, _state_message(state))})
+        await uow.checkpoints.save_published_compare(
+            {**state, "signature": sign(key, _state_message(state))}
+        )
     return Comparison(problems, len(published_lines) - since, since)
 
 
@@ -330,8 +332,8 @@ class CheckpointWorker:
                 return
             try:
                 async with self._uow() as uow:
-                    last = await uow.latest_checkpoint()
-                    heads = await uow.heads()
+                    last = await uow.checkpoints.latest()
+                    heads = await uow.trail.heads()
                     if last is None or [list(h) for h in heads] != last["heads"]:
                         checkpoint = await make_checkpoint(uow, self._key)
                         await uow.commit()

@@ -48,7 +48,7 @@ async def erase_personal_data(
     retention_days: int,
 ) -> Erased:
     """Erase the account's personal data and record it on its trail (the caller commits)."""
-    found = await uow.last_activity(account_id)
+    found = await uow.trail.last_activity(account_id)
     if found is None:
         raise NoTrail(f"account_id: no trail for account {account_id}")
     head, last = found
@@ -59,7 +59,7 @@ async def erase_personal_data(
             f"({retention_days} days after its last event at {last.isoformat()}); its "
             "personal data cannot be erased before then"
         )
-    erased = await uow.erase_personal_values(account_id)
+    erased = await uow.trail.erase_personal_values(account_id)
     env = new_envelope(
         PersonalDataErased(
             erased_by=by.subject,
@@ -78,6 +78,6 @@ async def erase_personal_data(
     )
     appended = await uow.append_entry(env)
     assert appended is not None  # a new event id is never on the trail yet
-    await uow.freeze(account_id)
+    await uow.trail.freeze(account_id)
     seq, hashed = appended
     return Erased(account_id, erased, seq, hashed, ends)

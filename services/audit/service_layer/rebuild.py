@@ -27,13 +27,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
-
-from services.audit.adapters.tables import (
-    audit_entries,
-    audit_frozen_entries,
-    audit_personal_values,
-)
 from services.audit.domain.merkle import head_leaf, root
 from services.audit.domain.order import Logged, OrderLog, Replay, fallback_key
 from services.audit.service_layer.unit_of_work import SOURCE, AuditUnitOfWork
@@ -87,17 +80,8 @@ async def rebuild(
     await _drain_order_facts(runtime)
     log = await read_order_log(runtime, max_batch=max_batch)
     async with runtime.uow() as uow:
-        await uow.session.execute(delete(audit_entries))
-        await uow.session.execute(delete(audit_personal_values))
-        frozen = audit_frozen_entries
-        await uow.session.execute(
-            insert(audit_entries).from_select([c.name for c in frozen.c], select(frozen))
-        )
-        restored = set((await uow.session.execute(select(frozen.c.event_id))).scalars())
-        platform = runtime.tables
-        await uow.session.execute(
-            delete(platform.processed).where(platform.processed.c.consumer == consumer.name)
-        )
+        restored = await uow.trail.restore_frozen()
+        await uow.backlog.forget_processed(consumer.name)
         # Re-read from the first record: the old positions and gaps describe the old trail.
         await uow.positions.forget(consumer.name)
         await uow.commit()
@@ -200,20 +184,10 @@ class _Chainer:
 
 async def _drain_order_facts(runtime: Runtime) -> None:
     """Wait until the outbox holds no unpublished order fact (a crash may leave some)."""
-    outbox = runtime.tables.outbox
     deadline = time.monotonic() + DRAIN_TIMEOUT
     while True:
         async with runtime.uow() as uow:
-            waiting = (
-                await uow.session.execute(
-                    select(func.count())
-                    .select_from(outbox)
-                    .where(
-                        outbox.c.topic == runtime.settings.topics.audit,
-                        outbox.c.published_at.is_(None),
-                    )
-                )
-            ).scalar_one()
+            waiting = await uow.backlog.unpublished(runtime.settings.topics.audit)
         if not waiting:
             return
         if time.monotonic() > deadline:
@@ -280,11 +254,9 @@ async def _read_to_end(
 
 async def _differing(runtime: Runtime, log: OrderLog) -> list[str]:
     """Accounts whose rebuilt entries sit at another seq or hash than the order log says."""
-    t = audit_entries
     out: set[str] = set()
     async with runtime.uow() as uow:
-        rows = await uow.session.execute(select(t.c.account_id, t.c.seq, t.c.event_id, t.c.hash))
-        for account, seq, event_id, hashed in rows:
+        for account, seq, event_id, hashed in await uow.trail.links():
             logged = log.by_event.get(event_id)
             if logged is not None and (logged.seq, logged.hash) != (seq, hashed):
                 out.add(account)
@@ -363,18 +335,14 @@ async def compare(runtime: Runtime, *, max_batch: int = 500) -> Comparison:
                 if str(env.id) in derived:
                     continue
                 if env.account_id not in keys:
-                    keys[env.account_id] = await uow.subject_key(env.account_id)
+                    keys[env.account_id] = await uow.trail.subject_key(env.account_id)
                 body = uow.chained_body(env, keys[env.account_id])
                 derived[str(env.id)] = (env.account_id, _digest(body) if body else None)
 
     read = await _read_to_end(runtime, source_topics(runtime), take, None, max_batch)
     result.records = sum(read.values())
-    t = audit_entries
     async with runtime.uow() as uow:
-        rows = await uow.session.execute(
-            select(t.c.account_id, t.c.seq, t.c.event_id, t.c.source, t.c.event, t.c.hash)
-        )
-        for account, seq, event_id, source, event, hashed in rows:
+        for account, seq, event_id, source, event, hashed in await uow.trail.all_entries():
             found = derived.pop(event_id, None)
             if found is None and source != SOURCE:
                 result.on_trail_only.setdefault(account, []).append(event_id)
@@ -396,25 +364,14 @@ def _digest(body: bytes) -> str:
 
 async def _known_gaps(runtime: Runtime, consumer: str) -> set[tuple[str, int, int]]:
     """Where the consumer's unresolved dead letters and parked records came from."""
-    dl, parked = runtime.tables.dead_letters, runtime.tables.parked
     async with runtime.uow() as uow:
-        letters = await uow.session.execute(
-            select(dl.c.topic, dl.c.partition, dl.c.offset).where(
-                dl.c.consumer == consumer, dl.c.resolved_at.is_(None)
-            )
-        )
-        waiting = await uow.session.execute(
-            select(parked.c.topic, parked.c.partition, parked.c.offset).where(
-                parked.c.consumer == consumer
-            )
-        )
-        return {(t, p, o) for t, p, o in [*letters, *waiting]}
+        return await uow.backlog.gaps(consumer)
 
 
 async def heads_and_root(runtime: Runtime) -> dict[str, Any]:
     """Every account's head and the Merkle root a checkpoint would sign now."""
     async with runtime.uow() as uow:
-        heads = await uow.heads()
+        heads = await uow.trail.heads()
     return {
         "heads": heads,
         "root": root([head_leaf(a, s, h) for a, s, h in heads]).hex(),

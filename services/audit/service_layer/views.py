@@ -13,12 +13,13 @@ from typing import Any, Literal
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.audit.domain.bundle import public_pem, verify_bundle
+from services.audit.domain.filters import HistoryFilters
 from services.audit.domain.personal import Reader, show
 from services.audit.domain.report import ReportFacts, report_pdf
 from services.audit.domain.state import AccountState, reconstruct
 from services.audit.domain.story import StoryLine, tell
 from services.audit.service_layer.checkpoints import export_bundle
-from services.audit.service_layer.unit_of_work import AuditUnitOfWork, HistoryFilters
+from services.audit.service_layer.unit_of_work import AuditUnitOfWork
 from shared import pii
 from shared.auth import Principal
 
@@ -44,7 +45,7 @@ async def whole_trail(
     """Every entry of the account (narrowed by `filters`), in seq order, read page by page."""
     out: list[dict[str, Any]] = []
     after = 0
-    while page := await uow.history(account_id, after, PAGE, filters):
+    while page := await uow.trail.history(account_id, after, PAGE, filters):
         out.extend(page)
         if len(page) < PAGE:
             break
@@ -63,7 +64,7 @@ async def shown(
     """
     if not entries:
         return [], 0
-    values = await uow.personal_values(account_id, entries[0]["seq"], entries[-1]["seq"])
+    values = await uow.trail.personal_values(account_id, entries[0]["seq"], entries[-1]["seq"])
     out, revealed = [], 0
     for e in entries:
         unmarked = uow.declared_personal(e["type"], e["schema_version"], e["data"])
@@ -103,7 +104,7 @@ async def story_view(
 ) -> tuple[list[dict[str, Any]], int] | None:
     """The story's lines as JSON-ready rows and the count shown in clear; None without a
     trail. Reused from the view cache while the account's head has not moved."""
-    head = await uow.head(account_id)
+    head = await uow.trail.head(account_id)
     if head is None:
         return None
     key = ("story", account_id, head, filters, reader)
@@ -120,7 +121,7 @@ async def state_view(
 ) -> dict[str, Any] | None:
     """The state as of `at` as JSON-ready values; None without a trail. A state as of a
     fixed point is reused while the head has not moved (one as of now is not: now moves)."""
-    head = await uow.head(account_id)
+    head = await uow.trail.head(account_id)
     if head is None:
         return None
     key = ("state", account_id, head, axis, at, reader)
@@ -156,7 +157,7 @@ async def report(
         purpose=pii.show(principal.role, purpose, "text"),
         entries=len(entries),
         head=(entries[-1]["seq"], entries[-1]["hash"]) if entries else None,
-        broken=await uow.verify(account_id),
+        broken=await uow.trail.verify(account_id),
         checkpoint=checkpoint,
         checkpoint_problems=problems,
     )

@@ -61,7 +61,7 @@ async def create_checkpoint(
         return refused
     async with runtime.uow() as uow:
         checkpoint = await make_checkpoint(uow, request.app.state.signing_key)
-        await uow.log_access(principal, "checkpoint", purpose, None, {})
+        await uow.access.log(principal, "checkpoint", purpose, None, {})
         await uow.commit()
     # Only after the commit: what is published is in the database.
     await asyncio.to_thread(publish, published_path(runtime.settings), checkpoint)
@@ -92,7 +92,7 @@ async def compare_published(
     lines = await asyncio.to_thread(read_published, path)
     async with runtime.uow() as uow:
         found = await compare_with_published(uow, lines, request.app.state.signing_key, full=full)
-        await uow.log_access(principal, "compare-published", purpose, None, {"full": full})
+        await uow.access.log(principal, "compare-published", purpose, None, {"full": full})
         await uow.commit()
     return {
         "published_checkpoints": len(lines),
@@ -107,7 +107,7 @@ async def compare_published(
 async def latest_checkpoint(runtime: Runtime) -> dict[str, Any]:
     """The newest signed checkpoint (publish its root outside this database)."""
     async with runtime.uow() as uow:
-        checkpoint = await uow.latest_checkpoint()
+        checkpoint = await uow.checkpoints.latest()
     if checkpoint is None:
         raise HTTPException(404, "no checkpoint yet")
     return checkpoint
@@ -134,7 +134,7 @@ async def get_bundle(
         except TrailNotCommitted as exc:
             raise HTTPException(409, exc.reason) from exc
         disclosed = len(bundle["disclosures"]) if bundle else 0
-        await uow.log_access(
+        await uow.access.log(
             principal, "export-bundle", purpose, account_id, reader.logged(disclosed)
         )
         await uow.commit()

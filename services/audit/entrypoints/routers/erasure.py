@@ -42,7 +42,7 @@ async def erase_personal_data(
         erased = await erasure.erase_personal_data(
             uow, account_id, by=principal, reason=body.reason, retention_days=days
         )
-        await uow.log_access(
+        await uow.access.log(
             principal,
             "erase-personal-data",
             body.reason,

@@ -14,10 +14,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import PlainTextResponse
 
+from services.audit.domain.filters import HistoryFilters
 from services.audit.domain.verify import BrokenLink
 from services.audit.entrypoints.dependencies import Purpose, Reveal, Runtime
 from services.audit.entrypoints.downloads import attachment
-from services.audit.service_layer.unit_of_work import HistoryFilters
 from services.audit.service_layer.views import Reader, shown
 from shared.bounds import Instant, QueryInt
 from shared.eventstore.positions import Gap
@@ -73,10 +73,10 @@ async def get_history(
         tuple(type or ()), source, occurred_from, occurred_to, as_of_occurred, as_of_recorded
     )
     async with runtime.uow() as uow:
-        entries = await uow.history(account_id, after_seq, limit, filters)
+        entries = await uow.trail.history(account_id, after_seq, limit, filters)
         reader = Reader(principal.role, reveal)
         readable, revealed = await shown(uow, account_id, entries, reader)
-        await uow.log_access(
+        await uow.access.log(
             principal,
             "history",
             purpose,
@@ -107,12 +107,12 @@ async def export_csv(
     reader, revealed = Reader(principal.role, reveal), 0
     async with runtime.uow() as uow:
         after = 0
-        while page := await uow.history(account_id, after, MAX_PAGE):
+        while page := await uow.trail.history(account_id, after, MAX_PAGE):
             readable, n = await shown(uow, account_id, page, reader)
             rows.extend(readable)
             revealed += n
             after = page[-1]["seq"]
-        await uow.log_access(principal, "export-csv", purpose, account_id, reader.logged(revealed))
+        await uow.access.log(principal, "export-csv", purpose, account_id, reader.logged(revealed))
         await uow.commit()
     if not rows:
         raise HTTPException(404, f"no trail for account {account_id}")
@@ -142,10 +142,10 @@ async def verify_account(
     (`reason` says which).
     """
     async with runtime.uow() as uow:
-        broken = await uow.verify(account_id)
-        missing = await uow.missing_records(_consumer(runtime), account_id)
+        broken = await uow.trail.verify(account_id)
+        missing = await uow.backlog.missing_records(_consumer(runtime), account_id)
         gaps = await uow.positions.gaps(_consumer(runtime))
-        await uow.log_access(principal, "verify", purpose, account_id, {})
+        await uow.access.log(principal, "verify", purpose, account_id, {})
         await uow.commit()
     reason = missing.get(account_id)
     if gaps:
@@ -165,11 +165,11 @@ async def verify_all(
     whose trail lacks dead-lettered or parked records, and every range of source offsets
     audit never read (`gaps`: records of any account may be missing from those)."""
     async with runtime.uow() as uow:
-        missing = await uow.missing_records(_consumer(runtime))
+        missing = await uow.backlog.missing_records(_consumer(runtime))
         gaps = await uow.positions.gaps(_consumer(runtime))
-        accounts = sorted(set(await uow.accounts()) | set(missing))
-        broken = [b for a in accounts if (b := await uow.verify(a)) is not None]
-        await uow.log_access(principal, "verify-all", purpose, None, {})
+        accounts = sorted(set(await uow.trail.accounts()) | set(missing))
+        broken = [b for a in accounts if (b := await uow.trail.verify(a)) is not None]
+        await uow.access.log(principal, "verify-all", purpose, None, {})
         await uow.commit()
     status = "broken" if broken else "incomplete" if missing or gaps else "verified"
     return {
@@ -225,10 +225,10 @@ async def get_access_log(
 ) -> dict[str, Any]:
     """Who read, verified or exported what, and why (reading it is logged too)."""
     async with runtime.uow() as uow:
-        await uow.log_access(principal, "access-log", purpose, account_id, {"after_id": after_id})
+        await uow.access.log(principal, "access-log", purpose, account_id, {"after_id": after_id})
         await uow.commit()
     async with runtime.uow() as uow:
-        entries = await uow.access_entries(after_id, limit, account_id)
+        entries = await uow.access.entries(after_id, limit, account_id)
     return {
         "entries": entries,
         "next_after_id": entries[-1]["id"] if len(entries) == limit else None,

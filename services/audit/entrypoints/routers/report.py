@@ -29,7 +29,7 @@ async def get_report_pdf(
 ) -> Response:
     """The whole trail as a PDF report (personal fields masked by kind); the export is logged."""
     async with runtime.uow() as uow:
-        exists = await uow.has_trail(account_id)
+        exists = await uow.trail.has_trail(account_id)
         pdf, revealed = (
             await views.report(
                 uow, account_id, principal, purpose, request.app.state.signing_key, reveal
@@ -37,7 +37,7 @@ async def get_report_pdf(
             if exists
             else (None, 0)
         )
-        await uow.log_access(
+        await uow.access.log(
             principal,
             "export-pdf",
             purpose,

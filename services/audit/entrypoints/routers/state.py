@@ -43,7 +43,7 @@ async def get_state(
             axis, at = "now", uow.now
         reader = views.Reader(principal.role)
         state = await views.state_view(uow, account_id, axis, at, reader)
-        await uow.log_access(
+        await uow.access.log(
             principal, "state", purpose, account_id, {"axis": axis, "as_of": at.isoformat()}
         )
         await uow.commit()

@@ -11,9 +11,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 
+from services.audit.domain.filters import HistoryFilters
 from services.audit.entrypoints.dependencies import Purpose, Reveal, Runtime
 from services.audit.service_layer import views
-from services.audit.service_layer.unit_of_work import HistoryFilters
 from shared.bounds import Instant, QueryInt
 from shared.security import CurrentPrincipal, secured
 
@@ -49,7 +49,7 @@ async def get_story(
         reader = views.Reader(principal.role, reveal)
         view = await views.story_view(uow, account_id, filters, reader)
         lines, revealed = view or ([], 0)
-        await uow.log_access(
+        await uow.access.log(
             principal,
             "story",
             purpose,
