@@ -21,6 +21,7 @@ from services.accounts.service_layer.projections import account_rows
 from shared.clock import Clock
 from shared.envelope import Envelope
 from shared.errors import ConcurrencyError
+from tests.fakes.platform import FakeOutbox
 
 Entry = tuple[datetime, str | None]
 
@@ -212,20 +213,6 @@ class FakeSubmissionLog:
         """Write this transaction's outcomes into the store."""
         self._store.submissions.update(self._written)
         self._written.clear()
-
-
-class FakeOutbox:
-    """The outbox in memory: messages staged for a topic, kept in the store at commit."""
-
-    def __init__(self) -> None:
-        self.staged: list[tuple[str, Envelope]] = []
-
-    async def add(self, topic: str, envelopes: Sequence[Envelope]) -> None:
-        """Queue `envelopes` for `topic`."""
-        self.staged.extend((topic, env) for env in envelopes)
-
-    async def flush(self) -> None:
-        """Nothing to write before commit."""
 
 
 class FakeAccountsUnitOfWork:

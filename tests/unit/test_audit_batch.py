@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from services.registry import migrations_dir
 from shared.envelope import Envelope
 from shared.migrations import upgrade
 from shared.runtime import ServiceRuntime
+from tests.contract.audit_contract import event
 from tests.support import settings_for
 
 ACCOUNTS = ("A1", "A2", "A3")
@@ -36,31 +36,7 @@ START = datetime(2026, 3, 1, tzinfo=UTC)
 
 def envelope(n: int, account: str, personal: bool) -> Envelope:
     """The n-th event: a dispute (with personal free text) or a late fee (none)."""
-    if personal:
-        type_, data = "DebtDisputed", {"debt_id": f"B{n}", "reason": f"call me on 1380000{n:04d}"}
-    else:
-        type_, data = (
-            "LateFeeAccrued",
-            {
-                "bill_id": "B1",
-                "currency": "CNY",
-                "business_date": "2026-03-01",
-                "amount": 50 + n,
-                "base": 100_000,
-                "daily_rate": "0.0005",
-            },
-        )
-    at = START + timedelta(minutes=n)
-    return Envelope(
-        id=uuid.UUID(int=n + 1),
-        type=type_,
-        schema_version=1,
-        account_id=account,
-        occurred_at=at,
-        recorded_at=at,
-        source="test",
-        data=data,
-    )
+    return event(n, account, personal)
 
 
 @asynccontextmanager

@@ -7,6 +7,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.audit.adapters.tables import platform
+from services.audit.domain.missing import missing_records as describe
 
 Position = tuple[str, int, int]
 """Where a record came from: (topic, partition, offset)."""
@@ -42,19 +43,7 @@ class SqlBacklog:
         behind = {
             a: int(n) for a, n in await self._session.execute(waiting.group_by(parked.c.account_id))
         }
-        out = {}
-        for owner in sorted(set(letters) | set(behind)):
-            parts = []
-            if owner in letters:
-                parts.append(f"unresolved dead letters {', '.join(letters[owner])}")
-            if behind.get(owner):
-                parts.append(f"{behind[owner]} records parked behind them")
-            out[owner] = (
-                "records of this account are not on the trail: "
-                + "; ".join(parts)
-                + " (see arrears dlq list audit)"
-            )
-        return out
+        return describe(letters, behind)
 
     async def gaps(self, consumer: str) -> set[Position]:
         """Where the consumer's unresolved dead letters and parked records came from."""

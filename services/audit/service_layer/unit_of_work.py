@@ -67,8 +67,12 @@ class AuditUnitOfWork(SqlUnitOfWork):
         self.checkpoints = SqlCheckpoints(self.session)
         self.access = SqlAccessLog(self.session, self.now)
         self.backlog = SqlBacklog(self.session)
-        self._chaining = _Chaining()
+        self._begin_chaining()
         return self
+
+    def _begin_chaining(self) -> None:
+        """Forget what the last transaction knew of the trail."""
+        self._chaining = _Chaining()
 
     def declared_personal(
         self, event_type: str, version: int, data: Mapping[str, Any]
