@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from sqlalchemy import delete, update
 
 from services.cli import main
@@ -19,8 +20,10 @@ from services.contact.service_layer.projections import PROJECTION as CONTACT
 from services.plans.adapters.tables import account_standings, known_accounts, plan_bills
 from services.plans.adapters.tables import plan_index as plans_index
 from services.plans.service_layer.projections import PROJECTION as PLANS
+from services.registry import migrations_dir
 from shared.eventstore.inbox import Fact
 from shared.eventstore.rebuild import Projection, Target
+from shared.migrations import alembic_config, upgrade
 from shared.settings import Settings
 from tests.support import (
     accept_offer,
@@ -58,10 +61,9 @@ async def requested(http: dict[str, Any], s: Settings, account_id: str) -> dict[
     return dict(r.json())
 
 
-async def workload(data_dir: Path) -> None:
+async def workload(s: dict[str, Settings]) -> None:
     """Plans requested, offered, accepted, paid to completion, broken, expired and
     cancelled; contact's cases opened and cured on the way; accounts never in plans."""
-    s = {name: settings_for(name, data_dir) for name in SERVICES}
     async with running_stack(s) as http:
         # A re-installment paid in full: completed.
         await overdue_account(http, "R1")
@@ -113,7 +115,7 @@ async def workload(data_dir: Path) -> None:
 def ran(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One run of the workload, copied by each test that changes it."""
     data_dir = tmp_path_factory.mktemp("rebuild-consumed")
-    asyncio.run(workload(data_dir))
+    asyncio.run(workload({name: settings_for(name, data_dir) for name in SERVICES}))
     return data_dir
 
 
@@ -237,3 +239,20 @@ def test_the_cli_checks_and_rebuilds_plans_and_contact(
     main(["rebuild", "plans"])
     assert '"replaced": true' in capsys.readouterr().out
     main(["rebuild", "plans", "--check"])
+
+
+@pytest.mark.parametrize(("service", "projection"), [("plans", PLANS), ("contact", CONTACT)])
+def test_a_database_from_before_the_inbox_rebuilds_to_its_own_rows(
+    install: dict[str, Settings], service: str, projection: Projection
+) -> None:
+    # As if the workload had run before migration 0008: no inbox, read models full.
+    from_before_the_inbox(install[service])
+    report = asyncio.run(run_rebuild(install[service], projection, check=True))
+    assert report.equal, report.tables
+    assert all(d.rebuilt for d in report.tables.values())
+
+
+def from_before_the_inbox(s: Settings) -> None:
+    """Migrate the service's database down to before the inbox, then up again."""
+    command.downgrade(alembic_config(s, migrations_dir(s.service)), "0007")
+    upgrade(s, migrations_dir(s.service))

@@ -13,7 +13,8 @@ Projections, rebuilt by `arrears rebuild plans` from plans' own database:
 - `plan_index`: from plans' own plan streams. Two columns also read the inbox: `ended_on`
   of a plan that expired or broke at a day close is that close's business date (the
   close is the plan event's cause), and `offer_basis` is the fingerprint of the account's
-  standing at the close of the offer's `offered_on`.
+  standing at the close of the offer's `offered_on` (for an offer made before the
+  inbox began, the basis migration 0008 kept).
 
 Not projections, left alone by a rebuild:
 
@@ -57,6 +58,8 @@ STANDING_FIELDS = (
     "deferral_months_used",
 )
 """What plans keeps of a day close that carries balances."""
+BASELINE_BASIS = "PlanOfferBasis"
+"""The inbox's record of an offer's basis from before the inbox (no close behind it)."""
 
 
 def stream_id(plan_id: str) -> str:
@@ -219,6 +222,21 @@ async def apply_plan(t: Target, env: Envelope) -> None:
             if close is not None:
                 standing = {"business_date": offered_on, **json.loads(close.data)}
                 await set_offer_basis(t, plan.plan_id, standing_basis(standing))
+            elif (basis := await _baseline_basis(t, plan)) is not None:
+                await set_offer_basis(t, plan.plan_id, basis)
+
+
+async def _baseline_basis(t: Target, plan: Plan) -> str | None:
+    """The basis of an offer made before the inbox began (migration 0008 kept it)."""
+    c = inbox.c
+    rows = await t.execute(
+        select(c.data).where(c.type == BASELINE_BASIS, c.account_id == plan.account_id)
+    )
+    for row in rows:
+        data = json.loads(row.data)
+        if data["plan_id"] == plan.plan_id:
+            return str(data["basis"])
+    return None
 
 
 PROJECTION = Projection(
