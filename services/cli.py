@@ -183,10 +183,6 @@ def cmd_rebuild(args: argparse.Namespace) -> None:
     # Looked up by name, like the bootstraps: the CLI names services, they never each other.
     found = importlib.import_module(f"services.{args.service}.service_layer.projections")
     projection = found.PROJECTION
-    if projection is None:
-        print(f"arrears: {args.service} has no read model its own store can rebuild:")
-        print(found.__doc__)
-        return
     runtime = bootstrap_module(args.service).bootstrap()
 
     async def run() -> Report:
@@ -347,7 +343,8 @@ def parser() -> argparse.ArgumentParser:
 
     rebuild_cmd = sub.add_parser(
         "rebuild",
-        help="rebuild a service's read models from its own event store (service stopped); "
+        help="rebuild a service's read models from its own event store and the facts it "
+        "consumed (service stopped); "
         "audit's trail from the topics",
     )
     rebuild_cmd.add_argument("service", choices=SERVICES)

@@ -1,9 +1,11 @@
-"""Rebuilding a service's read models from its own event store.
+"""Rebuilding a service's read models from its own database: its event store and its inbox.
 
-A projection here is a read model born of events: each stored event of its types yields
-rows, and the rows of every event, inserted in store position order, are the read
-model. The live path stages the same rows from the same function as it appends the
-events, so a rebuild that reads the store again must come out equal, row for row.
+A projection here is a read model born of events. Either each stored event of its types
+yields rows, inserted in store position order (`rows`); or a function applies each event
+to the tables (`apply`); and the facts the service consumed from other services' topics,
+kept in its inbox (`shared.eventstore.inbox`), are applied first, in the order consumed
+(`facts`). The live path writes through the same functions as it appends the events or
+consumes the facts, so a rebuild that reads them again must come out equal, row for row.
 
 The rebuild reads the store in keyset pages (never the whole store in memory), inserts
 each page's rows into temporary copies of the tables (one transaction a page), compares
@@ -14,15 +16,16 @@ the live read models as they were. Run it with the service stopped.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Column, MetaData, Table, delete, func, insert, select
+from sqlalchemy import Column, MetaData, Table, delete, func, insert, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.catalogue import Catalogue
 from shared.envelope import Envelope, decode_envelope
+from shared.eventstore.inbox import Fact
 
 Row = dict[str, Any]
 Rows = Iterable[tuple[Table, Row]]
@@ -35,12 +38,36 @@ SAMPLE = 5
 
 
 @dataclass(frozen=True)
+class Target:
+    """Where projected rows go: the live tables (a unit of work's session) or, in a
+    rebuild, their temporary copies; `t[table]` names the one to write."""
+
+    conn: Any
+    copies: dict[Table, Table] = field(default_factory=dict)
+    catalogue: Catalogue | None = None
+
+    def __getitem__(self, table: Table) -> Table:
+        return self.copies.get(table, table)
+
+    async def execute(self, statement: Any) -> Any:
+        """Run a statement on the target's connection."""
+        return await self.conn.execute(statement)
+
+
+@dataclass(frozen=True)
 class Projection:
-    """Read-model tables derived from the store: `rows` maps one event of `types` to rows."""
+    """Read-model tables derived from the service's own database.
+
+    `rows` maps one stored event of `types` to rows; `apply` writes one to a target
+    instead; `facts` applies each fact of the `inbox` table to a target, before any event.
+    """
 
     tables: tuple[Table, ...]
     types: tuple[str, ...]
-    rows: Callable[[Envelope], Rows]
+    rows: Callable[[Envelope], Rows] | None = None
+    apply: Callable[[Target, Envelope], Awaitable[None]] | None = None
+    inbox: Table | None = None
+    facts: Callable[[Target, Fact], Awaitable[Any]] | None = None
 
 
 @dataclass
@@ -87,8 +114,15 @@ async def write_rows(conn: Any, rows: Rows, target: dict[Table, Table] | None = 
 
 def _scratch(table: Table, metadata: MetaData) -> Table:
     """A temporary table with `table`'s columns and key, to rebuild into."""
+    # Server defaults too: a projection may leave a column to its default (a flag).
     columns = [
-        Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
+        Column(
+            c.name,
+            c.type,
+            primary_key=c.primary_key,
+            nullable=c.nullable,
+            server_default=getattr(c.server_default, "arg", None),
+        )
         for c in table.columns
     ]
     return Table(f"rebuild_{table.name}", metadata, *columns, prefixes=["TEMPORARY"])
@@ -104,14 +138,17 @@ async def rebuild(
     page: int = PAGE,
     progress: Progress | None = None,
 ) -> Report:
-    """Rebuild the projection's tables from `events`; with `check`, only compare them."""
+    """Rebuild the projection's tables from the inbox and `events`; with `check`, only
+    compare them."""
     async with engine.connect() as conn:
         metadata = MetaData()
         scratch = {t: _scratch(t, metadata) for t in projection.tables}
         await conn.run_sync(metadata.create_all)
         await conn.commit()
         try:
-            read = await _project(conn, events, catalogue, projection, scratch, page, progress)
+            target = Target(conn, scratch, catalogue)
+            feeds = _feeds(events, catalogue, projection, target)
+            read = await _project(conn, feeds, page, progress)
             diffs = {t.name: await _compare(conn, t, copy) for t, copy in scratch.items()}
             await conn.commit()
             if not check:
@@ -127,41 +164,73 @@ async def rebuild(
     return Report(read, diffs, replaced=not check)
 
 
+@dataclass(frozen=True)
+class _Feed:
+    """One source a rebuild reads in position order, and what it does with each row."""
+
+    table: Table
+    where: Any
+    apply: Callable[[list[Any]], Awaitable[None]]
+
+
+def _feeds(
+    events: Table, catalogue: Catalogue, projection: Projection, target: Target
+) -> list[_Feed]:
+    feeds = []
+    facts, inbox = projection.facts, projection.inbox
+    if facts is not None and inbox is not None:
+
+        async def apply_facts(rows: list[Any]) -> None:
+            for row in rows:
+                await facts(target, Fact.from_row(row))
+
+        feeds.append(_Feed(inbox, true(), apply_facts))
+
+    async def apply_events(rows: list[Any]) -> None:
+        envelopes = [catalogue.upcast(decode_envelope(row.envelope)) for row in rows]
+        if projection.rows is not None:
+            await write_rows(
+                target.conn, [r for env in envelopes for r in projection.rows(env)], target.copies
+            )
+        if projection.apply is not None:
+            for env in envelopes:
+                await projection.apply(target, env)
+
+    if projection.types:
+        feeds.append(_Feed(events, events.c.type.in_(list(projection.types)), apply_events))
+    return feeds
+
+
 async def _project(
-    conn: AsyncConnection,
-    events: Table,
-    catalogue: Catalogue,
-    projection: Projection,
-    scratch: dict[Table, Table],
-    page: int,
-    progress: Progress | None,
+    conn: AsyncConnection, feeds: list[_Feed], page: int, progress: Progress | None
 ) -> int:
-    wanted = events.c.type.in_(list(projection.types))
-    total = int(
-        (await conn.execute(select(func.count()).select_from(events).where(wanted))).scalar_one()
-    )
-    done, after = 0, 0
+    async def count(feed: _Feed) -> int:
+        query = select(func.count()).select_from(feed.table).where(feed.where)
+        return int((await conn.execute(query)).scalar_one())
+
+    total = sum([await count(feed) for feed in feeds])
+    done = 0
     if progress:
         progress(done, total)
-    while True:
-        rows = (
-            await conn.execute(
-                select(events.c.position, events.c.envelope)
-                .where(events.c.position > after, wanted)
-                .order_by(events.c.position)
-                .limit(page)
-            )
-        ).all()
-        if not rows:
-            return done
-        projected: list[tuple[Table, Row]] = []
-        for row in rows:
-            projected.extend(projection.rows(catalogue.upcast(decode_envelope(row.envelope))))
-        await write_rows(conn, projected, scratch)
-        await conn.commit()
-        done, after = done + len(rows), rows[-1].position
-        if progress:
-            progress(done, max(total, done))
+    for feed in feeds:
+        after = 0
+        while True:
+            rows = (
+                await conn.execute(
+                    select(feed.table)
+                    .where(feed.table.c.position > after, feed.where)
+                    .order_by(feed.table.c.position)
+                    .limit(page)
+                )
+            ).all()
+            if not rows:
+                break
+            await feed.apply(list(rows))
+            await conn.commit()
+            done, after = done + len(rows), rows[-1].position
+            if progress:
+                progress(done, max(total, done))
+    return done
 
 
 async def _compare(conn: AsyncConnection, live: Table, rebuilt: Table) -> TableDiff:

@@ -7,6 +7,7 @@ no findings means the run lost, duplicated and left behind nothing.
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections import Counter
 from dataclasses import dataclass, field
@@ -16,7 +17,10 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from sqlalchemy.ext.asyncio import create_async_engine
 
+from shared.events import default_catalogue
+from shared.eventstore.rebuild import describe, rebuild
 from tests.faults.workload import Workload
 
 PURPOSE = "fault-injection-check"
@@ -44,11 +48,12 @@ class Findings:
     chains: list[str] = field(default_factory=list)
     backlog: list[str] = field(default_factory=list)
     dlq: list[str] = field(default_factory=list)
+    rebuilds: list[str] = field(default_factory=list)
     audit_entries: int = 0
 
     def problems(self) -> list[str]:
         """Every finding, prefixed by its kind."""
-        kinds = ("lost", "duplicated", "state", "chains", "backlog", "dlq")
+        kinds = ("lost", "duplicated", "state", "chains", "backlog", "dlq", "rebuilds")
         return [f"{k}: {f}" for k in kinds for f in getattr(self, k)]
 
 
@@ -189,6 +194,33 @@ async def unpublished(database_urls: dict[str, str]) -> dict[str, int]:
         finally:
             await conn.close()
     return out
+
+
+REBUILT = ("accounts", "plans", "contact")
+"""The services whose read models a rebuild from their own database must equal."""
+
+
+async def check_rebuilds(findings: Findings, database_urls: dict[str, str]) -> None:
+    """Each service's read models equal a rebuild from its own event store and inbox
+    (`arrears rebuild <service> --check`: temporary tables, nothing changed)."""
+    for service in REBUILT:
+        projections = importlib.import_module(f"services.{service}.service_layer.projections")
+        tables = importlib.import_module(f"services.{service}.adapters.tables")
+        engine = create_async_engine(database_urls[service])
+        try:
+            report = await rebuild(
+                engine,
+                tables.platform.events,
+                default_catalogue(),
+                projections.PROJECTION,
+                check=True,
+            )
+        finally:
+            await engine.dispose()
+        if not report.equal:
+            samples = [x for d in report.tables.values() for x in d.samples]
+            findings.rebuilds += [f"{service} {line}" for line in describe(report)]
+            findings.rebuilds.append(f"{service} differing rows, e.g. {samples[:5]}")
 
 
 async def dead_letters(bootstrap: str, topic: str) -> list[dict[str, Any]]:

@@ -391,6 +391,7 @@ async def check_books(
     await checks.check_account_state(findings, http, stack.url("accounts"), workload, sample)
     await checks.check_chains(findings, http, audit, set(poison.values()))
     findings.backlog += await settled(stack, timeout=60)
+    await checks.check_rebuilds(findings, stack.database_urls)
     dlq = await checks.dead_letters(stack.broker.bootstrap, f"{stack.prefix}.dlq")
     checks.check_dlq(findings, dlq, poison)
     return findings

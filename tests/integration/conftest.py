@@ -6,7 +6,7 @@ import os
 import shutil
 import subprocess
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -45,13 +45,25 @@ def pg_url() -> Iterator[str]:
 
 
 @pytest.fixture
-async def pg_database(pg_url: str) -> AsyncIterator[str]:
-    """A fresh, empty database for one test; dropped afterwards."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    yield await create_database(pg_url, name)
+async def new_pg_database(pg_url: str) -> AsyncIterator[Callable[[], Awaitable[str]]]:
+    """Makes fresh, empty databases for one test (as many as asked); dropped afterwards."""
+    names: list[str] = []
+
+    async def make() -> str:
+        names.append(f"t_{uuid.uuid4().hex[:12]}")
+        return await create_database(pg_url, names[-1])
+
+    yield make
     admin_dsn = make_url(pg_url).set(drivername="postgresql").render_as_string(hide_password=False)
     conn = await asyncpg.connect(admin_dsn)
     try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for name in names:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await conn.close()
+
+
+@pytest.fixture
+async def pg_database(new_pg_database: Callable[[], Awaitable[str]]) -> str:
+    """A fresh, empty database for one test; dropped afterwards."""
+    return await new_pg_database()

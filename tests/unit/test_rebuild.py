@@ -171,14 +171,3 @@ def test_rebuild_audit_runs_the_audit_rebuild(monkeypatch: Any) -> None:
         assert "from the topics" in str(exc.code)
     else:
         raise AssertionError("audit has no check against its own store")
-
-
-def test_plans_and_contact_say_why_nothing_is_rebuilt(capsys: Any) -> None:
-    for service, tables in {
-        "plans": ["known_accounts", "account_standings", "plan_bills", "plan_index", "evidence"],
-        "contact": ["borrowers", "standings", "payments", "open_cases", "reminders"],
-    }.items():
-        main(["rebuild", service])
-        out = capsys.readouterr().out
-        assert f"{service} has no read model its own store can rebuild" in out
-        assert all(f"`{t}`" in out for t in tables), service

@@ -1,16 +1,20 @@
 """The contact database: the platform tables, where each borrower lives, and read models.
 
-Everything but the platform tables is a projection: of the inbound topic (borrowers),
-of the accounts topic (standings, payments) or of contact's own events (open_cases).
-The events stay the record; these tables answer queries and pick work quickly.
+The consumed facts (`consumed_facts`) are the record of what contact learnt from other
+services' topics; `services.contact.service_layer.projections` says which read models
+are projected from them, and which tables are work queues rather than projections.
 """
 
 from sqlalchemy import BigInteger, Column, Date, Index, Integer, MetaData, String, Table
 
+from shared.eventstore.inbox import add_inbox_table
 from shared.eventstore.tables import UtcDateTime, add_platform_tables
 
 metadata = MetaData()
 platform = add_platform_tables(metadata)
+# The facts consumed from other services' topics that borrowers, standings and payments
+# are fed by.
+inbox = add_inbox_table(metadata)
 
 # Each borrower's time zone and rule pack, learnt from AccountOpened on the inbound topic.
 borrowers = Table(

@@ -23,6 +23,7 @@ from services.contact.domain.compliance import (
 from services.contact.domain.compliance.events import decision_event, recorded_attempt
 from services.contact.domain.contact_points import Attempt, ContactBook
 from services.contact.service_layer import cases
+from services.contact.service_layer.projections import borrower_fact
 from services.contact.service_layer.streams import (
     SOURCE,
     append_contact,
@@ -50,7 +51,7 @@ async def on_inbound(uow: ContactUnitOfWork, env: Envelope) -> None:
     if env.type == "AccountOpened":
         zone = env.data["time_zone"]
         pack = env.data.get("jurisdiction") or jurisdiction_for(zone)
-        await uow.remember_borrower(env.account_id, zone, pack, env.data.get("currency"))
+        await uow.take_in(borrower_fact(env, zone, pack, env.data.get("currency")))
 
 
 async def borrower_request(

@@ -11,6 +11,7 @@ from services.contact.domain.contact_points import ContactBook, ContactPoint
 from services.contact.domain.model import CloseReason
 from services.contact.service_layer import cases, contact_points, reminders
 from services.contact.service_layer.attempts import on_inbound
+from services.contact.service_layer.projections import payment_fact, standing_fact
 from services.contact.service_layer.streams import append_contact
 from services.contact.service_layer.unit_of_work import ContactUnitOfWork
 from shared.catalogue import EventData
@@ -61,9 +62,7 @@ class AccountsEventHandler:
                 await uow.drop_open_case(env.account_id)
         elif env.type == "PaymentAllocated":
             paid_on = on or await self._local_date(uow, env)
-            await uow.add_payment(
-                env.account_id, env.data["payment_id"], paid_on, env.data["amount"]
-            )
+            await uow.take_in(payment_fact(env, paid_on))
             await reminders.payment_allocated(uow, env)
             kept, _ = await cases.settle_promises(
                 uow, topics, case_file, paid_on, closed=False, cause=env
@@ -73,14 +72,14 @@ class AccountsEventHandler:
         elif env.type == "DelinquencyBucketChanged":
             assert on is not None
             d = env.data
-            await uow.set_standing(env.account_id, d["to_bucket"], d["days_past_due"], on)
+            await uow.take_in(standing_fact(env, d["to_bucket"], d["days_past_due"], on))
             await cases.refresh(
                 uow, topics, case_file, reason=f"bucket {d['to_bucket']}", cause=env
             )
         else:  # AccountDayClosed
             assert on is not None
             d = env.data
-            moved = await uow.set_standing(env.account_id, d["bucket"], d["days_past_due"], on)
+            moved = await uow.take_in(standing_fact(env, d["bucket"], d["days_past_due"], on))
             kept, broken = await cases.settle_promises(
                 uow, topics, case_file, on, closed=True, cause=env
             )

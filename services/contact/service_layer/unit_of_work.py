@@ -7,11 +7,21 @@ from typing import Any, ClassVar
 
 from sqlalchemy import and_, delete, func, insert, or_, select, update
 
-from services.contact.adapters.tables import borrowers, open_cases, payments, reminders, standings
+from services.contact.adapters.tables import (
+    borrowers,
+    inbox,
+    open_cases,
+    payments,
+    reminders,
+    standings,
+)
 from services.contact.domain.compliance import DEFAULT_PACKS, RulePacks
 from services.contact.domain.model import CaseFile, Payment
 from services.contact.domain.policy import DEFAULT_POLICY, ContactPolicy
+from services.contact.service_layer.projections import apply_fact
 from shared.envelope import Envelope
+from shared.eventstore.inbox import Fact, note
+from shared.eventstore.rebuild import Target
 from shared.uow import SqlUnitOfWork
 
 ReminderKey = tuple[str, str, date, str]
@@ -48,19 +58,10 @@ class ContactUnitOfWork(SqlUnitOfWork):
 
     # -- borrowers ------------------------------------------------------------------------
 
-    async def remember_borrower(
-        self, account_id: str, time_zone: str, jurisdiction: str, currency: str | None = None
-    ) -> None:
-        """Note where a newly opened account's borrower lives (first report wins)."""
-        if await self.borrower(account_id) is None:
-            await self.session.execute(
-                insert(borrowers).values(
-                    account_id=account_id,
-                    time_zone=time_zone,
-                    jurisdiction=jurisdiction,
-                    currency=currency,
-                )
-            )
+    async def take_in(self, fact: Fact) -> bool:
+        """Keep a consumed fact in the inbox and project it; True when the bucket changed."""
+        await note(self.session, inbox, fact, self.now)
+        return await apply_fact(Target(self.session), fact)
 
     async def borrower(self, account_id: str) -> tuple[str, str] | None:
         """(time zone, jurisdiction) of an account, or None if contact never heard of it."""
@@ -88,20 +89,6 @@ class ContactUnitOfWork(SqlUnitOfWork):
 
     # -- what accounts told us ---------------------------------------------------------------
 
-    async def set_standing(
-        self, account_id: str, bucket: str, days_past_due: int, business_date: date | None
-    ) -> bool:
-        """Keep the account's latest bucket; True when it changed."""
-        current = await self.bucket(account_id)
-        values = {"bucket": bucket, "days_past_due": days_past_due, "business_date": business_date}
-        if current is None:
-            await self.session.execute(insert(standings).values(account_id=account_id, **values))
-        else:
-            await self.session.execute(
-                update(standings).where(standings.c.account_id == account_id).values(**values)
-            )
-        return current != bucket
-
     async def standing(self, account_id: str) -> dict[str, Any] | None:
         """The account's latest bucket, DPD and the business date they are as of."""
         row = (
@@ -118,22 +105,6 @@ class ContactUnitOfWork(SqlUnitOfWork):
                 select(standings.c.bucket).where(standings.c.account_id == account_id)
             )
         ).scalar_one_or_none()
-
-    async def add_payment(self, account_id: str, payment_id: str, on: date, amount: int) -> None:
-        """Remember a payment (once: a redelivered or re-published one is not counted twice)."""
-        known = (
-            await self.session.execute(
-                select(payments.c.payment_id).where(
-                    payments.c.account_id == account_id, payments.c.payment_id == payment_id
-                )
-            )
-        ).first()
-        if known is None:
-            await self.session.execute(
-                insert(payments).values(
-                    account_id=account_id, payment_id=payment_id, business_date=on, amount=amount
-                )
-            )
 
     async def payments(self, account_id: str) -> list[Payment]:
         """Every payment of the account contact heard of."""

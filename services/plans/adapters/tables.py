@@ -1,11 +1,15 @@
-"""The plans database: the platform tables plus the accounts plans may be agreed for."""
+"""The plans database: the platform tables, the consumed facts and the read models
+(`services.plans.service_layer.projections` says what each is projected from)."""
 
 from sqlalchemy import Boolean, Column, Date, Integer, MetaData, String, Table, Text, false
 
+from shared.eventstore.inbox import add_inbox_table
 from shared.eventstore.tables import UtcDateTime, add_platform_tables
 
 metadata = MetaData()
 platform = add_platform_tables(metadata)
+# The facts consumed from other services' topics that the read models below are fed by.
+inbox = add_inbox_table(metadata)
 
 known_accounts = Table(
     "known_accounts",

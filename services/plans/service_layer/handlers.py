@@ -15,6 +15,8 @@ from services.plans.service_layer.unit_of_work import PlansUnitOfWork
 from shared.envelope import Envelope
 from shared.topics import Topics
 
+FACTS = ("AccountDayClosed", "PaymentAllocated", "BalanceReinstalled")
+"""What plans keeps of the accounts topic for its read models."""
 ACCOUNTS = Actor("accounts", "system")
 """Who cancels a plan whose terms the accounts service refused."""
 
@@ -22,7 +24,7 @@ ACCOUNTS = Actor("accounts", "system")
 async def on_inbound(uow: PlansUnitOfWork, env: Envelope) -> None:
     """Learn of opened accounts; other inbound events are not plans' business."""
     if env.type == "AccountOpened":
-        await uow.remember_account(env.account_id, env.data["currency"], env.data["product"])
+        await uow.take_in(env)
 
 
 class AccountsHandler:
@@ -38,20 +40,16 @@ class AccountsHandler:
         self._topics = topics
 
     async def __call__(self, uow: PlansUnitOfWork, env: Envelope) -> None:
+        if env.type in FACTS:
+            await uow.take_in(env)
         if env.type == "AccountDayClosed":
             await self._day_closed(uow, env)
         elif env.type == "PaymentAllocated":
-            await uow.payment_since_close(env.account_id)
             await self._paid(uow, env)
         elif env.type == "PlanTermsRefused":
             await self._refused(uow, env)
-        elif env.type == "BalanceReinstalled":
-            bills = [i["bill_id"] for i in env.data["installments"]]
-            await uow.add_plan_bills(env.data["plan_id"], bills)
 
     async def _day_closed(self, uow: PlansUnitOfWork, env: Envelope) -> None:
-        if env.data.get("balances") is not None:
-            await uow.set_standing(env.account_id, env.data)
         day = date.fromisoformat(env.data["business_date"])
         for plan_id, _ in await uow.open_plans(env.account_id):
             plan = await uow.plan(env.account_id, plan_id)

@@ -2,37 +2,39 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import date
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import insert, select
 
 from services.plans.adapters.tables import (
     account_standings,
     evidence,
+    inbox,
     known_accounts,
     plan_bills,
     plan_index,
 )
 from services.plans.domain.eligibility import AccountSnapshot
-from services.plans.domain.plan import TERMINAL, Evidence, Plan
+from services.plans.domain.plan import Evidence, Plan
 from services.plans.domain.policy import DEFAULT_POLICY, PlansPolicy
+from services.plans.service_layer.projections import (
+    apply_fact,
+    fact_of,
+    index_plan,
+    set_offer_basis,
+    standing_basis,
+    stream_id,
+)
+from shared.envelope import Envelope
+from shared.eventstore.inbox import note
+from shared.eventstore.rebuild import Target
 from shared.uow import SqlUnitOfWork
 
+__all__ = ["OPEN_STATES", "PlansUnitOfWork", "standing_basis", "stream_id"]
+
 OPEN_STATES = ("requested", "offered", "accepted", "active")
-
-
-def stream_id(plan_id: str) -> str:
-    """The event stream of one plan."""
-    return f"plan-{plan_id}"
-
-
-def standing_basis(standing: dict[str, Any]) -> str:
-    """A fingerprint of the balances a quote was priced from."""
-    basis = {k: standing[k] for k in ("business_date", "balances", "overdue")}
-    return hashlib.sha256(json.dumps(basis, sort_keys=True, default=str).encode()).hexdigest()
 
 
 class PlansUnitOfWork(SqlUnitOfWork):
@@ -49,46 +51,6 @@ class PlansUnitOfWork(SqlUnitOfWork):
             )
         ).first()
         return row[0] if row else None
-
-    async def remember_account(self, account_id: str, currency: str, product: str) -> None:
-        """Note an account that was opened."""
-        if await self.account_currency(account_id) is None:
-            await self.session.execute(
-                insert(known_accounts).values(
-                    account_id=account_id, currency=currency, product=product
-                )
-            )
-
-    async def set_standing(self, account_id: str, data: dict[str, Any]) -> None:
-        """Keep the account's standing at its latest close (an older close never wins)."""
-        t = account_standings
-        current = (
-            await self.session.execute(
-                select(t.c.business_date).where(t.c.account_id == account_id)
-            )
-        ).first()
-        day = date.fromisoformat(str(data["business_date"]))
-        if current is not None and current[0] >= day:
-            return
-        await self.session.execute(delete(t).where(t.c.account_id == account_id))
-        await self.session.execute(
-            insert(t).values(
-                account_id=account_id,
-                business_date=day,
-                bucket=data["bucket"],
-                days_past_due=data["days_past_due"],
-                balances=json.dumps(data["balances"]),
-                overdue=json.dumps(data["overdue"]),
-                deferral_months_used=data.get("deferral_months_used") or 0,
-            )
-        )
-
-    async def payment_since_close(self, account_id: str) -> None:
-        """Note that a payment changed the account's balances after its last close."""
-        t = account_standings
-        await self.session.execute(
-            update(t).where(t.c.account_id == account_id).values(moved_since_close=True)
-        )
 
     async def standing(self, account_id: str) -> dict[str, Any] | None:
         """The account's standing at its latest close, or None before any close."""
@@ -149,36 +111,20 @@ class PlansUnitOfWork(SqlUnitOfWork):
             return None
         return Plan.from_events(account_id, [self._catalogue.parse(e) for e in envelopes])
 
+    async def take_in(self, env: Envelope) -> None:
+        """Keep a consumed fact in the inbox and project it, if a read model reads it."""
+        fact = fact_of(env)
+        if fact is not None:
+            await note(self.session, inbox, fact, self.now)
+            await apply_fact(Target(self.session), fact)
+
     async def index(self, plan: Plan, on: date) -> None:
         """Keep the plan's row in step with its state (`on`: the business date of the change)."""
-        p = plan_index
-        found = (
-            await self.session.execute(select(p.c.state).where(p.c.plan_id == plan.plan_id))
-        ).first()
-        if found is None:
-            await self.session.execute(
-                insert(p).values(
-                    plan_id=plan.plan_id,
-                    account_id=plan.account_id,
-                    plan_type=plan.plan_type,
-                    state=plan.state,
-                    requested_on=on,
-                )
-            )
-            return
-        changes: dict[str, Any] = {"state": plan.state}
-        if plan.activated is not None:
-            changes["activated_on"] = plan.activated.activated_on
-        if plan.state in TERMINAL and found.state not in TERMINAL:
-            changes["ended_on"] = on
-        await self.session.execute(update(p).where(p.c.plan_id == plan.plan_id).values(**changes))
+        await index_plan(Target(self.session), plan, on)
 
     async def set_offer_basis(self, plan_id: str, basis: str) -> None:
         """Remember which standing the plan's offer was priced from."""
-        p = plan_index
-        await self.session.execute(
-            update(p).where(p.c.plan_id == plan_id).values(offer_basis=basis)
-        )
+        await set_offer_basis(Target(self.session), plan_id, basis)
 
     async def offer_basis(self, plan_id: str) -> str | None:
         """The standing fingerprint the plan's offer was priced from."""
@@ -246,14 +192,6 @@ class PlansUnitOfWork(SqlUnitOfWork):
             select(e).where(e.c.account_id == account_id).order_by(e.c.received_at, e.c.sha256)
         )
         return [dict(r) for r in rows.mappings()]
-
-    async def add_plan_bills(self, plan_id: str, bill_ids: list[str]) -> None:
-        """Note the bills accounts issued for a plan's installments (once)."""
-        b = plan_bills
-        known = set(await self.plan_bills(plan_id))
-        new = [{"plan_id": plan_id, "bill_id": i} for i in bill_ids if i not in known]
-        if new:
-            await self.session.execute(insert(b), new)
 
     async def plan_bills(self, plan_id: str) -> list[str]:
         """The bills accounts issued for the plan's installments (none for other measures)."""
