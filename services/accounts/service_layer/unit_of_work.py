@@ -26,6 +26,7 @@ from shared.cache import AggregateCache
 from shared.catalogue import Catalogue
 from shared.db import in_chunks
 from shared.envelope import Envelope, decode_envelope
+from shared.events.inbound import PLATFORM_ACCOUNT, AccountOpened, BusinessDayClosed
 from shared.eventstore.rebuild import Row, write_rows
 from shared.eventstore.snapshots import Snapshot, SnapshotStore
 from shared.eventstore.store import EventStore
@@ -207,6 +208,11 @@ ALL_ACCOUNTS = ""
 
 BOOK_LOCK = 0x61727265_61727301
 """The PostgreSQL advisory lock that orders openings against closes of every account."""
+
+
+def _fans_out(env: Envelope) -> bool:
+    """Whether handling `env` fans a close of every account out (and books its date)."""
+    return env.type == BusinessDayClosed.event_type and env.account_id == PLATFORM_ACCOUNT
 
 
 @dataclass(frozen=True)
@@ -421,8 +427,18 @@ class AccountsUnitOfWork(SqlUnitOfWork):
         await self.snapshots.flush()
 
     async def prefetch(self, envelopes: Sequence[Envelope]) -> None:
-        """The accounts a consumer run's events name (a close of every account fans out
-        later, so `*` is not one)."""
+        """The accounts a run's events name (a close of every account fans out later, so
+        `*` is not one), after the book lock in the strongest mode the run will want."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            # Taken before anything is written, in the run's strongest mode: a run of
+            # openings and a `*` close that took it shared at an opening and then wanted
+            # it exclusive deadlocked against another run doing the same, and waiting for
+            # it while holding row locks could close a cycle with the exclusive holder.
+            # (SQLite needs none of this: its one writer already orders them.)
+            if any(_fans_out(e) for e in envelopes):
+                await self.order_with_fan_outs(exclusive=True)
+            elif any(e.type == AccountOpened.event_type for e in envelopes):
+                await self.order_with_fan_outs(exclusive=False)
         await self.accounts.prefetch([e.account_id for e in envelopes if e.account_id != "*"])
 
     async def save(
