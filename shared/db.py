@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -59,3 +64,38 @@ def make_engine(url: str) -> AsyncEngine:
 def make_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions that keep loaded values after commit (handlers read them afterwards)."""
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})
+"""PostgreSQL's serialization failure and deadlock: the transaction was rolled back, and
+the same work tried again may well succeed."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether `exc` is a database failure worth retrying as is (a serialization failure
+    or a deadlock): nothing of the transaction was kept."""
+    return getattr(getattr(exc, "orig", None), "sqlstate", None) in TRANSIENT_SQLSTATES
+
+
+TRANSIENT_ATTEMPTS = 4
+"""Tries of one transaction that PostgreSQL rolled back as a deadlock or a serialization
+failure, before the request fails."""
+
+TRANSIENT_BACKOFF_S = 0.05
+"""The pause before the second try; doubled before each later one."""
+
+
+async def retry_transient(work: Callable[[], Awaitable[T]], what: str) -> T:
+    """`work()`, tried again (a bounded number of times, backing off) while the database
+    rolls it back as a deadlock or a serialization failure; such a failure is nothing the
+    client did, and the very same transaction tried again usually commits."""
+    for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
+        try:
+            return await work()
+        except DBAPIError as exc:
+            if not is_transient(exc) or attempt == TRANSIENT_ATTEMPTS:
+                raise
+            sqlstate = getattr(exc.orig, "sqlstate", None)
+            log.warning("%s rolled back (sqlstate %s), try %d; again", what, sqlstate, attempt)
+            await asyncio.sleep(TRANSIENT_BACKOFF_S * 2 ** (attempt - 1))
+    raise AssertionError("unreachable")

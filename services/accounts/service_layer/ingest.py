@@ -6,12 +6,14 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any, Literal
 
 from services.accounts.service_layer.handlers import InboundHandler
 from services.accounts.service_layer.unit_of_work import AccountsUnitOfWork
 from shared.auth import Principal
 from shared.catalogue import Catalogue
+from shared.db import retry_transient
 from shared.envelope import Envelope, decode_envelope
 from shared.errors import ConcurrencyError, InvalidEvent, Rejected
 from shared.events.inbound import AccountOpened
@@ -70,16 +72,17 @@ async def ingest(
     submitted = [(index, _as_submitted_by(env, principal)) for index, env in valid]
     batch = _Batch(uow_factory, handler, ledger_name, inbound_topic, submitter, scoped)
     try:
-        results.update(await batch.apply(submitted))
+        results.update(await retry_transient(partial(batch.apply, submitted), "ingest batch"))
         return [results[i] for i in sorted(results)]
     except ConcurrencyError:
         pass  # another writer touched one of these accounts: event by event, with retries
     for index, env in submitted:
         for attempt in range(3):
             try:
-                status = await _apply(
-                    env, uow_factory, handler, ledger_name, inbound_topic, submitter, scoped
+                one = partial(
+                    _apply, env, uow_factory, handler, ledger_name, inbound_topic, submitter, scoped
                 )
+                status = await retry_transient(one, "ingest of one event")
                 results[index] = IngestResult(index, str(env.id), status)
                 break
             except Rejected as exc:
@@ -99,9 +102,13 @@ async def ingest(
         if r.status != "accepted" and r.event_id and _is_uuid(r.event_id)
     ]
     if unapplied:
-        async with uow_factory() as uow:
-            await uow.submissions.record(submitter, unapplied)
-            await uow.commit()
+
+        async def record() -> None:
+            async with uow_factory() as uow:
+                await uow.submissions.record(submitter, unapplied)
+                await uow.commit()
+
+        await retry_transient(record, "ingest's submission record")
     return ordered
 
 

@@ -20,10 +20,16 @@ from services.accounts.service_layer.ports import AccountRepository, BookCloses,
 from services.accounts.service_layer.projections import account_rows
 from shared.cache import AggregateCache
 from shared.envelope import Envelope
+from shared.events.inbound import PLATFORM_ACCOUNT, AccountOpened, BusinessDayClosed
 from shared.eventstore.snapshots import SnapshotStore
 from shared.uow import SqlUnitOfWork
 
 __all__ = ["ALL_ACCOUNTS", "AccountsUnitOfWork", "BookClose", "stream_id"]
+
+
+def _fans_out(env: Envelope) -> bool:
+    """Whether handling `env` fans a close of every account out (and books its date)."""
+    return env.type == BusinessDayClosed.event_type and env.account_id == PLATFORM_ACCOUNT
 
 
 class AccountsUnitOfWork(SqlUnitOfWork):
@@ -86,8 +92,18 @@ class AccountsUnitOfWork(SqlUnitOfWork):
         await self.snapshots.flush()
 
     async def prefetch(self, envelopes: Sequence[Envelope]) -> None:
-        """The accounts a consumer run's events name (a close of every account fans out
-        later, so `*` is not one)."""
+        """The accounts a run's events name (a close of every account fans out later, so
+        `*` is not one), after the book lock in the strongest mode the run will want."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            # Taken before anything is written, in the run's strongest mode: a run of
+            # openings and a `*` close that took it shared at an opening and then wanted
+            # it exclusive deadlocked against another run doing the same, and waiting for
+            # it while holding row locks could close a cycle with the exclusive holder.
+            # (SQLite needs none of this: its one writer already orders them.)
+            if any(_fans_out(e) for e in envelopes):
+                await self.order_with_fan_outs(exclusive=True)
+            elif any(e.type == AccountOpened.event_type for e in envelopes):
+                await self.order_with_fan_outs(exclusive=False)
         await self.accounts.prefetch([e.account_id for e in envelopes if e.account_id != "*"])
 
     async def save(
