@@ -102,6 +102,7 @@ class AuditUnitOfWork(SqlUnitOfWork):
     async def __aenter__(self) -> Self:
         await super().__aenter__()
         self._trail = _StagedTrail()
+        self._appended = 0
         return self
 
     async def prefetch(self, envelopes: Sequence[Envelope]) -> None:
@@ -236,7 +237,17 @@ class AuditUnitOfWork(SqlUnitOfWork):
         trail.values.extend(values)
         if not trail.staging:
             await self._flush_trail()
+        self._count_append()
         return seq, hashed
+
+    def _count_append(self) -> None:
+        # One hook per transaction adds its appends to the counter once it commits.
+        metrics = self.metrics
+        if metrics is None:
+            return
+        self._appended += 1
+        if self._appended == 1:
+            self.after_commit(lambda: metrics.audit_appends.inc(self._appended))
 
     def chained_body(
         self, env: Envelope, key: bytes | None, personal: list[PersonalValue] | None = None
@@ -403,7 +414,10 @@ class AuditUnitOfWork(SqlUnitOfWork):
             if len(page) < batch:
                 break
             after = page[-1].seq
-        return verify_chain(account_id, entries)
+        broken = verify_chain(account_id, entries)
+        if broken is not None and self.metrics is not None:
+            self.metrics.audit_verify_failures.inc()
+        return broken
 
     async def missing_records(self, consumer: str, account_id: str | None = None) -> dict[str, str]:
         """Per account, why its trail lacks records: `consumer`'s unresolved dead letters
