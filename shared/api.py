@@ -22,6 +22,7 @@ from shared.auth import TokenVerifier
 from shared.bounds import QueryInt
 from shared.consumer import EventConsumer
 from shared.errors import ConcurrencyError, InvalidEvent, Rejected
+from shared.logs import CorrelationIds
 from shared.metrics import CONTENT_TYPE_LATEST, HttpMetrics
 from shared.openapi import document_errors
 from shared.ratelimit import InMemoryRateLimiter, RateLimiter, SqlRateLimiter
@@ -410,6 +411,7 @@ def create_service_app(
     app.add_middleware(SecurityHeaders)
     # Outermost: it sees the status every other layer settled on, refusals included.
     app.add_middleware(HttpMetrics, metrics=runtime.meter)
+    app.add_middleware(CorrelationIds, service=runtime.settings.service)
     install_error_handlers(app, statuses)
     document_errors(app, Problem)
     app.include_router(health_router(runtime))

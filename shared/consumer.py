@@ -11,6 +11,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal
@@ -25,6 +26,7 @@ from shared.errors import InvalidEvent, Rejected
 from shared.eventlog.port import CommitFailed, EventLog, Record, Subscription, TopicPartition
 from shared.eventstore.store import utc
 from shared.eventstore.tables import PlatformTables
+from shared.logs import log_context
 from shared.metrics import ServiceMetrics, tally
 from shared.pii import redact
 from shared.uow import SqlUnitOfWork
@@ -322,10 +324,14 @@ class EventConsumer:
                     # And one read for every aggregate the run will touch.
                     await uow.prefetch([e for e in run[:end] if str(e.id) not in done])
                     applied: list[str] = []
+                    debug = log.isEnabledFor(logging.DEBUG)
                     for position, env in enumerate(run[:end]):  # noqa: B007 - read in except
                         if str(env.id) in done:
                             continue
-                        await self._handler(uow, env)
+                        with _context_of(env):
+                            await self._handler(uow, env)
+                            if debug:
+                                log.debug("%s applying %s", self.name, env.type)
                         done.add(str(env.id))
                         applied.append(str(env.id))
                     position = end
@@ -386,7 +392,8 @@ class EventConsumer:
     ) -> str:
         for attempt in range(first, self._max_attempts + 1):
             try:
-                outcome = await apply_once(self._uow, self.name, self._handler, env)
+                with _context_of(env):
+                    outcome = await apply_once(self._uow, self.name, self._handler, env)
                 if self._metrics is not None:
                     counter = (
                         self._metrics.applied if outcome == "applied" else self._metrics.duplicates
@@ -672,6 +679,15 @@ def _describe(exc: BaseException | None) -> str:
         text = str(cause).splitlines()[0] if str(cause) else ""
         return redact(f"{type(exc).__name__}: {type(cause).__name__}: {text}"[:500])
     return redact(f"{type(exc).__name__}: {exc}"[:500])
+
+
+def _context_of(env: Envelope) -> AbstractContextManager[None]:
+    """The log context of applying `env`: the chain it belongs to, itself, its account."""
+    return log_context(
+        correlation_id=str(env.correlation_id or env.id),
+        event_id=str(env.id),
+        account_id=env.account_id,
+    )
 
 
 def _prefix_offsets(records: Sequence[Record], start: int, n: int) -> dict[TopicPartition, int]:

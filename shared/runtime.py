@@ -19,6 +19,7 @@ from shared.eventlog.factory import make_event_log
 from shared.eventlog.port import EventLog, TopicPartition
 from shared.eventstore.relay import OutboxRelay
 from shared.eventstore.tables import PlatformTables
+from shared.logs import service_context
 from shared.metrics import ServiceMetrics
 from shared.settings import Settings
 from shared.uow import SqlUnitOfWork
@@ -121,6 +122,11 @@ class ServiceRuntime(Generic[U]):
 
     async def start(self, *, consume: bool = True) -> None:
         """Connect, create topics, start the relay and (unless told not to) the consumers."""
+        # Tasks copy the context they start in: each one's log lines name the service.
+        with service_context(self.settings.service):
+            await self._start(consume)
+
+    async def _start(self, consume: bool) -> None:
         self._stop.clear()
         await self.log.start()
         await self.log.ensure_topics(self.settings.topics.all(), self.settings.topic_partitions)
