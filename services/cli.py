@@ -18,6 +18,7 @@ from shared.auth import ROLES, Principal, mint_dev_token
 from shared.errors import ArrearsError
 from shared.events import default_catalogue
 from shared.eventstore.rebuild import PAGE, Report, describe, rebuild
+from shared.logs import configure_logging
 from shared.migrations import upgrade
 from shared.pii import install_log_redaction, uvicorn_log_config
 from shared.settings import SERVICES, Settings
@@ -56,12 +57,19 @@ def cmd_serve(args: argparse.Namespace) -> None:
             )
     else:
         app = bootstrap_module(args.service).create_app()
+    # One process, one format: the one origin takes accounts' settings for all four.
+    settings = Settings.load("accounts" if args.service == "all" else args.service)
+    key = settings.log_account_key
     uvicorn.run(
         app,
         host=args.host,
         port=args.port,
         log_level=args.log_level,
-        log_config=uvicorn_log_config(),
+        log_config=configure_logging(
+            settings.log_format,
+            key.get_secret_value().encode() if key is not None else None,
+            uvicorn_log_config(),
+        ),
     )
 
 

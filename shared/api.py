@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from functools import partial
 from http import HTTPStatus
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -19,6 +22,8 @@ from shared.auth import TokenVerifier
 from shared.bounds import QueryInt
 from shared.consumer import EventConsumer
 from shared.errors import ConcurrencyError, InvalidEvent, Rejected
+from shared.logs import CorrelationIds
+from shared.metrics import CONTENT_TYPE_LATEST, HttpMetrics
 from shared.openapi import document_errors
 from shared.ratelimit import InMemoryRateLimiter, RateLimiter, SqlRateLimiter
 from shared.runtime import ServiceRuntime
@@ -56,8 +61,12 @@ class SecurityHeaders:
 
 
 def health_router(runtime: ServiceRuntime[Any]) -> APIRouter:
-    """`/healthz` (the process lives) and `/readyz` (it can do its work)."""
-    router = APIRouter(tags=["health"], route_class=secured({"healthz": PUBLIC, "readyz": PUBLIC}))
+    """`/healthz` (the process lives), `/readyz` (it can do its work) and, unless turned off
+    or moved to its own port, `/metrics`."""
+    router = APIRouter(
+        tags=["health"],
+        route_class=secured({"healthz": PUBLIC, "readyz": PUBLIC, "metrics": PUBLIC}),
+    )
 
     @router.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -65,7 +74,7 @@ def health_router(runtime: ServiceRuntime[Any]) -> APIRouter:
 
     @router.get("/readyz")
     async def readyz() -> JSONResponse:
-        checks = await runtime.ready()
+        checks, lag = await runtime.ready()
         ok = all(v == "ok" for v in checks.values())
         return JSONResponse(
             # Parked outbox keys do not make a service unready (everything else flows);
@@ -73,12 +82,62 @@ def health_router(runtime: ServiceRuntime[Any]) -> APIRouter:
             {
                 "status": "ok" if ok else "unavailable",
                 "checks": checks,
+                "max_lag": lag,
                 "outbox_parked": runtime.outbox_parked,
             },
             status_code=200 if ok else 503,
         )
 
+    settings = runtime.settings
+    if settings.metrics_enabled and settings.metrics_port is None:
+
+        @router.get("/metrics", include_in_schema=False)
+        async def metrics() -> Response:
+            return Response(await scrape(runtime), media_type=CONTENT_TYPE_LATEST)
+
     return router
+
+
+async def scrape(runtime: ServiceRuntime[Any]) -> bytes:
+    """The service's metrics, the scrape-time gauges refreshed first; a dependency that
+    cannot answer leaves its gauges as they were rather than failing the scrape."""
+    try:
+        await runtime.refresh_metrics()
+    except Exception as exc:
+        log.warning("metrics refresh failed: %s", type(exc).__name__)
+    return runtime.meter.render()
+
+
+async def serve_metrics(runtime: ServiceRuntime[Any], stop: asyncio.Event) -> None:
+    """Answer every HTTP request on METRICS_HOST:METRICS_PORT with the metrics, until `stop`.
+
+    A bare asyncio server: the port serves nothing else, and a second web server would
+    fight the main one for the process's signal handlers.
+    """
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            with contextlib.suppress(asyncio.LimitOverrunError, ValueError):
+                await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            body = await scrape(runtime)
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: "
+                + CONTENT_TYPE_LATEST.encode()
+                + b"\r\nContent-Length: "
+                + str(len(body)).encode()
+                + b"\r\nConnection: close\r\n\r\n"
+                + body
+            )
+            await writer.drain()
+        except (TimeoutError, ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    settings = runtime.settings
+    server = await asyncio.start_server(answer, settings.metrics_host, settings.metrics_port)
+    async with server:
+        await stop.wait()
 
 
 class BodyLimit:
@@ -330,6 +389,9 @@ def create_service_app(
     `statuses` maps the service's own Rejected subclasses to their HTTP status.
     """
 
+    if runtime.settings.metrics_enabled and runtime.settings.metrics_port is not None:
+        runtime.workers.append(partial(serve_metrics, runtime))
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start(consume=consume)
@@ -347,6 +409,9 @@ def create_service_app(
     limit = max(runtime.settings.ingest_max_body_bytes, max_body_bytes or 0)
     app.add_middleware(BodyLimit, max_bytes=limit)
     app.add_middleware(SecurityHeaders)
+    # Outermost: it sees the status every other layer settled on, refusals included.
+    app.add_middleware(HttpMetrics, metrics=runtime.meter)
+    app.add_middleware(CorrelationIds, service=runtime.settings.service)
     install_error_handlers(app, statuses)
     document_errors(app, Problem)
     app.include_router(health_router(runtime))

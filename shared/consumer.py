@@ -7,8 +7,11 @@ import hashlib
 import heapq
 import json
 import logging
+import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal
@@ -23,6 +26,8 @@ from shared.errors import InvalidEvent, Rejected
 from shared.eventlog.port import CommitFailed, EventLog, Record, Subscription, TopicPartition
 from shared.eventstore.store import utc
 from shared.eventstore.tables import PlatformTables
+from shared.logs import log_context
+from shared.metrics import ServiceMetrics, tally
 from shared.pii import redact
 from shared.uow import SqlUnitOfWork
 
@@ -122,8 +127,10 @@ class EventConsumer:
         on_applied: Callable[[], None] | None = None,
         clock: Clock | None = None,
         door_topics: Sequence[str] = (),
+        metrics: ServiceMetrics | None = None,
     ) -> None:
         self.name = name
+        self._metrics = metrics
         self._log = event_log
         self._topics = list(topics)
         self._dlq = dlq_topic
@@ -140,6 +147,7 @@ class EventConsumer:
         self._door = frozenset(door_topics)
         # The next offset this member expects per partition (None: no stored position).
         self._expected: dict[TopicPartition, int | None] = {}
+        self._consumed: Counter[tuple[str, str]] = Counter()
 
     @property
     def topics(self) -> list[str]:
@@ -210,13 +218,17 @@ class EventConsumer:
         """
         ordered = merge_by_time(records)
         offsets = next_offsets(ordered)
+
         await self._record_gaps(ordered)
         parked = await self._parked_accounts()
         stored = 0  # ordered[:stored] have their positions in the database
         i = 0
         while i < len(ordered):
             run = self._decode_run(ordered[i:], parked)
-            applied, failure = await self._apply_run(run, partial(_prefix_offsets, ordered, i))
+            topics = [r.topic for r in ordered[i : i + len(run)]]
+            applied, failure = await self._apply_run(
+                run, partial(_prefix_offsets, ordered, i), topics
+            )
             i += applied
             if applied:
                 stored = i
@@ -234,6 +246,7 @@ class EventConsumer:
                 await uow.positions.save(self.name, offsets)
                 await uow.commit()
         self._expected.update(offsets)
+        self._flush_consumed()
         if self._on_applied:
             self._on_applied()
         return offsets
@@ -275,7 +288,14 @@ class EventConsumer:
             if env.account_id in parked:
                 break
             run.append(env)
+            self._consumed[(record.topic, env.type)] += 1
         return run
+
+    def _flush_consumed(self) -> None:
+        # Counted in a plain dict per batch and added to the metric once per batch.
+        if self._metrics is not None and self._consumed:
+            self._metrics.count(self._metrics.consumed, self.name, self._consumed)
+        self._consumed.clear()
 
     def _decode(self, record: Record) -> Envelope:
         """The record's validated event, or InvalidEvent naming what is wrong."""
@@ -283,7 +303,10 @@ class EventConsumer:
         return self._catalogue.validate(decode_envelope(record.value), now=now)
 
     async def _apply_run(
-        self, run: list[Envelope], positions: Callable[[int], dict[TopicPartition, int]]
+        self,
+        run: list[Envelope],
+        positions: Callable[[int], dict[TopicPartition, int]],
+        topics: Sequence[str],
     ) -> tuple[int, Exception | None]:
         """Apply the longest prefix of `run` that succeeds, in one transaction, with the
         positions after its first n records (`positions(n)`).
@@ -293,6 +316,7 @@ class EventConsumer:
         end, failure = len(run), None
         while end > 0:
             position = 0
+            started = time.perf_counter()
             try:
                 async with self._uow() as uow:
                     # One ledger read and one write for the whole run, not two per event.
@@ -300,22 +324,41 @@ class EventConsumer:
                     # And one read for every aggregate the run will touch.
                     await uow.prefetch([e for e in run[:end] if str(e.id) not in done])
                     applied: list[str] = []
+                    debug = log.isEnabledFor(logging.DEBUG)
                     for position, env in enumerate(run[:end]):  # noqa: B007 - read in except
                         if str(env.id) in done:
                             continue
-                        await self._handler(uow, env)
+                        with _context_of(env):
+                            await self._handler(uow, env)
+                            if debug:
+                                log.debug("%s applying %s", self.name, env.type)
                         done.add(str(env.id))
                         applied.append(str(env.id))
                     position = end
                     await uow.processed.add_many(self.name, applied)
                     await uow.positions.save(self.name, positions(end))
                     await uow.commit()
+                self._count_run(run[:end], topics, set(applied), time.perf_counter() - started)
                 return end, failure
             except Exception as exc:  # the failing record is then handled alone
                 if position >= end:
                     return 0, exc  # the commit failed: retry from the first record alone
                 end, failure = position, exc
         return 0, failure
+
+    def _count_run(
+        self, run: Sequence[Envelope], topics: Sequence[str], applied: set[str], seconds: float
+    ) -> None:
+        m = self._metrics
+        if m is None:
+            return
+        done = tally((t, e.type) for t, e in zip(topics, run, strict=False) if str(e.id) in applied)
+        dup = tally(
+            (t, e.type) for t, e in zip(topics, run, strict=False) if str(e.id) not in applied
+        )
+        m.count(m.applied, self.name, done)
+        m.count(m.duplicates, self.name, dup)
+        m.handler_latency.labels(self.name).observe(seconds)
 
     async def _after_failure(
         self, record: Record, env: Envelope, exc: Exception | None
@@ -332,8 +375,10 @@ class EventConsumer:
         try:
             env = self._decode(record)
         except InvalidEvent as exc:
+            self._consumed[(record.topic, "invalid")] += 1
             await self._dead_letter(record, "invalid", exc.reason, 0, None)
             return None
+        self._consumed[(record.topic, env.type)] += 1
         if env.account_id in parked:
             if await self._is_dead_letter(record):
                 return None  # a redelivery of the record that parked the account
@@ -347,7 +392,14 @@ class EventConsumer:
     ) -> str:
         for attempt in range(first, self._max_attempts + 1):
             try:
-                return await apply_once(self._uow, self.name, self._handler, env)
+                with _context_of(env):
+                    outcome = await apply_once(self._uow, self.name, self._handler, env)
+                if self._metrics is not None:
+                    counter = (
+                        self._metrics.applied if outcome == "applied" else self._metrics.duplicates
+                    )
+                    counter.labels(self.name, record.topic, env.type).inc()
+                return outcome
             except Rejected as exc:
                 await self._dead_letter(record, "rejected", exc.reason, attempt, env.account_id)
                 return "rejected"
@@ -442,6 +494,8 @@ class EventConsumer:
                 },
             )
             await uow.commit()
+        if self._metrics is not None:
+            self._metrics.dead_lettered.labels(self.name, record.topic, kind).inc()
         log.warning(
             "%s dead-lettered %s/%d@%d: %s",
             self.name,
@@ -625,6 +679,15 @@ def _describe(exc: BaseException | None) -> str:
         text = str(cause).splitlines()[0] if str(cause) else ""
         return redact(f"{type(exc).__name__}: {type(cause).__name__}: {text}"[:500])
     return redact(f"{type(exc).__name__}: {exc}"[:500])
+
+
+def _context_of(env: Envelope) -> AbstractContextManager[None]:
+    """The log context of applying `env`: the chain it belongs to, itself, its account."""
+    return log_context(
+        correlation_id=str(env.correlation_id or env.id),
+        event_id=str(env.id),
+        account_id=env.account_id,
+    )
 
 
 def _prefix_offsets(records: Sequence[Record], start: int, n: int) -> dict[TopicPartition, int]:

@@ -9,22 +9,28 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.catalogue import Catalogue
 from shared.clock import Clock, SystemClock
 from shared.consumer import EventConsumer, Handler
 from shared.eventlog.factory import make_event_log
-from shared.eventlog.port import EventLog
+from shared.eventlog.port import EventLog, TopicPartition
 from shared.eventstore.relay import OutboxRelay
 from shared.eventstore.tables import PlatformTables
+from shared.logs import service_context
+from shared.metrics import ServiceMetrics
 from shared.settings import Settings
 from shared.uow import SqlUnitOfWork
 
 log = logging.getLogger(__name__)
 
 U = TypeVar("U", bound=SqlUnitOfWork)
+
+LOG_TIMEOUT = 5.0
+"""Seconds readiness and a scrape wait for the event log's end offsets before calling it
+unreachable (a client without a broker would otherwise wait for its own long timeout)."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,7 @@ class ServiceRuntime(Generic[U]):
     uow_class: type[U]
     clock: Clock = field(default_factory=SystemClock)
     event_log: EventLog | None = None
+    metrics: ServiceMetrics | None = None
     subscriptions: list[Subscription] = field(default_factory=list)
     consumers: dict[str, EventConsumer] = field(default_factory=dict)
     workers: list[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = field(
@@ -63,6 +70,8 @@ class ServiceRuntime(Generic[U]):
     def __post_init__(self) -> None:
         if self.event_log is None:
             self.event_log = make_event_log(self.settings)
+        if self.metrics is None:
+            self.metrics = ServiceMetrics(self.settings.service)
         self._relay = OutboxRelay(
             self.sessions,
             self.tables,
@@ -72,6 +81,7 @@ class ServiceRuntime(Generic[U]):
             SystemClock(),
             name=f"{self.settings.service}-outbox",
             batch_size=self.settings.relay_batch,
+            metrics=self.metrics,
         )
         for sub in self.subscriptions:
             name = f"{self.settings.topic_prefix}.{self.settings.service}.{sub.name}"
@@ -90,11 +100,14 @@ class ServiceRuntime(Generic[U]):
                 on_applied=self.notify_relay,
                 clock=self.clock,
                 door_topics=sub.topics if sub.door else [],
+                metrics=self.metrics,
             )
 
     def uow(self) -> U:
         """A fresh unit of work."""
-        return self.uow_class(self.sessions, self.tables, self.catalogue, self.clock)
+        uow = self.uow_class(self.sessions, self.tables, self.catalogue, self.clock)
+        uow.metrics = self.metrics
+        return uow
 
     def notify_relay(self) -> None:
         """Wake the relay after a commit that queued messages."""
@@ -109,6 +122,11 @@ class ServiceRuntime(Generic[U]):
 
     async def start(self, *, consume: bool = True) -> None:
         """Connect, create topics, start the relay and (unless told not to) the consumers."""
+        # Tasks copy the context they start in: each one's log lines name the service.
+        with service_context(self.settings.service):
+            await self._start(consume)
+
+    async def _start(self, consume: bool) -> None:
         self._stop.clear()
         await self.log.start()
         await self.log.ensure_topics(self.settings.topics.all(), self.settings.topic_partitions)
@@ -167,8 +185,41 @@ class ServiceRuntime(Generic[U]):
         """Whether every background task is still alive."""
         return bool(self._tasks) and all(not t.done() for t in self._tasks)
 
-    async def ready(self) -> dict[str, str]:
-        """A check per dependency; 'ok' or the problem."""
+    @property
+    def meter(self) -> ServiceMetrics:
+        """The service's metrics (always set after construction)."""
+        assert self.metrics is not None
+        return self.metrics
+
+    async def lag(self) -> dict[str, dict[TopicPartition, int]]:
+        """Per consumer (group), per partition: the log's end offset minus the position the
+        consumer stored with its effects; also sets the lag gauges.
+
+        Every copy of a service reads the same database, so each reports the whole
+        group's lag, whichever copy holds a partition.
+        """
+        lags: dict[str, dict[TopicPartition, int]] = {}
+        for consumer in self.consumers.values():
+            ends = await asyncio.wait_for(self.log.end_offsets(consumer.topics), LOG_TIMEOUT)
+            async with self.uow() as uow:
+                positions = await uow.positions.load(consumer.name)
+            lags[consumer.name] = self.meter.set_lag(consumer.name, ends, positions)
+        return lags
+
+    async def refresh_metrics(self) -> None:
+        """Bring the gauges read at scrape time up to date (lag, outbox backlog)."""
+        outbox = self.tables.outbox
+        async with self.sessions() as session:
+            backlog = await session.scalar(
+                select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
+            )
+        self.meter.outbox_backlog.set(backlog or 0)
+        self.meter.outbox_parked.set(self.outbox_parked)
+        await self.lag()
+
+    async def ready(self) -> tuple[dict[str, str], int | None]:
+        """A check per dependency ('ok' or the problem), and the largest partition lag
+        (None when the log or the database could not say)."""
         checks: dict[str, str] = {}
         try:
             async with self.engine.connect() as conn:
@@ -176,8 +227,18 @@ class ServiceRuntime(Generic[U]):
             checks["database"] = "ok"
         except Exception as exc:
             checks["database"] = type(exc).__name__
+        worst: int | None = None
+        try:
+            lags = await self.lag()
+            worst = max((n for lag in lags.values() for n in lag.values()), default=0)
+            checks["event_log"] = "ok"
+        except Exception as exc:
+            checks["event_log"] = type(exc).__name__
         checks["workers"] = "ok" if self.healthy() else "stopped"
-        return checks
+        limit = self.settings.ready_max_lag
+        if limit is not None and worst is not None:
+            checks["lag"] = "ok" if worst <= limit else f"{worst} > READY_MAX_LAG={limit}"
+        return checks, worst
 
 
 def make_runtime(

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.errors import ArrearsError, describe_validation_error
@@ -115,6 +115,30 @@ class Settings(BaseSettings):
         le=100_000_000,
         description="audit: story and state views kept in memory, in lines (0: none); a "
         "view is reused until the account's next entry",
+    )
+    metrics_enabled: bool = Field(
+        default=True, description="serve Prometheus metrics at /metrics (no token needed)"
+    )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="serve /metrics on this port of METRICS_HOST instead of the API's port",
+    )
+    metrics_host: str = "127.0.0.1"
+    ready_max_lag: int | None = Field(
+        default=None,
+        ge=0,
+        description="/readyz fails while any consumer partition lags by more than this many "
+        "records (unset: lag is reported, never fails readiness)",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="json: one JSON object a line, for log collectors"
+    )
+    log_account_key: SecretStr | None = Field(
+        default=None,
+        description="JSON logs carry an account as HMAC-SHA256(key, id) (first 16 hex digits); "
+        "unset: no account at all",
     )
     auth_mode: Literal["development", "production"] = "production"
     auth_dev_secret_file: Path | None = None

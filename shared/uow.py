@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -16,9 +16,15 @@ from shared.eventstore.positions import Positions
 from shared.eventstore.store import EventStore, Outbox, ProcessedLedger
 from shared.eventstore.tables import PlatformTables
 
+if TYPE_CHECKING:
+    from shared.metrics import ServiceMetrics
+
 
 class SqlUnitOfWork:
     """Opens a transaction; only `commit()` makes its effects (and its outbox) durable."""
+
+    metrics: ServiceMetrics | None = None
+    """The service's metrics, when the runtime made this unit (handlers count through it)."""
 
     def __init__(
         self,
@@ -42,6 +48,7 @@ class SqlUnitOfWork:
         self.processed = ProcessedLedger(self.session, self._tables, self.now)
         self.positions = Positions(self.session, self._tables, self.now)
         self._committed = False
+        self._after_commit: list[Callable[[], None]] = []
         return self
 
     async def __aexit__(
@@ -61,6 +68,14 @@ class SqlUnitOfWork:
         await self.flush()
         await self.session.commit()
         self._committed = True
+        for hook in self._after_commit:
+            hook()
+        self._after_commit.clear()
+
+    def after_commit(self, hook: Callable[[], None]) -> None:
+        """Run `hook` once this unit commits (never if it rolls back): metrics count only
+        what became durable."""
+        self._after_commit.append(hook)
 
     async def prefetch(self, envelopes: Sequence[Envelope]) -> None:
         """Load, in as few queries as possible, what handling `envelopes` will read.
@@ -75,6 +90,7 @@ class SqlUnitOfWork:
 
     async def rollback(self) -> None:
         """Throw away everything done in this unit."""
+        self._after_commit.clear()
         await self.session.rollback()
 
     def stamp(self, envelopes: Sequence[Envelope], source: str) -> list[Envelope]:

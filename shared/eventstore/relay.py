@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 import uuid
 from datetime import datetime, timedelta
 from itertools import groupby
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared.clock import Clock
 from shared.eventlog.port import EventLog, Unpublishable
 from shared.eventstore.tables import PlatformTables
+from shared.metrics import ServiceMetrics
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +49,9 @@ class OutboxRelay:
         batch_size: int = 500,
         lease: timedelta = timedelta(seconds=15),
         idle_wait: float = 0.05,
+        metrics: ServiceMetrics | None = None,
     ) -> None:
+        self._metrics = metrics
         self._sessions = sessions
         self._t = tables
         self._log = event_log
@@ -143,7 +147,11 @@ class OutboxRelay:
         for topic, group in groupby(rows, key=lambda r: r.topic):
             batch = list(group)
             try:
+                started = time.perf_counter()
                 await self._log.publish_batch(topic, [(r.key, r.value) for r in batch])
+                if self._metrics is not None:
+                    self._metrics.relay_latency.labels(topic).observe(time.perf_counter() - started)
+                    self._metrics.relayed.labels(topic).inc(len(batch))
                 sent.extend(r.position for r in batch)
             except Unpublishable:
                 sent.extend(await self._one_by_one(topic, batch))

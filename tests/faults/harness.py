@@ -13,8 +13,6 @@ import asyncio
 import contextlib
 import json
 import random
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -30,7 +28,14 @@ from shared.auth import mint_dev_token
 from shared.settings import SERVICES, Settings
 from tests.faults import checks
 from tests.faults.checks import Findings, Published
-from tests.faults.infra import ROOT, Broker, Postgres, ServiceProcess, asyncpg_dsn, service_env
+from tests.faults.infra import (
+    Broker,
+    Postgres,
+    ServiceProcess,
+    asyncpg_dsn,
+    migrate,
+    service_env,
+)
 from tests.faults.workload import Step, Workload
 
 PUBLISH_RETRY_S = 180
@@ -127,14 +132,7 @@ class Stack:
         return ServiceProcess(service, self._env(service), self.workdir / f"{service}-{copy}.log")
 
     def _migrate(self, service: str) -> None:
-        subprocess.run(
-            [sys.executable, "-m", "services.cli", "migrate", service],
-            cwd=ROOT,
-            env=self._env(service),
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
+        migrate(service, self._env(service))
 
     def url(self, service: str) -> str:
         """The HTTP origin of the service's first process."""

@@ -220,6 +220,18 @@ class ServiceProcess:
             return ""
 
 
+def migrate(service: str, env: dict[str, str]) -> None:
+    """`arrears migrate <service>` in its environment (once, before any copy starts)."""
+    subprocess.run(
+        [sys.executable, "-m", "services.cli", "migrate", service],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+
+
 def service_env(
     service: str, *, bootstrap: str, prefix: str, database_url: str, workdir: Path
 ) -> dict[str, str]:

@@ -117,7 +117,9 @@ def test_every_route_of_every_service_declares_its_roles(tmp_path: Path) -> None
             assert roles is not None, f"{name} {route.path} has no access rule"
             assert roles == PUBLIC or roles <= set(ROLES), (name, route.path, roles)
             if roles == PUBLIC:
-                assert route.path in ("/healthz", "/readyz"), f"{route.path} must not be public"
+                assert route.path in ("/healthz", "/readyz", "/metrics"), (
+                    f"{route.path} must not be public"
+                )
 
 
 READERS = {"agent", "supervisor", "compliance", "borrower"}
@@ -212,7 +214,7 @@ def test_the_declared_roles_are_the_documented_policy(tmp_path: Path) -> None:
             roles = route.allowed_roles  # type: ignore[attr-defined]
             if route.path.startswith("/v1/admin/"):
                 assert roles == {"ops"}, key  # admin is ops' alone
-            elif route.path in ("/healthz", "/readyz"):
+            elif route.path in ("/healthz", "/readyz", "/metrics"):
                 assert roles == PUBLIC
             else:
                 assert roles == EXPECTED[key], key

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime, time, timedelta
+from time import perf_counter
 from typing import ClassVar
 from zoneinfo import ZoneInfo
 
@@ -213,11 +214,26 @@ class InboundHandler:
     async def _close_day(
         self, uow: AccountsUnitOfWork, fact: Envelope, data: BusinessDayClosed
     ) -> None:
+        started = perf_counter()
+        closed = await self._close(uow, fact, data)
+        metrics = uow.metrics
+        if metrics is not None:
+            kind = "fan_out" if fact.account_id == PLATFORM_ACCOUNT else "account"
+            seconds = perf_counter() - started
+
+            def count() -> None:
+                metrics.day_close_latency.labels(kind).observe(seconds)
+                metrics.accounts_closed.inc(closed)
+
+            uow.after_commit(count)
+
+    async def _close(self, uow: AccountsUnitOfWork, fact: Envelope, data: BusinessDayClosed) -> int:
+        """Close the day (or fan a `*` close out); how many account days it closed."""
         if fact.account_id == PLATFORM_ACCOUNT:
             # No zone is ahead of UTC+14: a date later than today there is later everywhere.
             self._refuse_future(data.business_date, uow.now, "Etc/GMT-14")
             await self._fan_out(uow, fact, data)
-            return
+            return 0
         account = await uow.accounts.get(fact.account_id)
         if not account.opened:
             raise Rejected(f"unknown account {fact.account_id}")
@@ -236,6 +252,7 @@ class InboundHandler:
             # else is queued for it, so no transaction holds more than the cap of days.
             more = _day_close(fact, fact.account_id, data, f"after {account.last_closed}")
             await uow.outbox.add(self._topics.inbound, [more])
+        return used + sum(e.type == AccountDayClosed.event_type for e in emitted)
 
     async def _catch_up(
         self,

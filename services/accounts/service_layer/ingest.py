@@ -42,6 +42,7 @@ async def ingest(
     principal: Principal,
     now: datetime,
     scoped: bool = False,
+    correlation_id: uuid.UUID | None = None,
 ) -> list[IngestResult]:
     """Apply the batch's events in order in one transaction, as the inbound consumer would.
 
@@ -58,7 +59,8 @@ async def ingest(
     inbound consumer then finds it in the ledger and does nothing twice. An event whose
     `occurred_at` lies ahead of `now` (beyond the clock-skew tolerance) is refused.
     If `scoped`, an event for an account another integrator opened is refused exactly as
-    one for an unknown account.
+    one for an unknown account. An event that names no correlation id takes
+    `correlation_id` (the request's), so every event it causes carries that id.
     """
     results: dict[int, IngestResult] = {}
     valid: list[tuple[int, Envelope]] = []
@@ -69,7 +71,7 @@ async def ingest(
         except InvalidEvent as exc:
             results[index] = IngestResult(index, event_id, "rejected", exc.reason)
     submitter = principal.subject
-    submitted = [(index, _as_submitted_by(env, principal)) for index, env in valid]
+    submitted = [(index, _as_submitted_by(env, principal, correlation_id)) for index, env in valid]
     batch = _Batch(uow_factory, handler, ledger_name, inbound_topic, submitter, scoped)
     try:
         results.update(await retry_transient(partial(batch.apply, submitted), "ingest batch"))
@@ -180,10 +182,15 @@ def _is_uuid(value: str) -> bool:
     return True
 
 
-def _as_submitted_by(env: Envelope, principal: Principal) -> Envelope:
+def _as_submitted_by(
+    env: Envelope, principal: Principal, correlation_id: uuid.UUID | None = None
+) -> Envelope:
     """Server-owned fields (OWASP API3): the source and actor are the token's, not the body's."""
     metadata = {**env.metadata, "actor": principal.actor()}
-    return env.model_copy(update={"source": principal.subject, "metadata": metadata})
+    update: dict[str, Any] = {"source": principal.subject, "metadata": metadata}
+    if env.correlation_id is None and correlation_id is not None:
+        update["correlation_id"] = correlation_id
+    return env.model_copy(update=update)
 
 
 async def _apply(

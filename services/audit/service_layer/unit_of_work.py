@@ -13,6 +13,7 @@ from services.audit.adapters.repository import SqlAccessLog, SqlCheckpoints, Sql
 from services.audit.domain.chain import GENESIS, canonical, link_canonical
 from services.audit.domain.filters import HistoryFilters
 from services.audit.domain.personal import commit
+from services.audit.domain.verify import BrokenLink
 from services.audit.service_layer.ports import AccessLog, Backlog, Checkpoints, Head, Trail
 from services.audit.service_layer.view_cache import ViewCache
 from shared.bounds import MAX_ITEMS
@@ -68,7 +69,15 @@ class AuditUnitOfWork(SqlUnitOfWork):
         self.access = SqlAccessLog(self.session, self.now)
         self.backlog = SqlBacklog(self.session)
         self._begin_chaining()
+        self._appended = 0
         return self
+
+    async def verify(self, account_id: str) -> BrokenLink | None:
+        """The first broken link of the account's chain, or None; a broken one is counted."""
+        broken = await self.trail.verify(account_id)
+        if broken is not None and self.metrics is not None:
+            self.metrics.audit_verify_failures.inc()
+        return broken
 
     def _begin_chaining(self) -> None:
         """Forget what the last transaction knew of the trail."""
@@ -161,7 +170,17 @@ class AuditUnitOfWork(SqlUnitOfWork):
         self.trail.stage(entry, values)
         if not state.staging:
             await self.trail.flush()
+        self._count_append()
         return seq, hashed
+
+    def _count_append(self) -> None:
+        # One hook per transaction adds its appends to the counter once it commits.
+        metrics = self.metrics
+        if metrics is None:
+            return
+        self._appended += 1
+        if self._appended == 1:
+            self.after_commit(lambda: metrics.audit_appends.inc(self._appended))
 
     def chained_body(
         self, env: Envelope, key: bytes | None, personal: list[PersonalValue] | None = None

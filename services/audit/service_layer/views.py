@@ -157,7 +157,7 @@ async def report(
         purpose=pii.show(principal.role, purpose, "text"),
         entries=len(entries),
         head=(entries[-1]["seq"], entries[-1]["hash"]) if entries else None,
-        broken=await uow.trail.verify(account_id),
+        broken=await uow.verify(account_id),
         checkpoint=checkpoint,
         checkpoint_problems=problems,
     )

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from services.accounts.entrypoints.dependencies import Runtime
 from services.accounts.service_layer.ingest import IngestResult, ingest
 from shared.bounds import QueryInt
+from shared.logs import current_correlation
 from shared.security import CurrentPrincipal, secured
 
 ACCESS = {
@@ -56,6 +57,7 @@ async def post_events(
         principal=principal,
         now=runtime.clock.now(),
         scoped=runtime.settings.integrator_account_scoping,
+        correlation_id=current_correlation(),
     )
     runtime.notify_relay()
     counts = {s: sum(r.status == s for r in results) for s in ("accepted", "duplicate", "rejected")}

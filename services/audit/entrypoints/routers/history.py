@@ -142,7 +142,7 @@ async def verify_account(
     (`reason` says which).
     """
     async with runtime.uow() as uow:
-        broken = await uow.trail.verify(account_id)
+        broken = await uow.verify(account_id)
         missing = await uow.backlog.missing_records(_consumer(runtime), account_id)
         gaps = await uow.positions.gaps(_consumer(runtime))
         await uow.access.log(principal, "verify", purpose, account_id, {})
@@ -168,7 +168,7 @@ async def verify_all(
         missing = await uow.backlog.missing_records(_consumer(runtime))
         gaps = await uow.positions.gaps(_consumer(runtime))
         accounts = sorted(set(await uow.trail.accounts()) | set(missing))
-        broken = [b for a in accounts if (b := await uow.trail.verify(a)) is not None]
+        broken = [b for a in accounts if (b := await uow.verify(a)) is not None]
         await uow.access.log(principal, "verify-all", purpose, None, {})
         await uow.commit()
     status = "broken" if broken else "incomplete" if missing or gaps else "verified"
