@@ -21,6 +21,7 @@ from services.accounts.service_layer.projections import account_rows
 from shared.clock import Clock
 from shared.envelope import Envelope
 from shared.errors import ConcurrencyError
+from shared.metrics import ServiceMetrics
 from tests.fakes.platform import FakeOutbox
 
 Entry = tuple[datetime, str | None]
@@ -218,6 +219,9 @@ class FakeSubmissionLog:
 class FakeAccountsUnitOfWork:
     """The accounts unit of work over an `AccountsStore`: what the service layer's
     handlers use of `AccountsUnitOfWork`, with no database."""
+
+    metrics: ServiceMetrics | None = None
+    """No metrics: the handlers count only through a runtime's unit of work."""
 
     def __init__(self, store: AccountsStore, clock: Clock, policies: Policies = DEFAULT_POLICIES):
         self.store = store
