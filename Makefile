@@ -52,6 +52,7 @@ schemas: install
 
 docs: install
 	$(BIN)/arrears schemas docs docs/events.md
+	$(BIN)/arrears schemas asyncapi docs/asyncapi.json
 
 ## bench: every bench, their output as it comes, then one table of every figure with peak RSS
 bench: bench-install

@@ -98,6 +98,14 @@ def cmd_schemas_docs(args: argparse.Namespace) -> None:
     print(f"wrote {args.file}", file=sys.stderr)
 
 
+def cmd_schemas_asyncapi(args: argparse.Namespace) -> None:
+    from shared.asyncapi import render_asyncapi_json
+    from shared.topics import Topics
+
+    Path(args.file).write_text(render_asyncapi_json(default_catalogue(), Topics()))
+    print(f"wrote {args.file}", file=sys.stderr)
+
+
 def cmd_audit_verify_bundle(args: argparse.Namespace) -> None:
     # Offline: reads only the file (and the trusted key); no settings, no database.
     # Looked up by name, like the bootstraps, so no service's entry point imports audit.
@@ -315,6 +323,9 @@ def parser() -> argparse.ArgumentParser:
     docs = schemas_sub.add_parser("docs", help="write the events reference (markdown)")
     docs.add_argument("file")
     docs.set_defaults(fn=cmd_schemas_docs)
+    asyncapi = schemas_sub.add_parser("asyncapi", help="write the AsyncAPI 3.0 document (JSON)")
+    asyncapi.add_argument("file")
+    asyncapi.set_defaults(fn=cmd_schemas_asyncapi)
 
     token = sub.add_parser("token", help="mint a development token (AUTH_MODE=development)")
     token.add_argument("--role", required=True, choices=ROLES)
