@@ -279,21 +279,6 @@ async def until(probe: Callable[[], Awaitable[bool]], timeout: float, what: str)
     raise AssertionError(f"{what}: not within {timeout}s")
 
 
-async def openings_visible(stack: Stack, http: httpx.AsyncClient, workload: Workload) -> None:
-    """Until the accounts API knows every account of the workload."""
-    pending = {a.account_id for a in workload.accounts}
-
-    async def probe() -> bool:
-        for account_id in sorted(pending):
-            r = await http.get(f"{stack.url('accounts')}/v1/accounts/{account_id}")
-            if r.status_code != 200:
-                return False
-            pending.discard(account_id)
-        return True
-
-    await until(probe, SETTLE_TIMEOUT_S, "every opening visible in the accounts API")
-
-
 async def backlog(stack: Stack) -> list[str]:
     """What is still behind: groups of the run with uncommitted records, unpublished outboxes."""
     lag = await checks.consumer_lag(stack.broker.bootstrap, stack.prefix)
@@ -330,7 +315,6 @@ class Clock:
 
 async def publish_with_faults(
     stack: Stack,
-    http: httpx.AsyncClient,
     publisher: Publisher,
     workload: Workload,
     faults: list[Fault],
@@ -352,8 +336,6 @@ async def publish_with_faults(
     poison: dict[tuple[str, int, int], str] = {}
     steps: list[Step] = workload.steps()
     for i, step in enumerate(steps):
-        if step.barrier:
-            await openings_visible(stack, http, workload)
         for env in step.envelopes:
             await publisher.envelope(env)
         if i == len(steps) // 2:
@@ -413,7 +395,7 @@ async def run(
     ):
         clock = Clock()
         injected, poison = await publish_with_faults(
-            stack, http, publisher, workload, faults, pace_s, clock
+            stack, publisher, workload, faults, pace_s, clock
         )
         publish_s = clock.now()
         last_fault = max((i.at_s + i.took_s for i in injected), default=0.0)

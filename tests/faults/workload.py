@@ -52,11 +52,10 @@ class Expected:
 
 @dataclass(frozen=True)
 class Step:
-    """Records to publish together; `barrier` asks the driver to wait for the openings first."""
+    """Records to publish together."""
 
     name: str
     envelopes: list[dict[str, Any]]
-    barrier: bool = False
 
 
 @dataclass
@@ -107,10 +106,9 @@ class Workload:
                 after_due = [i for i, d in enumerate(self.business_dates) if d > a.due_date]
                 late.setdefault(rng.choice(after_due), []).append(self._payment(a))
         for i, day in enumerate(self.business_dates):
-            # Temporary (issue 13, defect b): a `*` close can miss accounts whose opening
-            # accounts had not applied yet, so the first close waits for every opening to be
-            # visible. Drop the barrier once a late opening catches up the closes it missed.
-            steps.append(Step(f"close {day}", [_day_closed(day)], barrier=i == 0))
+            # No wait for the openings: an account opened after a close of a later date
+            # catches up the closes it missed (issue 13, defect b).
+            steps.append(Step(f"close {day}", [_day_closed(day)]))
             if i in late:
                 steps.append(Step(f"backdated after {day}", late[i]))
         return steps
