@@ -293,8 +293,27 @@ async def fan_out_while_an_opening_runs(book: Book) -> None:
     }
 
 
+async def fan_out_after_the_book_was_read(book: Book) -> None:
+    """A run read the book's bounds (a bill before the opening does) and a fan-out
+    committed before the run's opening took the book lock: the opening must not answer
+    from what it read before, or neither sees the other."""
+    await book.apply(opened("A"))
+    async with book.runtime.uow() as uow:
+        assert await uow.book.bounds() == {}
+        await book.apply(star(5))
+        await book.handler(uow, book.envelope(opened("L")))
+        await uow.commit()
+    messages = await book.queued()
+    assert sorted(e.account_id for e in messages) == ["A", "L"]
+
+
 async def test_an_opening_and_a_fan_out_at_once_never_miss_each_other(tmp_path: Path) -> None:
-    for scenario in (opening_while_a_fan_out_runs, fan_out_while_an_opening_runs):
+    scenarios = (
+        opening_while_a_fan_out_runs,
+        fan_out_while_an_opening_runs,
+        fan_out_after_the_book_was_read,
+    )
+    for scenario in scenarios:
         book = Book(await runtime_at(tmp_path / scenario.__name__))
         try:
             await scenario(book)

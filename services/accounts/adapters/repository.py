@@ -282,6 +282,14 @@ class SqlBookCloses:
     ) -> tuple[BookClose, BookClose] | None:
         """The first and the last close booked for any of `scopes` on or after `on_or_after`
         (and before `before`, if given); None if there is none."""
+        # Every opening asks; most are of today, after the book's latest close, and the
+        # transaction's cached bounds answer those without a query per opening.
+        bounds = await self.bounds()
+        known = [bounds[s] for s in scopes if s in bounds]
+        if not any(
+            last >= on_or_after and (before is None or first < before) for first, last in known
+        ):
+            return None
         t = book_closes
         query = select(t.c.business_date, t.c.event).where(
             t.c.scope.in_(list(scopes)), t.c.business_date >= on_or_after

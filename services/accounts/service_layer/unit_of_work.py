@@ -78,6 +78,9 @@ class AccountsUnitOfWork(SqlUnitOfWork):
             return
         if not await lock_book(self.session, exclusive=exclusive) and self._book_lock is None:
             await self.flush()
+        if self._book_lock is None:
+            # Bounds read before the lock may predate a fan-out that committed since.
+            self.book = SqlBookCloses(self.session, self.now)
         self._book_lock = exclusive or bool(self._book_lock)
 
     async def commit(self) -> None:
