@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     embedded_log_path: Path | None = None
     consumer_max_attempts: int = Field(default=5, ge=1, le=100)
     consumer_retry_backoff: float = Field(default=0.2, ge=0, le=60)
-    consumer_max_batch: int = Field(default=200, ge=1, le=10_000)
+    consumer_max_batch: int = Field(default=500, ge=1, le=10_000)
     aggregate_cache_size: int = Field(default=10_000, ge=0, le=10_000_000)
     snapshot_every: int = Field(
         default=50,
