@@ -259,7 +259,7 @@ STARTERS: dict[str, Callable[[Choice, Mapping[str, str]], Started]] = {
 
 def _missing(choice: Choice, why: str) -> NoReturn:
     if choice.fail:
-        pytest.fail(f"{choice.dependency} is required here ({choice.path}): {why}")
+        pytest.fail(f"{choice.dependency} is required (CI=true, or a forced path): {why}")
     pytest.skip(f"no {choice.dependency}: {why}")
 
 
