@@ -33,7 +33,7 @@ from services.contact.service_layer.streams import (
 from services.contact.service_layer.unit_of_work import ContactUnitOfWork
 from shared.envelope import Envelope
 from shared.errors import Rejected
-from shared.events.contact import CallbackAgreed, DebtDisputed, DisputeResolved
+from shared.events.contact import DebtDisputed, DisputeResolved
 from shared.topics import Topics
 
 __all__ = ["SOURCE", "consumer_state"]
@@ -68,8 +68,6 @@ async def borrower_request(
         await cases.refresh(
             uow, topics, case_file, reason=f"debt {data.debt_id} disputed", actor=actor
         )
-    elif isinstance(data, CallbackAgreed):
-        await uow.set_next_action(account_id, data.slot_start)
 
 
 async def resolve_dispute(
@@ -200,8 +198,8 @@ async def record_attempt(
     lost = book.lost_contact(uow.policy.lost_contact, uow.now, zone) if zone else None
     if lost is not None:
         decided.append(lost)
+    # Recording it refreshes the assignee's claim on the case (ContactUnitOfWork.record).
     await append_contact(uow, topics, account_id, version, decided, actor=actor)
-    await uow.touch(account_id, actor["subject"])
     if lost is not None:
         case_file = await uow.case_file(account_id)
         await cases.refresh(uow, topics, case_file, reason="contact lost", actor=actor)

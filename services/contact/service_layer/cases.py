@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -87,11 +87,11 @@ async def refresh(
     """Route the open case for its bucket and segment now, and keep the read model in step.
 
     `escalation` (a reason) records a `CollectionCaseEscalated` first: a broken promise.
-    A `CollectionCaseRouted` follows only when the queue changes.
+    A `CollectionCaseRouted` follows only when the queue changes; a new bucket or segment
+    in the same queue is a `CollectionCaseReclassified`.
     """
     account_id = case_file.account_id
     if case_file.open_case_id is None:
-        await uow.drop_open_case(account_id)
         return
     bucket = await uow.bucket(account_id) or UNKNOWN_BUCKET
     contact_events, _ = await uow.contact_log(account_id)
@@ -102,28 +102,18 @@ async def refresh(
         escalated = case_file.escalate(strategy, bucket=bucket, segment=segment, reason=escalation)
         if escalated is not None:
             decided.append(escalated)
-    routed = case_file.route(strategy, bucket=bucket, segment=segment, reason=reason)
-    if routed is not None:
-        decided.append(routed)
-    await append_case(uow, topics, case_file, decided, cause=cause, actor=actor)
-    assert case_file.queue is not None and case_file.opened_on is not None
-    await uow.put_open_case(
-        account_id,
-        case_id=case_file.open_case_id,
-        queue=case_file.queue,
-        segment=segment,
-        bucket=bucket,
-        opened_on=case_file.opened_on,
-        assigned_to=case_file.assigned_to,
-        rerouted=routed is not None,
+    moved: EventData | None = case_file.route(
+        strategy, bucket=bucket, segment=segment, reason=reason
     )
+    if moved is None:
+        moved = case_file.reclassify(bucket=bucket, segment=segment, reason=reason)
+    if moved is not None:
+        decided.append(moved)
+    # Recording the events keeps the open-cases row in step (ContactUnitOfWork.record).
+    await append_case(uow, topics, case_file, decided, cause=cause, actor=actor)
 
 
 # -- promises -------------------------------------------------------------------------------
-
-
-def _start_of_day_after(day: date, zone: ZoneInfo) -> datetime:
-    return datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
 
 
 async def make_promise(
@@ -151,9 +141,9 @@ async def make_promise(
         made_by=made_by,
         attempt_id=attempt_id,
     )
+    # The case waits for it (its row's next action, as the event is recorded): no point
+    # calling about the debt while the borrower has a promise running.
     await append_case(uow, topics, case_file, [made], actor=actor)
-    # No point calling about the debt while the borrower has a promise running.
-    await uow.set_next_action(account_id, _start_of_day_after(due_on, zone))
 
 
 async def settle_promises(
@@ -176,8 +166,6 @@ async def settle_promises(
     await append_case(uow, topics, case_file, kept, cause=cause)
     broken = case_file.promises_broken(paid, business_date) if closed else []
     await append_case(uow, topics, case_file, broken, cause=cause)
-    if (kept or broken) and not case_file.open_promises():
-        await uow.set_next_action(case_file.account_id, None)
     return bool(kept), bool(broken)
 
 

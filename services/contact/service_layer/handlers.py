@@ -59,7 +59,6 @@ class AccountsEventHandler:
             closed = case_file.on_settled(SETTLED[env.type], on)
             if closed is not None:
                 await cases.append_case(uow, topics, case_file, [closed], cause=env)
-                await uow.drop_open_case(env.account_id)
         elif env.type == "PaymentAllocated":
             paid_on = on or await self._local_date(uow, env)
             await uow.take_in(payment_fact(env, paid_on))

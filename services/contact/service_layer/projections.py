@@ -11,30 +11,38 @@ in its inbox (`consumed_facts`) in the order consumed:
 - `payments`: from accounts' `PaymentAllocated`, with the business date it counted on
   (a v1 allocation's, the borrower's local date, as resolved when it was consumed).
 
+Projected from contact's own events, in store order (`apply_case_event`):
+
+- `open_cases`: the queues agents pull from, one row per open case. Opened and closed by
+  `CollectionCaseOpened`/`Closed`; queue, segment and bucket from `CollectionCaseRouted`
+  (which frees the case for the new queue's agents) and `CollectionCaseReclassified`;
+  the assignee and their claim's freshness from `CollectionCaseAssigned` and the
+  assignee's own `ContactAttemptRecorded` (each at its `recorded_at`); the next action
+  from `PromiseToPayMade` (the day after its due date, in the borrower's zone, which
+  `borrowers` holds), `CallbackAgreed` (its slot) and a promise kept or broken (none).
+
 Not rebuilt:
 
-- `open_cases`: a work queue agents pull from. Its case id, queue and segment follow
-  contact's own case events, but `claimed_at` is when an agent last worked the case (the
-  clock, written by claims and touches, not by an event), `assigned_to` is cleared by a
-  reroute without an event, and `next_action_at` is computed in the borrower's zone from
-  promises and callbacks; so a rebuild would have to re-run routing. Not done here.
 - `reminders`: the reminder worker's own queue (status, tries, next try): the messages
   and every decision are events on the contact stream, the queue is not a projection.
 - the platform tables: the event store and the inbox themselves (the record), the
   outbox, the processed-events ledger, dead letters, parked records, consumer positions
   and gaps (each consumer's own progress), leases and rate buckets (operational state).
 
-The live path writes the projected rows through `apply_fact` as it consumes each fact;
-the rebuild calls the same function on temporary tables.
+The live path writes the projected rows through `apply_fact` as it consumes each fact, and
+through `apply_case_event` as it records each event (`ContactUnitOfWork.record`); the
+rebuild calls the same functions on temporary tables, the facts first, so `borrowers` is
+whole before any event is applied (a borrower's zone never changes: the first report wins).
 """
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, true, update
 
-from services.contact.adapters.tables import borrowers, inbox, payments, standings
+from services.contact.adapters.tables import borrowers, inbox, open_cases, payments, standings
 from shared.envelope import Envelope
 from shared.eventstore.inbox import Fact
 from shared.eventstore.rebuild import Projection, Target
@@ -89,10 +97,84 @@ async def apply_fact(t: Target, fact: Fact) -> bool:
     return bool(current != d["bucket"])
 
 
+CASE_EVENTS = (
+    "CollectionCaseOpened",
+    "CollectionCaseRouted",
+    "CollectionCaseReclassified",
+    "CollectionCaseAssigned",
+    "CollectionCaseClosed",
+    "PromiseToPayMade",
+    "PromiseToPayKept",
+    "PromiseToPayBroken",
+    "CallbackAgreed",
+    "ContactAttemptRecorded",
+)
+"""Contact's own events that change an open case's row."""
+
+UNROUTED = "unrouted"
+"""Queue, segment and bucket of a case between its opening and its first routing, which
+follows in the same transaction: no committed row holds it."""
+
+
+def start_of_day_after(day: date, zone: ZoneInfo) -> datetime:
+    """Midnight at the end of `day` in `zone`: when a promise due that day has run out."""
+    return datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
+
+
+async def apply_case_event(t: Target, env: Envelope) -> None:
+    """Project one of contact's own case or contact events onto `open_cases`."""
+    o, d = t[open_cases], env.data
+    this = o.c.account_id == env.account_id
+    if env.type in ("CollectionCaseOpened", "CollectionCaseClosed"):
+        await t.execute(delete(o).where(this))
+        if env.type == "CollectionCaseOpened":
+            unrouted = dict.fromkeys(("queue", "segment", "bucket"), UNROUTED)
+            opened_on = date.fromisoformat(d["opened_on"])
+            await t.execute(
+                insert(o).values(
+                    account_id=env.account_id, case_id=d["case_id"], opened_on=opened_on, **unrouted
+                )
+            )
+        return
+    of_case = o.c.case_id == d.get("case_id")
+    values: dict[str, object]
+    match env.type:
+        case "CollectionCaseRouted":
+            # A new queue is worked by its own people: the case is free again.
+            fields = {"queue": d["queue"], "segment": d["segment"], "bucket": d["bucket"]}
+            where, values = of_case, {**fields, "assigned_to": None, "claimed_at": None}
+        case "CollectionCaseReclassified":
+            where, values = of_case, {"segment": d["segment"], "bucket": d["bucket"]}
+        case "CollectionCaseAssigned":
+            where, values = of_case, {"assigned_to": d["agent"], "claimed_at": env.recorded_at}
+        case "ContactAttemptRecorded" if d.get("agent"):
+            # Only the assignee's own work keeps their claim fresh.
+            where, values = o.c.assigned_to == d["agent"], {"claimed_at": env.recorded_at}
+        case "PromiseToPayMade":
+            b = t[borrowers]
+            zone = (
+                await t.execute(select(b.c.time_zone).where(b.c.account_id == env.account_id))
+            ).scalar_one_or_none()
+            if zone is None:
+                return  # no promise is recorded for a borrower whose zone is unknown
+            due_on = date.fromisoformat(d["due_on"])
+            where, values = true(), {"next_action_at": start_of_day_after(due_on, ZoneInfo(zone))}
+        case "PromiseToPayKept" | "PromiseToPayBroken":
+            # One promise is open at a time (make_promise), so none is left to wait for.
+            where, values = true(), {"next_action_at": None}
+        case "CallbackAgreed":
+            where, values = true(), {"next_action_at": datetime.fromisoformat(d["slot_start"])}
+        case _:
+            return
+    await t.execute(update(o).where(this, where).values(**values))
+
+
 PROJECTION = Projection(
-    tables=(borrowers, standings, payments),
-    types=(),
+    tables=(borrowers, standings, payments, open_cases),
+    types=CASE_EVENTS,
     inbox=inbox,
     facts=apply_fact,
+    apply=apply_case_event,
 )
-"""What `arrears rebuild contact` rebuilds: borrowers, standings and payments."""
+"""What `arrears rebuild contact` rebuilds: borrowers, standings and payments from the
+inbox, then open cases from contact's own events."""

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 
 from services.contact.adapters.tables import (
     borrowers,
@@ -18,7 +19,7 @@ from services.contact.adapters.tables import (
 from services.contact.domain.compliance import DEFAULT_PACKS, RulePacks
 from services.contact.domain.model import CaseFile, Payment
 from services.contact.domain.policy import DEFAULT_POLICY, ContactPolicy
-from services.contact.service_layer.projections import apply_fact
+from services.contact.service_layer.projections import CASE_EVENTS, apply_case_event, apply_fact
 from shared.envelope import Envelope
 from shared.eventstore.inbox import Fact, note
 from shared.eventstore.rebuild import Target
@@ -57,6 +58,18 @@ class ContactUnitOfWork(SqlUnitOfWork):
         return await self.events.load(contact_stream(account_id))
 
     # -- borrowers ------------------------------------------------------------------------
+
+    async def record(
+        self, stream_id: str, expected_version: int, envelopes: Sequence[Envelope], topic: str
+    ) -> int:
+        """Append and queue the events, and project each onto the open cases as recorded:
+        the queues are a function of the events, which `arrears rebuild` re-applies."""
+        version = await super().record(stream_id, expected_version, envelopes, topic)
+        target = Target(self.session)
+        for env in envelopes:
+            if env.type in CASE_EVENTS:
+                await apply_case_event(target, env)
+        return version
 
     async def take_in(self, fact: Fact) -> bool:
         """Keep a consumed fact in the inbox and project it; True when the bucket changed."""
@@ -116,65 +129,6 @@ class ContactUnitOfWork(SqlUnitOfWork):
         return [Payment(r[0], r[1]) for r in rows]
 
     # -- the open-cases read model -------------------------------------------------------------
-
-    async def put_open_case(
-        self,
-        account_id: str,
-        *,
-        case_id: str,
-        queue: str,
-        segment: str,
-        bucket: str,
-        opened_on: date,
-        assigned_to: str | None,
-        rerouted: bool,
-    ) -> None:
-        """Insert or update an open case's row; a reroute frees it for the new queue."""
-        values: dict[str, Any] = {
-            "case_id": case_id,
-            "queue": queue,
-            "segment": segment,
-            "bucket": bucket,
-            "opened_on": opened_on,
-        }
-        if rerouted:
-            values.update(assigned_to=assigned_to, claimed_at=None)
-        found = (
-            await self.session.execute(
-                select(open_cases.c.case_id).where(open_cases.c.account_id == account_id)
-            )
-        ).first()
-        if found is None or found[0] != case_id:
-            await self.drop_open_case(account_id)
-            await self.session.execute(
-                insert(open_cases).values(
-                    account_id=account_id, **{**values, "assigned_to": assigned_to}
-                )
-            )
-        else:
-            await self.session.execute(
-                update(open_cases).where(open_cases.c.account_id == account_id).values(**values)
-            )
-
-    async def drop_open_case(self, account_id: str) -> None:
-        """The account has no open case any more."""
-        await self.session.execute(delete(open_cases).where(open_cases.c.account_id == account_id))
-
-    async def set_next_action(self, account_id: str, at: datetime | None) -> None:
-        """Nothing to do on the case before `at` (None: as soon as possible)."""
-        await self.session.execute(
-            update(open_cases)
-            .where(open_cases.c.account_id == account_id)
-            .values(next_action_at=at)
-        )
-
-    async def touch(self, account_id: str, agent: str) -> None:
-        """The assignee worked the case now, so their claim is fresh again."""
-        await self.session.execute(
-            update(open_cases)
-            .where(open_cases.c.account_id == account_id, open_cases.c.assigned_to == agent)
-            .values(claimed_at=self.now)
-        )
 
     async def open_case_row(self, account_id: str) -> dict[str, Any] | None:
         """The read-model row of an account's open case."""
