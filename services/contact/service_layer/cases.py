@@ -93,7 +93,7 @@ async def refresh(
     account_id = case_file.account_id
     if case_file.open_case_id is None:
         return
-    bucket = await uow.bucket(account_id) or UNKNOWN_BUCKET
+    bucket = await uow.accounts.bucket(account_id) or UNKNOWN_BUCKET
     contact_events, _ = await uow.contact_log(account_id)
     segment = segment_for(case_file, contact_events)
     strategy = uow.policy.strategy
@@ -133,7 +133,7 @@ async def make_promise(
     case_file = await uow.case_file(account_id)
     made = case_file.make_promise(
         amount=amount,
-        currency=await uow.currency(account_id),
+        currency=await uow.accounts.currency(account_id),
         made_on=at.astimezone(zone).date(),
         due_on=due_on,
         today=uow.now.astimezone(zone).date(),
@@ -161,7 +161,7 @@ async def settle_promises(
     """
     if not case_file.open_promises():
         return False, False
-    paid = await uow.payments(case_file.account_id)
+    paid = await uow.accounts.payments(case_file.account_id)
     kept = case_file.promises_kept(paid, business_date)
     await append_case(uow, topics, case_file, kept, cause=cause)
     broken = case_file.promises_broken(paid, business_date) if closed else []
@@ -200,15 +200,15 @@ async def claim_next(
     if queue not in known:
         raise LookupError(f"no queue {queue!r} (known: {', '.join(known)})")
     stale_before = uow.now - timedelta(minutes=rules.stale_after_minutes)
-    held = await uow.held_by(agent, stale_before)
+    held = await uow.cases.held_by(agent, stale_before)
     if held >= rules.max_open_per_agent:
         raise Conflict(
             f"agent {agent} already holds {held} open cases (the limit is "
             f"{rules.max_open_per_agent}); work those before claiming more"
         )
-    for row in await uow.claimable(queue, stale_before, rules.scan_limit):
+    for row in await uow.cases.claimable(queue, stale_before, rules.scan_limit):
         account_id = row["account_id"]
-        where = await uow.borrower(account_id)
+        where = await uow.accounts.borrower(account_id)
         case_file = await uow.case_file(account_id)
         if where is None or case_file.open_case_id != row["case_id"] or case_file.bill_id is None:
             continue  # cannot be checked (borrower unknown) or the row is behind the stream
@@ -235,7 +235,7 @@ async def claim_next(
         )
         if not decision.allowed:
             continue
-        if not await uow.take(account_id, row["case_id"], agent, stale_before):
+        if not await uow.cases.take(account_id, row["case_id"], agent, stale_before):
             continue  # another agent took it a moment ago
         await append_case(uow, topics, case_file, [case_file.assign(agent)], actor=actor)
         await append_contact(
@@ -268,8 +268,8 @@ async def claim_next(
 async def queue_overview(uow: ContactUnitOfWork) -> dict[str, Any]:
     """Counts per queue (every queue of the strategy, empty ones too) and cases per agent."""
     stale_before = uow.now - timedelta(minutes=uow.policy.queues.stale_after_minutes)
-    counts = await uow.queue_counts(stale_before)
+    counts = await uow.cases.queue_counts(stale_before)
     empty = {"open": 0, "unassigned": 0, "ready": 0}
     queues = {q: counts.get(q, dict(empty)) for q in uow.policy.strategy.queues}
     queues.update({q: c for q, c in counts.items() if q not in queues})
-    return {"as_of": uow.now.isoformat(), "queues": queues, "agents": await uow.agent_loads()}
+    return {"as_of": uow.now.isoformat(), "queues": queues, "agents": await uow.cases.agent_loads()}

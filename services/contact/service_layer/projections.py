@@ -30,22 +30,21 @@ Not rebuilt:
   and gaps (each consumer's own progress), leases and rate buckets (operational state).
 
 The live path writes the projected rows through `apply_fact` as it consumes each fact, and
-through `apply_case_event` as it records each event (`ContactUnitOfWork.record`); the
-rebuild calls the same functions on temporary tables, the facts first, so `borrowers` is
+through `apply_case_event` as it records each event (`ContactUnitOfWork.record`), both in
+`services.contact.adapters.projections` (SQL stays in the adapters); the rebuild calls
+the same functions on temporary tables, the facts first, so `borrowers` is
 whole before any event is applied (a borrower's zone never changes: the first report wins).
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date
 
-from sqlalchemy import delete, insert, select, true, update
-
-from services.contact.adapters.tables import borrowers, inbox, open_cases, payments, standings
+from services.contact.adapters.projections import CASE_EVENTS, PROJECTION
 from shared.envelope import Envelope
 from shared.eventstore.inbox import Fact
-from shared.eventstore.rebuild import Projection, Target
+
+__all__ = ["CASE_EVENTS", "PROJECTION", "borrower_fact", "payment_fact", "standing_fact"]
 
 
 def borrower_fact(env: Envelope, time_zone: str, jurisdiction: str, currency: str | None) -> Fact:
@@ -61,120 +60,3 @@ def standing_fact(env: Envelope, bucket: str, days_past_due: int, on: date | Non
 def payment_fact(env: Envelope, on: date) -> Fact:
     """What contact keeps of a `PaymentAllocated`, counted on business date `on`."""
     return Fact.of(env, on, payment_id=env.data["payment_id"], amount=env.data["amount"])
-
-
-async def apply_fact(t: Target, fact: Fact) -> bool:
-    """Project one consumed fact; True when it changed the account's bucket."""
-    d, account_id = fact.data, fact.account_id
-    if fact.type == "AccountOpened":
-        b = t[borrowers]
-        found = await t.execute(select(b.c.account_id).where(b.c.account_id == account_id))
-        if found.first() is None:
-            await t.execute(insert(b).values(account_id=account_id, **d))
-        return False
-    if fact.type == "PaymentAllocated":
-        p = t[payments]
-        known = await t.execute(
-            select(p.c.payment_id).where(
-                p.c.account_id == account_id, p.c.payment_id == d["payment_id"]
-            )
-        )
-        if known.first() is None:
-            values = {"payment_id": d["payment_id"], "amount": d["amount"]}
-            await t.execute(
-                insert(p).values(account_id=account_id, business_date=fact.business_date, **values)
-            )
-        return False
-    s = t[standings]
-    current = (
-        await t.execute(select(s.c.bucket).where(s.c.account_id == account_id))
-    ).scalar_one_or_none()
-    values = {**d, "business_date": fact.business_date}
-    if current is None:
-        await t.execute(insert(s).values(account_id=account_id, **values))
-    else:
-        await t.execute(update(s).where(s.c.account_id == account_id).values(**values))
-    return bool(current != d["bucket"])
-
-
-CASE_EVENTS = (
-    "CollectionCaseOpened",
-    "CollectionCaseRouted",
-    "CollectionCaseReclassified",
-    "CollectionCaseAssigned",
-    "CollectionCaseClosed",
-    "PromiseToPayMade",
-    "PromiseToPayKept",
-    "PromiseToPayBroken",
-    "CallbackAgreed",
-    "ContactAttemptRecorded",
-)
-"""Contact's own events that change an open case's row."""
-
-UNROUTED = "unrouted"
-"""Queue, segment and bucket of a case between its opening and its first routing, which
-follows in the same transaction: no committed row holds it."""
-
-
-def start_of_day_after(day: date, zone: ZoneInfo) -> datetime:
-    """Midnight at the end of `day` in `zone`: when a promise due that day has run out."""
-    return datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
-
-
-async def apply_case_event(t: Target, env: Envelope) -> None:
-    """Project one of contact's own case or contact events onto `open_cases`."""
-    o, d = t[open_cases], env.data
-    this = o.c.account_id == env.account_id
-    if env.type in ("CollectionCaseOpened", "CollectionCaseClosed"):
-        await t.execute(delete(o).where(this))
-        if env.type == "CollectionCaseOpened":
-            unrouted = dict.fromkeys(("queue", "segment", "bucket"), UNROUTED)
-            opened_on = date.fromisoformat(d["opened_on"])
-            await t.execute(
-                insert(o).values(
-                    account_id=env.account_id, case_id=d["case_id"], opened_on=opened_on, **unrouted
-                )
-            )
-        return
-    of_case = o.c.case_id == d.get("case_id")
-    values: dict[str, object]
-    match env.type:
-        case "CollectionCaseRouted":
-            # A new queue is worked by its own people: the case is free again.
-            fields = {"queue": d["queue"], "segment": d["segment"], "bucket": d["bucket"]}
-            where, values = of_case, {**fields, "assigned_to": None, "claimed_at": None}
-        case "CollectionCaseReclassified":
-            where, values = of_case, {"segment": d["segment"], "bucket": d["bucket"]}
-        case "CollectionCaseAssigned":
-            where, values = of_case, {"assigned_to": d["agent"], "claimed_at": env.recorded_at}
-        case "ContactAttemptRecorded" if d.get("agent"):
-            # Only the assignee's own work keeps their claim fresh.
-            where, values = o.c.assigned_to == d["agent"], {"claimed_at": env.recorded_at}
-        case "PromiseToPayMade":
-            b = t[borrowers]
-            zone = (
-                await t.execute(select(b.c.time_zone).where(b.c.account_id == env.account_id))
-            ).scalar_one_or_none()
-            if zone is None:
-                return  # no promise is recorded for a borrower whose zone is unknown
-            due_on = date.fromisoformat(d["due_on"])
-            where, values = true(), {"next_action_at": start_of_day_after(due_on, ZoneInfo(zone))}
-        case "PromiseToPayKept" | "PromiseToPayBroken":
-            # One promise is open at a time (make_promise), so none is left to wait for.
-            where, values = true(), {"next_action_at": None}
-        case "CallbackAgreed":
-            where, values = true(), {"next_action_at": datetime.fromisoformat(d["slot_start"])}
-        case _:
-            return
-    await t.execute(update(o).where(this, where).values(**values))
-
-
-PROJECTION = Projection(
-    tables=(borrowers, standings, payments, open_cases),
-    types=CASE_EVENTS,
-    inbox=inbox,
-    facts=apply_fact,
-    apply=apply_case_event,
-)
-"""What `arrears rebuild contact` rebuilds: borrowers, standings and payments from the
-inbox, then open cases from contact's own events."""
