@@ -31,6 +31,7 @@ REVIEWED: dict[tuple[str, int, str], str] = {
     ("CollectionCaseAssigned", 1, "previous_agent"): ACTOR,
     ("CollectionCaseEscalated", 1, "reason"): SYSTEM,
     ("CollectionCaseOpened", 1, "reason"): SYSTEM,
+    ("CollectionCaseReclassified", 1, "reason"): SYSTEM,
     ("CollectionCaseRouted", 1, "reason"): SYSTEM,
     ("ContactAttemptChecked", 1, "explanation"): SYSTEM + " (one sentence per rule)",
     ("ContactAttemptChecked", 2, "explanation"): SYSTEM + " (one sentence per rule)",

@@ -572,6 +572,13 @@ def _case_routed(d: Mapping[str, Any], ctx: _Context) -> tuple[str, str]:
     )
 
 
+def _case_reclassified(d: Mapping[str, Any], ctx: _Context) -> tuple[str, str]:
+    return "case", (
+        f"Case {d['case_id']} stays in the {d['queue']} queue, now bucket {d['bucket']}, "
+        f"segment {d['segment']}: {d['reason']}."
+    )
+
+
 def _case_assigned(d: Mapping[str, Any], ctx: _Context) -> tuple[str, str]:
     taken = f", taken over from {d['previous_agent']}" if d.get("previous_agent") else ""
     return "case", f"Case {d['case_id']} assigned to agent {d['agent']}{taken}."
@@ -835,6 +842,7 @@ NARRATORS: dict[str, Narrator] = {
     "CollectionCaseClosed": _case_closed,
     "CollectionCaseEscalated": _case_escalated,
     "CollectionCaseRouted": _case_routed,
+    "CollectionCaseReclassified": _case_reclassified,
     "CollectionCaseAssigned": _case_assigned,
     "ContactLost": _contact_lost,
     "ContactPointReported": _point_reported,
