@@ -20,7 +20,6 @@ from xml.sax.saxutils import escape
 
 from PIL import Image as PILImage
 from PIL import ImageDraw, ImageFont
-from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
@@ -102,26 +101,7 @@ class _Styles:
         self.body = ParagraphStyle(
             "body", fontName=LATIN, fontSize=9, leading=12, spaceAfter=2, wordWrap=wrap
         )
-        self.sentence = ParagraphStyle("sentence", parent=self.body, keepWithNext=1)
-        self.meta = ParagraphStyle(
-            "meta",
-            fontName=LATIN,
-            fontSize=7,
-            leading=9,
-            textColor=colors.HexColor("#444444"),
-            spaceBefore=4,
-            wordWrap=wrap,
-            # A story line's heading, sentence and provenance stay on one page.
-            keepWithNext=1,
-        )
-        self.small = ParagraphStyle(
-            "small",
-            fontName=LATIN,
-            fontSize=6.5,
-            leading=8,
-            textColor=colors.HexColor("#555555"),
-            wordWrap=wrap,
-        )
+        self.row = ParagraphStyle("row", parent=self.body, spaceBefore=4)
 
 
 class ReportLabTypesetter:
@@ -159,7 +139,15 @@ class ReportLabTypesetter:
         if not report.rows:
             flow.append(p(report.no_story, "body"))
         for row in report.rows:
-            flow += [p(row.heading, "meta"), p(row.text, "sentence"), p(row.provenance, "small")]
+            # One paragraph a line of the story (with splitting off, below): its heading,
+            # sentence and provenance stay on one page, and it is wrapped once.
+            styles = chinese if cjk or _has_cjk(row.text) else latin
+            text = (
+                f'<font size="7" color="#444444">{markup(row.heading)}</font><br/>'
+                f"{markup(row.text)}<br/>"
+                f'<font size="6.5" color="#555555">{markup(row.provenance)}</font>'
+            )
+            flow.append(Paragraph(text, styles.row))
 
         footer_font = CJK if _has_cjk(report.page) else LATIN
 
@@ -183,6 +171,8 @@ class ReportLabTypesetter:
             lang=report.lang,
             # The same report twice is the same bytes (no creation time, no random id).
             invariant=1,
+            # No flowable is split over two pages: each is a few lines at most.
+            allowSplitting=0,
         )
         doc.build(flow, onFirstPage=footer, onLaterPages=footer)
         return out.getvalue()
