@@ -47,6 +47,8 @@ from aiokafka.errors import (
 from shared.eventlog.port import (
     CommitFailed,
     EventLog,
+    EventLogNotStarted,
+    LogUnavailable,
     PartitionsCallback,
     Published,
     Record,
@@ -89,8 +91,17 @@ _COMMIT_REJECTED_ERRORS: tuple[type[Exception], ...] = (
 _RETIRE_GRACE_S = 1.0
 
 
-class EventLogNotStarted(RuntimeError):
-    """The event log or subscription was used before `start()` or after `close()`."""
+def _transient(exc: BaseException) -> bool:
+    """Whether trying again later may succeed: the cluster unreachable, not ready or slow
+    (a broker still starting), as opposed to a request the cluster refuses outright."""
+    if isinstance(exc, KafkaTimeoutError | OSError | TimeoutError):
+        return True
+    return isinstance(exc, KafkaError) and bool(getattr(exc, "retriable", False))
+
+
+def _describe(exc: BaseException) -> str:
+    # One line, bounded: these end up in a log line and in /readyz.
+    return f"{type(exc).__name__}: {exc}"[:300].splitlines()[0]
 
 
 def _retrieve_exception(future: asyncio.Future[Any]) -> None:
@@ -175,8 +186,10 @@ class KafkaEventLog(EventLog):
                 **self._security,
             )
             await self._offsets_consumer.start()
-        except BaseException:
+        except BaseException as exc:
             await self._close_clients()
+            if _transient(exc):
+                raise LogUnavailable(f"cannot reach Kafka: {_describe(exc)}") from exc
             raise
         self._started = True
 
@@ -346,6 +359,14 @@ class KafkaEventLog(EventLog):
 
     async def ensure_topics(self, topics: Sequence[str], partitions: int) -> None:
         """Create the topics that do not exist yet and wait until the cluster serves them."""
+        try:
+            await self._ensure_topics(topics, partitions)
+        except Exception as exc:
+            if _transient(exc) and not isinstance(exc, LogUnavailable):
+                raise LogUnavailable(f"cannot create topics: {_describe(exc)}") from exc
+            raise
+
+    async def _ensure_topics(self, topics: Sequence[str], partitions: int) -> None:
         admin = self._require_admin()
         wanted = list(dict.fromkeys(topics))
         if not wanted:
