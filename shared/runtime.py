@@ -60,7 +60,9 @@ def _root_cause(exc: BaseException) -> str:
 
 
 def _one_line(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:300].splitlines()[0]
+    # LogUnavailable's message already names the client's error.
+    text = str(exc) if isinstance(exc, LogUnavailable) else f"{type(exc).__name__}: {exc}"
+    return text[:400].splitlines()[0] if text else type(exc).__name__
 
 
 @dataclass(frozen=True)
