@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from shared.catalogue import Catalogue
 from shared.clock import Clock, SystemClock
 from shared.consumer import EventConsumer, Handler
+from shared.errors import describe_outage, is_outage
 from shared.eventlog.factory import make_event_log
 from shared.eventlog.port import EventLog, LogUnavailable, TopicPartition
 from shared.eventstore.relay import OutboxRelay
@@ -265,8 +266,18 @@ class ServiceRuntime(Generic[U]):
                 return
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("consumer %s crashed; restarting in %.1fs", consumer.name, backoff)
+            except Exception as exc:
+                if is_outage(exc):
+                    log.warning(
+                        "consumer %s: %s; restarting in %.1fs",
+                        consumer.name,
+                        describe_outage(exc),
+                        backoff,
+                    )
+                else:
+                    log.exception(
+                        "consumer %s crashed; restarting in %.1fs", consumer.name, backoff
+                    )
                 joined.set()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), backoff)

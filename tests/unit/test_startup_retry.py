@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -253,3 +254,24 @@ async def test_kafka_unreachable_at_start_is_reported_as_the_log_being_unavailab
         await log.start()
     assert type(raised.value.__cause__).__name__ == "KafkaConnectionError"
     await log.close()
+
+
+async def test_a_database_down_at_startup_fails_readiness_and_logs_one_line_a_retry(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    gone = f"postgresql+asyncpg://x:y@127.0.0.1:{free_port()}/gone"
+    settings = settings_for("accounts", tmp_path, database_url=gone)
+    app = create_app(settings)
+    caplog.set_level(logging.WARNING)
+    async with app.router.lifespan_context(app), client(app, {}) as http:
+        assert (await http.get("/healthz")).status_code == 200
+
+        def retries() -> list[logging.LogRecord]:
+            return [r for r in caplog.records if r.name == "shared.eventstore.relay"]
+
+        await eventually(lambda: asyncio.sleep(0, retries()), lambda rs: len(rs) >= 2)
+        r = await http.get("/readyz")
+        assert r.status_code == 503 and r.json()["checks"]["database"] != "ok", r.text
+    noisy = [r.getMessage() for r in caplog.records if r.exc_info and r.name.startswith("shared")]
+    assert noisy == []
+    assert all("ConnectionRefusedError" in r.getMessage() for r in retries())
