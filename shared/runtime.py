@@ -228,6 +228,8 @@ class ServiceRuntime(Generic[U]):
             return "ok"
         if self._start_failed:
             return f"failed: {self._start_problem}"
+        if self._connected:
+            return "starting: log connected, consumers joining"
         if self._start_failures:
             return f"starting: {self._start_problem} (attempt {self._start_failures})"
         return "starting"
