@@ -10,6 +10,9 @@ from tests.contract.accounts_contract import AccountsPortsContract, Units, sql_u
 from tests.contract.audit_contract import AuditPortsContract, Seed
 from tests.contract.audit_contract import Units as AuditUnits
 from tests.contract.audit_contract import sql_units as audit_sql_units
+from tests.contract.plans_contract import PlansPortsContract
+from tests.contract.plans_contract import Units as PlansUnits
+from tests.contract.plans_contract import sql_units as plans_sql_units
 
 pytestmark = pytest.mark.integration
 
@@ -25,4 +28,11 @@ class TestPostgresAuditPorts(AuditPortsContract):
     @pytest.fixture
     async def units(self, pg_database: str) -> AsyncIterator[tuple[AuditUnits, Seed]]:
         async for units in audit_sql_units(pg_database):
+            yield units
+
+
+class TestPostgresPlansPorts(PlansPortsContract):
+    @pytest.fixture
+    async def units(self, pg_database: str) -> AsyncIterator[PlansUnits]:
+        async for units in plans_sql_units(pg_database):
             yield units

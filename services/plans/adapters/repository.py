@@ -44,6 +44,19 @@ def stream_id(plan_id: str) -> str:
     return f"plan-{plan_id}"
 
 
+def plan_of(envelopes: Sequence[Envelope], catalogue: Catalogue) -> Plan | None:
+    """The plan as its stream's events leave it; None for a stream with none."""
+    if not envelopes:
+        return None
+    return Plan.from_events(envelopes[0].account_id, [catalogue.parse(e) for e in envelopes])
+
+
+def plan_steps(envelopes: Sequence[Envelope], catalogue: Catalogue) -> list[tuple[Envelope, Plan]]:
+    """Each event of a plan's stream with the plan as that event left it."""
+    parsed = [catalogue.parse(e) for e in envelopes]
+    return [(e, Plan.from_events(e.account_id, parsed[:n])) for n, e in enumerate(envelopes, 1)]
+
+
 def _upsert(conn: Any, table: Table, *, update: bool) -> Any:
     """An insert of `table` that replaces (or, without `update`, keeps) a row whose key
     exists, on the connection's dialect."""
@@ -74,14 +87,7 @@ class SqlPlanRepository:
             return
         streams = await self._events.load_many([stream_id(p) for p in wanted])
         for plan_id in wanted:
-            envelopes, _ = streams[stream_id(plan_id)]
-            self._seen[plan_id] = (
-                Plan.from_events(
-                    envelopes[0].account_id, [self._catalogue.parse(e) for e in envelopes]
-                )
-                if envelopes
-                else None
-            )
+            self._seen[plan_id] = plan_of(streams[stream_id(plan_id)][0], self._catalogue)
 
     async def get(self, account_id: str, plan_id: str) -> Plan | None:
         """The account's plan as its stream says; None if the account has no such plan."""
@@ -99,11 +105,7 @@ class SqlPlanRepository:
         """Each event of the plan's stream, in order, with the plan as that event left it
         (what a rebuild replays)."""
         envelopes, _ = await self._events.load(stream_id(plan_id))
-        parsed = [self._catalogue.parse(e) for e in envelopes]
-        return [
-            (env, Plan.from_events(env.account_id, parsed[:n]))
-            for n, env in enumerate(envelopes, start=1)
-        ]
+        return plan_steps(envelopes, self._catalogue)
 
 
 class SqlReadModels:
