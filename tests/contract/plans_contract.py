@@ -220,6 +220,23 @@ class ReadModelsContract:
         assert [r["plan_id"] for r in page] == ["P3", "P1"]
         assert whole[2] == plan_row("P1", state="active", activated_on=TODAY)
 
+    async def test_a_row_read_before_another_writer_set_its_basis_keeps_that_basis(
+        self, units: Units
+    ) -> None:
+        async with units() as uow:
+            await uow.models.put_plan(plan_row("P1", state="offered"))
+            await uow.commit()
+        async with units() as late:
+            stale = await late.models.plan("P1")
+            async with units() as first:
+                await first.models.put_plan(plan_row("P1", state="offered", offer_basis="b1"))
+                await first.commit()
+            await late.models.put_plan({**stale, "state": "expired", "ended_on": TODAY})
+            await late.commit()
+        async with units() as uow:
+            row = await uow.models.plan("P1")
+        assert row == plan_row("P1", state="expired", ended_on=TODAY, offer_basis="b1")
+
     async def test_what_a_transaction_changed_survives_a_later_prefetch(self, units: Units) -> None:
         async with units() as uow:
             await uow.models.put_plan(plan_row("P1"))

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Self
 
-from services.plans.adapters.repository import plan_of, plan_steps
+from services.plans.adapters.repository import KEPT_ONCE_SET, plan_of, plan_steps
 from services.plans.domain.plan import Evidence, Plan
 from services.plans.service_layer.unit_of_work import PlansPorts
 from shared.catalogue import Catalogue
@@ -190,7 +190,10 @@ class FakeReadModels:
         s = self._store
         s.known.update(self._known)
         s.standings.update(self._standings)
-        s.plans.update(self._plans)
+        for plan_id, row in self._plans.items():
+            stored = s.plans.get(plan_id, {})
+            kept = {c: stored[c] for c in KEPT_ONCE_SET if row[c] is None and stored.get(c)}
+            s.plans[plan_id] = {**row, **kept}
         for plan_id, bills in self._bills.items():
             s.bills.setdefault(plan_id, []).extend(bills)
         s.inbox.extend(self._facts)

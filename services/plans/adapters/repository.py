@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from services.plans.adapters.tables import (
@@ -57,16 +57,27 @@ def plan_steps(envelopes: Sequence[Envelope], catalogue: Catalogue) -> list[tupl
     return [(e, Plan.from_events(e.account_id, parsed[:n])) for n, e in enumerate(envelopes, 1)]
 
 
-def _upsert(conn: Any, table: Table, *, update: bool) -> Any:
+KEPT_ONCE_SET = ("activated_on", "ended_on", "offer_basis")
+"""Plan row columns a row that lacks them never clears: a run that read the row before
+another transaction set one (an offer priced over HTTP) must not undo it."""
+
+
+def _upsert(conn: Any, table: Table, *, update: bool, keep: Sequence[str] = ()) -> Any:
     """An insert of `table` that replaces (or, without `update`, keeps) a row whose key
-    exists, on the connection's dialect."""
+    exists, on the connection's dialect; a null in a `keep` column keeps the stored value."""
     bind = conn.get_bind() if hasattr(conn, "get_bind") else conn
     dialect = postgresql if bind.dialect.name == "postgresql" else sqlite
     statement = dialect.insert(table)
     keys = [c.name for c in table.primary_key.columns]
     if not update:
         return statement.on_conflict_do_nothing(index_elements=keys)
-    others = {c.name: statement.excluded[c.name] for c in table.columns if c.name not in keys}
+    others = {
+        c.name: func.coalesce(statement.excluded[c.name], c)
+        if c.name in keep
+        else statement.excluded[c.name]
+        for c in table.columns
+        if c.name not in keys
+    }
     return statement.on_conflict_do_update(index_elements=keys, set_=others)
 
 
@@ -229,7 +240,8 @@ class SqlReadModels:
         return self._plans[plan_id]
 
     async def put_plan(self, row: Row) -> None:
-        """Replace (or add) one plan's row."""
+        """Replace (or add) one plan's row (a null activation, end or offer basis keeps the
+        stored one)."""
         self._plans[row["plan_id"]] = self._new_plans[row["plan_id"]] = row
 
     async def bills(self, plan_id: str) -> list[str]:
@@ -287,18 +299,21 @@ class SqlReadModels:
         if self._facts:
             rows, self._facts = self._facts, []
             await self._conn.execute(insert(inbox), rows)
-        staged: list[tuple[Table, list[Row], bool | None]] = [
-            (known_accounts, list(self._new_known.values()), False),
-            (account_standings, [self._encoded(r) for r in self._new_standings.values()], True),
-            (plan_index, list(self._new_plans.values()), True),
-            (plan_bills, self._new_bills, None),
+        staged: list[tuple[Table, list[Row], bool | None, Sequence[str]]] = [
+            (known_accounts, list(self._new_known.values()), False, ()),
+            (account_standings, [self._encoded(r) for r in self._new_standings.values()], True, ()),
+            (plan_index, list(self._new_plans.values()), True, KEPT_ONCE_SET),
+            (plan_bills, self._new_bills, None, ()),
         ]
         self._new_known, self._new_standings, self._new_plans, self._new_bills = {}, {}, {}, []
-        for table, rows, update in staged:
+        for table, rows, update, keep in staged:
             if not rows:
                 continue
             t = self._t(table)
-            statement = insert(t) if update is None else _upsert(self._conn, t, update=update)
+            if update is None:
+                statement = insert(t)
+            else:
+                statement = _upsert(self._conn, t, update=update, keep=keep)
             await self._conn.execute(statement, rows)
 
     @staticmethod

@@ -75,7 +75,8 @@ class ReadModels(Protocol):
         ...
 
     async def put_plan(self, row: Row) -> None:
-        """Replace (or add) one plan's row."""
+        """Replace (or add) one plan's row; at commit, a null activation date, end date or
+        offer basis keeps the one stored (a row read before another writer set it)."""
         ...
 
     async def bills(self, plan_id: str) -> list[str]:
