@@ -57,7 +57,7 @@ docs: install
 ## bench: every bench, their output as it comes, then one table of every figure with peak RSS
 bench: bench-install
 	$(BIN)/python bench/table.py bench/pipeline.py bench/compare_eventsourcing.py \
-		bench/day_close.py bench/account_load.py bench/plans_lifecycle.py bench/contact_check.py \
+		bench/day_close.py bench/account_load.py bench/plans_pipeline.py bench/plans_lifecycle.py bench/contact_check.py \
 		bench/audit_history.py
 
 clean:
