@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+from sqlalchemy import event as sqla_event
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.registry import bootstrap_module, migrations_dir
 from shared.auth import mint_dev_token
@@ -252,3 +254,21 @@ async def overdue_account(http: dict[str, httpx.AsyncClient], account_id: str) -
             lambda: http["plans"].post(f"/v1/accounts/{account_id}/plans/quote", json={}),
             lambda r: r.status_code == 200 and r.json()["as_of"] == "2026-03-12",
         )
+
+
+@contextmanager
+def statements_on(engine: AsyncEngine) -> Iterator[list[str]]:
+    """The first word of each SQL statement run on `engine` inside the block, BEGIN and
+    COMMIT left out (the list is complete once the block ends)."""
+    seen: list[str] = []
+
+    def count(_c: object, _cur: object, sql: str, *_: object) -> None:
+        seen.append(sql.split()[0])
+
+    sync = engine.sync_engine
+    sqla_event.listen(sync, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        sqla_event.remove(sync, "before_cursor_execute", count)
+        seen[:] = [s for s in seen if s not in ("BEGIN", "COMMIT")]

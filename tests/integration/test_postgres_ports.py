@@ -13,6 +13,9 @@ from tests.contract.audit_contract import sql_units as audit_sql_units
 from tests.contract.contact_contract import ContactPortsContract
 from tests.contract.contact_contract import Units as ContactUnits
 from tests.contract.contact_contract import sql_units as contact_sql_units
+from tests.contract.plans_contract import PlansPortsContract
+from tests.contract.plans_contract import Units as PlansUnits
+from tests.contract.plans_contract import sql_units as plans_sql_units
 
 pytestmark = pytest.mark.integration
 
@@ -35,4 +38,11 @@ class TestPostgresContactPorts(ContactPortsContract):
     @pytest.fixture
     async def units(self, pg_database: str) -> AsyncIterator[ContactUnits]:
         async for units in contact_sql_units(pg_database):
+            yield units
+
+
+class TestPostgresPlansPorts(PlansPortsContract):
+    @pytest.fixture
+    async def units(self, pg_database: str) -> AsyncIterator[PlansUnits]:
+        async for units in plans_sql_units(pg_database):
             yield units

@@ -13,7 +13,6 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import event as sqla_event
 from sqlalchemy import insert, select, update
 
 from services.audit.adapters.tables import (
@@ -28,7 +27,7 @@ from shared.envelope import Envelope
 from shared.migrations import upgrade
 from shared.runtime import ServiceRuntime
 from tests.contract.audit_contract import event
-from tests.support import settings_for
+from tests.support import settings_for, statements_on
 
 ACCOUNTS = ("A1", "A2", "A3")
 START = datetime(2026, 3, 1, tzinfo=UTC)
@@ -115,22 +114,13 @@ def test_a_trail_chained_in_batches_equals_one_chained_event_by_event(
 async def statements_for(
     runtime: ServiceRuntime[AuditUnitOfWork], envs: list[Envelope]
 ) -> list[str]:
-    seen: list[str] = []
-
-    def count(_c: object, _cur: object, sql: str, *_: object) -> None:
-        seen.append(sql.split()[0])
-
-    sync = runtime.engine.sync_engine
-    sqla_event.listen(sync, "before_cursor_execute", count)
-    try:
+    with statements_on(runtime.engine) as seen:
         async with runtime.uow() as uow:
             await uow.prefetch(envs)
             for env in envs:
                 await uow.append_entry(env)
             await uow.commit()
-    finally:
-        sqla_event.remove(sync, "before_cursor_execute", count)
-    return [s for s in seen if s not in ("BEGIN", "COMMIT")]
+    return seen
 
 
 async def test_a_batch_costs_the_same_statements_whether_it_holds_20_events_or_400(

@@ -16,11 +16,7 @@ from typing import Any
 from services.plans.domain.eligibility import AccountSnapshot, check
 from services.plans.domain.plan import Actor, Evidence, IllegalTransition, Plan
 from services.plans.domain.quotes import Income, quote
-from services.plans.service_layer.unit_of_work import (
-    PlansUnitOfWork,
-    standing_basis,
-    stream_id,
-)
+from services.plans.service_layer.unit_of_work import PlansUnitOfWork, standing_basis
 from shared.catalogue import EventData, new_envelope
 from shared.envelope import Envelope
 from shared.errors import Rejected
@@ -99,7 +95,7 @@ async def record_plan_events(
         )
         for e in events
     ]
-    await uow.record(stream_id(plan.plan_id), plan.version - len(events), envelopes, topics.plans)
+    await uow.save(plan, envelopes, topics.plans)
     await uow.index(plan, on)
     return envelopes
 

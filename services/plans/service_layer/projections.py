@@ -25,7 +25,8 @@ Not projections, left alone by a rebuild:
   and gaps (each consumer's own progress), leases and rate buckets (operational state).
 
 The live path writes every projected row through the functions below, as it consumes a
-fact or appends a plan's events; the rebuild calls the same ones on temporary tables.
+fact or appends a plan's events, on the unit of work's `ReadModels`; the rebuild calls
+the same ones on read models whose tables are its temporary copies.
 """
 
 from __future__ import annotations
@@ -35,20 +36,21 @@ import json
 from datetime import date
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
-
+from services.plans.adapters.repository import rebuild_ports, stream_id
 from services.plans.adapters.tables import (
     account_standings,
     inbox,
     known_accounts,
     plan_bills,
     plan_index,
-    platform,
 )
 from services.plans.domain.plan import TERMINAL, Plan
-from shared.envelope import Envelope, decode_envelope
+from services.plans.service_layer.ports import PlanRepository, ReadModels
+from shared.envelope import Envelope
 from shared.eventstore.inbox import Fact
 from shared.eventstore.rebuild import Projection, Target
+
+__all__ = ["PROJECTION", "apply_fact", "fact_of", "index_plan", "standing_basis", "stream_id"]
 
 STANDING_FIELDS = (
     "bucket",
@@ -60,11 +62,6 @@ STANDING_FIELDS = (
 """What plans keeps of a day close that carries balances."""
 BASELINE_BASIS = "PlanOfferBasis"
 """The inbox's record of an offer's basis from before the inbox (no close behind it)."""
-
-
-def stream_id(plan_id: str) -> str:
-    """The event stream of one plan."""
-    return f"plan-{plan_id}"
 
 
 def standing_basis(standing: dict[str, Any]) -> str:
@@ -90,95 +87,80 @@ def fact_of(env: Envelope) -> Fact | None:
     return None
 
 
-async def apply_fact(t: Target, fact: Fact) -> None:
+async def apply_fact(models: ReadModels, fact: Fact) -> None:
     """Project one consumed fact onto known_accounts, account_standings or plan_bills."""
     d = fact.data
     if fact.type == "AccountOpened":
-        k = t[known_accounts]
-        found = await t.execute(select(k.c.account_id).where(k.c.account_id == fact.account_id))
-        if found.first() is None:
-            values = {"currency": d["currency"], "product": d["product"]}
-            await t.execute(insert(k).values(account_id=fact.account_id, **values))
+        if await models.known_account(fact.account_id) is None:
+            await models.add_known_account(fact.account_id, d["currency"], d["product"])
     elif fact.type == "AccountDayClosed" and d.get("balances") is not None:
         assert fact.business_date is not None
-        await _set_standing(t, fact.account_id, fact.business_date, d)
+        await _set_standing(models, fact.account_id, fact.business_date, d)
     elif fact.type == "PaymentAllocated":
-        s = t[account_standings]
-        await t.execute(
-            update(s).where(s.c.account_id == fact.account_id).values(moved_since_close=True)
-        )
+        standing = await models.standing(fact.account_id)
+        if standing is not None:
+            await models.put_standing({**standing, "moved_since_close": True})
     elif fact.type == "BalanceReinstalled":
-        b = t[plan_bills]
-        rows = await t.execute(select(b.c.bill_id).where(b.c.plan_id == d["plan_id"]))
-        known = {r[0] for r in rows}
-        new = [{"plan_id": d["plan_id"], "bill_id": i} for i in d["bill_ids"] if i not in known]
+        known = set(await models.bills(d["plan_id"]))
+        new = [b for b in dict.fromkeys(d["bill_ids"]) if b not in known]
         if new:
-            await t.execute(insert(b).values(new))
+            await models.add_bills(d["plan_id"], new)
 
 
-async def _set_standing(t: Target, account_id: str, day: date, data: dict[str, Any]) -> None:
+async def _set_standing(
+    models: ReadModels, account_id: str, day: date, data: dict[str, Any]
+) -> None:
     """Keep the account's standing at its latest close (an older close never wins)."""
-    s = t[account_standings]
-    current = (
-        await t.execute(select(s.c.business_date).where(s.c.account_id == account_id))
-    ).first()
-    if current is not None and current[0] >= day:
+    current = await models.standing(account_id)
+    if current is not None and current["business_date"] >= day:
         return
-    await t.execute(delete(s).where(s.c.account_id == account_id))
-    await t.execute(
-        insert(s).values(
-            account_id=account_id,
-            business_date=day,
-            bucket=data["bucket"],
-            days_past_due=data["days_past_due"],
-            balances=json.dumps(data["balances"]),
-            overdue=json.dumps(data["overdue"]),
-            deferral_months_used=data.get("deferral_months_used") or 0,
-        )
+    await models.put_standing(
+        {
+            "account_id": account_id,
+            "business_date": day,
+            "bucket": data["bucket"],
+            "days_past_due": data["days_past_due"],
+            "balances": data["balances"],
+            "overdue": data["overdue"],
+            "deferral_months_used": data.get("deferral_months_used") or 0,
+            "moved_since_close": False,
+        }
     )
 
 
-async def index_plan(t: Target, plan: Plan, on: date) -> None:
+async def index_plan(models: ReadModels, plan: Plan, on: date) -> None:
     """Keep the plan's row in step with its state (`on`: the business date of the change)."""
-    p = t[plan_index]
-    found = (await t.execute(select(p.c.state).where(p.c.plan_id == plan.plan_id))).first()
+    found = await models.plan(plan.plan_id)
     if found is None:
-        await t.execute(
-            insert(p).values(
-                plan_id=plan.plan_id,
-                account_id=plan.account_id,
-                plan_type=plan.plan_type,
-                state=plan.state,
-                requested_on=on,
-            )
+        await models.put_plan(
+            {
+                "plan_id": plan.plan_id,
+                "account_id": plan.account_id,
+                "plan_type": plan.plan_type,
+                "state": plan.state,
+                "requested_on": on,
+                "activated_on": None,
+                "ended_on": None,
+                "offer_basis": None,
+            }
         )
         return
     changes: dict[str, Any] = {"state": plan.state}
     if plan.activated is not None:
         changes["activated_on"] = plan.activated.activated_on
-    if plan.state in TERMINAL and found.state not in TERMINAL:
+    if plan.state in TERMINAL and found["state"] not in TERMINAL:
         changes["ended_on"] = on
-    await t.execute(update(p).where(p.c.plan_id == plan.plan_id).values(**changes))
+    await models.put_plan({**found, **changes})
 
 
-async def set_offer_basis(t: Target, plan_id: str, basis: str) -> None:
+async def set_offer_basis(models: ReadModels, plan_id: str, basis: str) -> None:
     """Remember which standing the plan's offer was priced from."""
-    p = t[plan_index]
-    await t.execute(update(p).where(p.c.plan_id == plan_id).values(offer_basis=basis))
+    found = await models.plan(plan_id)
+    if found is not None:
+        await models.put_plan({**found, "offer_basis": basis})
 
 
-async def _close(t: Target, *, balances: bool = False, **where: Any) -> Any:
-    """The first day close in the inbox matching `where` (event id, or account and date)."""
-    c = inbox.c
-    query = select(inbox).where(
-        c.type == "AccountDayClosed", *(c[k] == v for k, v in where.items())
-    )
-    if balances:
-        query = query.where(c.data != "{}")
-    return (await t.execute(query.order_by(c.position).limit(1))).first()
-
-
-async def _on(t: Target, env: Envelope, plan: Plan, paid_on: date | None) -> date:
+async def _on(models: ReadModels, env: Envelope, plan: Plan, paid_on: date | None) -> date:
     """The business date the live path indexed this plan event on."""
     d = env.data
     for name in ("requested_on", "rejected_on", "declined_on", "cancelled_on"):
@@ -189,61 +171,60 @@ async def _on(t: Target, env: Envelope, plan: Plan, paid_on: date | None) -> dat
         assert plan.activated is not None
         return paid_on or plan.activated.activated_on
     # Expiry and breaking happen at a day close: the plan event's cause.
-    close = await _close(t, event_id=str(env.causation_id))
-    if close is None:
+    close = await models.close(str(env.causation_id))
+    if close is None or close.business_date is None:
         raise LookupError(f"{env.type} {env.id}: its day close is not in the inbox")
-    day: date = close.business_date
-    return day
+    return close.business_date
 
 
-async def apply_plan(t: Target, env: Envelope) -> None:
+async def index_stream(plans: PlanRepository, models: ReadModels, env: Envelope) -> None:
     """Index a whole plan stream (met at its `PlanRequested`) as the live path did."""
-    assert t.catalogue is not None
-    e = platform.events
-    rows = await t.execute(
-        select(e.c.envelope)
-        .where(e.c.stream_id == stream_id(env.data["plan_id"]))
-        .order_by(e.c.stream_version)
-    )
-    stream = [t.catalogue.upcast(decode_envelope(r.envelope)) for r in rows]
     paid_on: date | None = None
-    for n, event in enumerate(stream, start=1):
-        plan = Plan.from_events(event.account_id, [t.catalogue.parse(x) for x in stream[:n]])
+    for n, (event, plan) in enumerate(await plans.stream(env.data["plan_id"]), start=1):
         if event.type == "PlanPaymentApplied":
             paid_on = date.fromisoformat(event.data["paid_on"])
-        on = await _on(t, event, plan, paid_on) if n == 1 or plan.state in TERMINAL else date.min
-        await index_plan(t, plan, on)
+        on = (
+            await _on(models, event, plan, paid_on)
+            if n == 1 or plan.state in TERMINAL
+            else date.min
+        )
+        await index_plan(models, plan, on)
         if event.type == "PlanOffered":
             offered_on = date.fromisoformat(event.data["offered_on"])
             # The standing priced from: that date's first close with balances.
-            close = await _close(
-                t, account_id=event.account_id, business_date=offered_on, balances=True
-            )
+            close = await models.first_close(event.account_id, offered_on)
             if close is not None:
-                standing = {"business_date": offered_on, **json.loads(close.data)}
-                await set_offer_basis(t, plan.plan_id, standing_basis(standing))
-            elif (basis := await _baseline_basis(t, plan)) is not None:
-                await set_offer_basis(t, plan.plan_id, basis)
+                standing = {"business_date": offered_on, **close.data}
+                await set_offer_basis(models, plan.plan_id, standing_basis(standing))
+            elif (basis := await _baseline_basis(models, plan)) is not None:
+                await set_offer_basis(models, plan.plan_id, basis)
 
 
-async def _baseline_basis(t: Target, plan: Plan) -> str | None:
+async def _baseline_basis(models: ReadModels, plan: Plan) -> str | None:
     """The basis of an offer made before the inbox began (migration 0008 kept it)."""
-    c = inbox.c
-    rows = await t.execute(
-        select(c.data).where(c.type == BASELINE_BASIS, c.account_id == plan.account_id)
-    )
-    for row in rows:
-        data = json.loads(row.data)
-        if data["plan_id"] == plan.plan_id:
-            return str(data["basis"])
+    for fact in await models.facts(BASELINE_BASIS, plan.account_id):
+        if fact.data["plan_id"] == plan.plan_id:
+            return str(fact.data["basis"])
     return None
+
+
+async def _rebuild_plan(t: Target, env: Envelope) -> None:
+    plans, models = rebuild_ports(t)
+    await index_stream(plans, models, env)
+    await models.flush()
+
+
+async def _rebuild_fact(t: Target, fact: Fact) -> None:
+    _, models = rebuild_ports(t)
+    await apply_fact(models, fact)
+    await models.flush()
 
 
 PROJECTION = Projection(
     tables=(known_accounts, account_standings, plan_bills, plan_index),
     types=("PlanRequested",),
-    apply=apply_plan,
+    apply=_rebuild_plan,
     inbox=inbox,
-    facts=apply_fact,
+    facts=_rebuild_fact,
 )
 """What `arrears rebuild plans` rebuilds: the inbox's facts, then every plan stream."""
