@@ -1,6 +1,8 @@
 """People at work through the HTTP APIs while the faults run: a borrower who asks for a
 relief plan and accepts its offer (a supervisor approving it when policy says so), and an
-agent who calls borrowers, records each call and a promise to pay.
+agent who calls borrowers after each day's close, records each call, and at the end a
+promise to pay. They keep pace with the workload's steps, and some work waits for a kill
+of its service to release it (`Pace`), so that kill lands on a write in flight.
 
 Every step is retried until the service answers (a killed service is down for seconds),
 and every retry is idempotent: the plan flow decides each step from the plan's state as
@@ -12,7 +14,9 @@ a lost answer finds the first), and a contact attempt is recorded under its own
 from __future__ import annotations
 
 import asyncio
+import random
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -23,7 +27,8 @@ import httpx
 
 from tests.faults.workload import ZONE, AccountPlan, Workload
 
-DEADLINE_S = 240
+DEADLINE_S = 120
+"""How long the actors may go on after the workload's last step is published."""
 RETRY_S = 0.5
 # What plans calls a plan that ended; the borrower's flow fails on one never activated.
 ENDED = {"rejected", "declined", "expired", "cancelled", "broken", "completed"}
@@ -46,31 +51,77 @@ class Relief:
     problems: list[str] = field(default_factory=list)
 
 
+@dataclass
+class Pace:
+    """What the actors keep pace with, shared with the harness: how many of the
+    workload's `steps` are published, whether the faults are over, how often a kill of
+    each service released held work (`released`, by service), and the actors' writes
+    (POSTs) in flight per service origin (`writing`)."""
+
+    steps: int
+    steps_done: Callable[[], int]
+    faults_done: Callable[[], bool]
+    released: Counter[str] = field(default_factory=Counter)
+    writing: Counter[str] = field(default_factory=Counter)
+
+
 class Caller:
     """HTTP calls that outlast a service kill: a transport error or a 5xx is retried
     (an identical request: only the flows know whether that is safe, so they read state
     first or use an idempotency key)."""
 
-    def __init__(self, http: httpx.AsyncClient, relief: Relief, deadline: float) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        relief: Relief,
+        pace: Pace,
+        deadline_s: float = DEADLINE_S,
+    ) -> None:
         self._http = http
         self._relief = relief
-        self._deadline = deadline
+        self._pace = pace
+        self._deadline_s = deadline_s
+        self._all_out: float | None = None
+
+    async def after_step(self, step: int) -> None:
+        """Wait until the workload has published its step `step`."""
+        # Polled: the publisher's loop only counts its steps, it signals nobody.
+        while True:
+            if self._pace.steps_done() > step:
+                return
+            await asyncio.sleep(0.2)
+
+    async def released_by_kill(self, service: str) -> None:
+        """Wait until a kill of `service` releases this work (or the faults are over)."""
+        while True:
+            if self._pace.released[service] or self._pace.faults_done():
+                return
+            await asyncio.sleep(0.2)
 
     def expired(self) -> bool:
-        """Whether the actors ran out of time."""
-        return time.monotonic() > self._deadline
+        """Whether the actors ran out of time (DEADLINE_S after the last step)."""
+        if self._pace.steps_done() < self._pace.steps:
+            return False
+        if self._all_out is None:
+            self._all_out = time.monotonic()
+        return time.monotonic() - self._all_out > self._deadline_s
 
     async def call(
         self, method: str, url: str, headers: dict[str, str], body: Any = None
     ) -> httpx.Response:
         """The first answer below 500 (a 409 ConcurrencyError says `retry` and is retried)."""
+        origin = origin_of(url)
+        writes = int(method != "GET")
         while True:
+            self._pace.writing[origin] += writes
             try:
                 r = await self._http.request(method, url, json=body, headers=headers)
                 if r.status_code < 500 and not _retry_conflict(r):
                     return r
             except httpx.TransportError:
                 pass
+            finally:
+                self._pace.writing[origin] -= writes
             if self.expired():
                 raise TimeoutError(f"{method} {url}: no answer before the actors' deadline")
             self._relief.retries += 1
@@ -81,6 +132,12 @@ class Caller:
         if self.expired():
             raise TimeoutError("the system did not catch up before the actors' deadline")
         await asyncio.sleep(RETRY_S)
+
+
+def origin_of(url: str) -> str:
+    """`http://host:port` of a URL: how requests in flight are counted per service."""
+    u = httpx.URL(url)
+    return f"{u.scheme}://{u.host}:{u.port}"
 
 
 def _retry_conflict(r: httpx.Response) -> bool:
@@ -149,21 +206,41 @@ def _plan_type(option_id: str) -> str:
 
 @dataclass(frozen=True)
 class Call:
-    """One call an agent makes and records: its id (the idempotency key) and outcome."""
+    """One call an agent makes and records once the workload's step `after_step` is out:
+    its id (the idempotency key), outcome and time."""
 
     attempt_id: str
     outcome: str
     at: datetime
+    after_step: int
 
 
 def calls_for(workload: Workload, a: AccountPlan) -> list[Call]:
-    """An unanswered call, then one with a promise to pay, on the last business date."""
-    day = workload.business_dates[-1]
-    at = datetime.combine(day, wall(10), ZONE)
-    return [
-        Call(f"{a.account_id}-C1", "no_answer", at),
-        Call(f"{a.account_id}-C2", "promise_to_pay", at + timedelta(hours=2)),
+    """An unanswered call on each business date once it is closed (one a day, within
+    CN's three), then one with a promise to pay on the last."""
+    closes = _closes(workload)
+    calls = [
+        Call(f"{a.account_id}-C{i}", "no_answer", datetime.combine(d, wall(10), ZONE), step)
+        for i, (d, step) in enumerate(zip(workload.business_dates, closes, strict=True))
     ]
+    last = calls[-1]
+    promise = Call(
+        f"{a.account_id}-P", "promise_to_pay", last.at + timedelta(hours=2), last.after_step
+    )
+    return [*calls, promise]
+
+
+def _closes(workload: Workload) -> list[int]:
+    """The index of each business date's close among the workload's steps."""
+    return [i for i, s in enumerate(workload.steps()) if s.name.startswith("close")]
+
+
+def plan_starts(workload: Workload) -> dict[str, int]:
+    """After which step each plan account's borrower asks for a plan: a close of the
+    second half, by the seed (plans quotes a re-installment once the account is past due)."""
+    closes = _closes(workload)
+    rng = random.Random(workload.seed + 4)
+    return {a.account_id: rng.choice(closes[len(closes) // 2 :]) for a in workload.plan_accounts()}
 
 
 async def contact_flow(
@@ -175,6 +252,9 @@ async def contact_flow(
     debt = f"{a.account_id}-B1"
     recorded: dict[str, bool] = {}
     for c in calls_for(workload, a):
+        await caller.after_step(c.after_step)
+        if c.outcome == "promise_to_pay":
+            await caller.released_by_kill("contact")
         planned = {"attempt_id": c.attempt_id, "channel": "call",
                    "planned_at": c.at.isoformat(), "debt_id": debt}  # fmt: skip
         made: dict[str, Any] = {"attempt_id": c.attempt_id, "channel": "call",
@@ -212,13 +292,21 @@ async def act(
     urls: dict[str, str],
     tokens: Tokens,
     workload: Workload,
+    pace: Pace,
     deadline_s: float = DEADLINE_S,
 ) -> Relief:
-    """Every actor's flow at once; what they got done, and what they could not."""
+    """Every actor's flow at once; what they got done, and what they could not. The
+    first plan account's borrower, and every promise to pay, wait for a kill of plans
+    (contact) to release them."""
     relief = Relief()
-    caller = Caller(http, relief, time.monotonic() + deadline_s)
+    caller = Caller(http, relief, pace, deadline_s)
+    starts = plan_starts(workload)
+    first = workload.plan_accounts()[0].account_id
 
     async def plan(a: AccountPlan) -> None:
+        await caller.after_step(starts[a.account_id])
+        if a.account_id == first:
+            await caller.released_by_kill("plans")
         plan_id, state = await plan_flow(caller, urls["plans"], tokens, a)
         relief.plans[a.account_id], relief.states[a.account_id] = plan_id, state
 

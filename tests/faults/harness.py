@@ -18,6 +18,7 @@ import json
 import random
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,7 @@ from aiokafka.errors import KafkaError
 from shared.auth import mint_dev_token
 from shared.settings import SERVICES, Settings
 from tests.faults import checks
-from tests.faults.actors import Relief, act
+from tests.faults.actors import Pace, Relief, act, origin_of
 from tests.faults.checks import Findings, Published
 from tests.faults.groups import Members, wait_members
 from tests.faults.infra import (
@@ -50,6 +51,11 @@ SETTLE_TIMEOUT_S = 300
 # member silent that long is dropped and its partitions go to the others.
 SESSION_TIMEOUT_S = 10
 RELAY_WATCH_S = 20
+# The services the actors call: a kill of one releases work the actors hold for it, then
+# waits (this long at most) for a write of theirs in flight, so that write is lost to the
+# kill and retried.
+ACTOR_SERVICES = ("plans", "contact")
+BUSY_WATCH_S = 10
 UNPUBLISHED = "SELECT count(*) FROM outbox WHERE published_at IS NULL"
 
 
@@ -128,6 +134,8 @@ class Stack:
     postgres: Postgres = field(default_factory=Postgres)
     processes: dict[str, list[ServiceProcess]] = field(default_factory=dict)
     database_urls: dict[str, str] = field(default_factory=dict)
+    # What the actors keep pace with (set while a run publishes).
+    pace: Pace | None = None
 
     async def start(self) -> None:
         """Start everything and wait until every service is ready."""
@@ -179,12 +187,25 @@ class Stack:
         """Each service's database as a plain asyncpg DSN."""
         return {s: asyncpg_dsn(u) for s, u in self.database_urls.items()}
 
-    async def kill_and_restart(self, service: str) -> None:
-        """kill -9 the service's first process, then start it again on the same port."""
+    async def kill_and_restart(self, service: str, busy_s: float = 0) -> str:
+        """kill -9 the service's first process (within `busy_s`, as soon as an actor's
+        write to it is in flight, having released the work they hold for it), then start
+        it again on the same port."""
         proc = self.processes[service][0]
+        origin = origin_of(proc.url)
+        writing: Counter[str] = self.pace.writing if self.pace else Counter()
+        if self.pace is not None:
+            self.pace.released[service] += 1
+        deadline = time.monotonic() + busy_s
+        while time.monotonic() < deadline:
+            if writing[origin]:
+                break
+            await asyncio.sleep(0.005)
+        busy = writing[origin]
         proc.kill()
         proc.start()
         await proc.wait_ready()
+        return f"{busy} actor writes in flight" if busy_s else ""
 
     async def kill_during_relay(self, service: str) -> tuple[str, bool]:
         """kill -9 the service's first process as soon as its outbox holds unpublished
@@ -315,7 +336,8 @@ async def inject(stack: Stack, fault: Fault) -> tuple[str, bool]:
     whether the fault struck as meant."""
     if fault.kind == "kill":
         assert fault.service is not None
-        await stack.kill_and_restart(fault.service)
+        busy_s = BUSY_WATCH_S if fault.service in ACTOR_SERVICES else 0
+        return await stack.kill_and_restart(fault.service, busy_s), True
     elif fault.kind == "relay":
         assert fault.service is not None
         return await stack.kill_during_relay(fault.service)
@@ -449,7 +471,6 @@ async def publish_with_faults(
     and the actors work through the HTTP APIs from the openings on."""
     injected: list[Injected] = []
     chain: asyncio.Task[None] | None = None
-    actors: asyncio.Task[Relief] | None = None
     urls = {s: stack.url(s) for s in SERVICES}
 
     async def after(prev: asyncio.Task[None] | None, fault: Fault) -> None:
@@ -462,6 +483,10 @@ async def publish_with_faults(
 
     poison: dict[tuple[str, int, int], str] = {}
     steps: list[Step] = workload.steps()
+    done = 0
+    chained = not faults
+    stack.pace = Pace(len(steps), lambda: done, lambda: chained)
+    actors = asyncio.create_task(_act(urls, stack, workload))
     for i, step in enumerate(steps):
         for env in step.envelopes:
             await publisher.envelope(env)
@@ -471,18 +496,18 @@ async def publish_with_faults(
                 poison[(f"{stack.prefix}.inbound", partition, offset)] = key
         for fault in (f for f in faults if f.after_step == i):
             chain = asyncio.create_task(after(chain, fault))
-        if actors is None:
-            actors = asyncio.create_task(_act(urls, stack.token, workload))
+        done = i + 1
         await asyncio.sleep(pace_s)
     if chain is not None:
         await chain
-    assert actors is not None
+    chained = True
     return injected, poison, await actors
 
 
-async def _act(urls: dict[str, str], tokens: Any, workload: Workload) -> Relief:
+async def _act(urls: dict[str, str], stack: Stack, workload: Workload) -> Relief:
+    assert stack.pace is not None
     async with httpx.AsyncClient(timeout=30) as http:
-        return await act(http, urls, tokens, workload)
+        return await act(http, urls, stack.token, workload, stack.pace)
 
 
 async def check_books(
