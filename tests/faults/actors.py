@@ -27,6 +27,7 @@ import httpx
 
 from tests.faults.workload import ZONE, AccountPlan, Workload
 
+BORROWER_WAIT_S = 2.0
 DEADLINE_S = 120
 """How long the actors may go on after the workload's last step is published."""
 RETRY_S = 0.5
@@ -109,14 +110,15 @@ class Caller:
     async def call(
         self, method: str, url: str, headers: dict[str, str], body: Any = None
     ) -> httpx.Response:
-        """The first answer below 500 (a 409 ConcurrencyError says `retry` and is retried)."""
+        """The first answer below 500 but for 429 (rate limited) and a 409 ConcurrencyError
+        (which says `retry`): those are retried too."""
         origin = origin_of(url)
         writes = int(method != "GET")
         while True:
             self._pace.writing[origin] += writes
             try:
                 r = await self._http.request(method, url, json=body, headers=headers)
-                if r.status_code < 500 and not _retry_conflict(r):
+                if r.status_code < 500 and r.status_code != 429 and not _retry_conflict(r):
                     return r
             except httpx.TransportError:
                 pass
@@ -127,11 +129,11 @@ class Caller:
             self._relief.retries += 1
             await asyncio.sleep(RETRY_S)
 
-    async def pause(self) -> None:
+    async def pause(self, seconds: float = RETRY_S) -> None:
         """Wait before asking again (the system has not caught up yet)."""
         if self.expired():
             raise TimeoutError("the system did not catch up before the actors' deadline")
-        await asyncio.sleep(RETRY_S)
+        await asyncio.sleep(seconds)
 
 
 def origin_of(url: str) -> str:
@@ -157,7 +159,9 @@ async def plan_flow(caller: Caller, plans: str, tokens: Tokens, a: AccountPlan) 
         if not rows:
             option = option or await _pick_option(caller, base, me)
             if option is None:
-                await caller.pause()  # not priceable or not eligible yet
+                # Not priceable or past due yet; a borrower's app asks now and then (plans
+                # allows a borrower 60 requests a minute).
+                await caller.pause(BORROWER_WAIT_S)
                 continue
             # A lost answer leaves the plan requested: the next GET finds it, and a repeat
             # is refused (one plan per account at a time).
@@ -167,6 +171,9 @@ async def plan_flow(caller: Caller, plans: str, tokens: Tokens, a: AccountPlan) 
             continue
         plan_id = rows[0]["plan_id"]
         r = await caller.call("GET", f"{base}/{plan_id}", me)
+        if r.status_code != 200:
+            await caller.pause()
+            continue
         plan = r.json()
         if plan["state"] == "active" or plan["activated"] is not None:
             return str(plan_id), str(plan["state"])
