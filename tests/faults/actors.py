@@ -167,7 +167,8 @@ async def plan_flow(caller: Caller, plans: str, tokens: Tokens, a: AccountPlan) 
             # is refused (one plan per account at a time).
             body = {"plan_type": _plan_type(option), "channel": "app",
                     "option": {"option_id": option}}  # fmt: skip
-            await caller.call("POST", base, me, body)
+            if (await caller.call("POST", base, me, body)).status_code != 201:
+                await caller.pause(BORROWER_WAIT_S)  # e.g. not eligible yet
             continue
         plan_id = rows[0]["plan_id"]
         r = await caller.call("GET", f"{base}/{plan_id}", me)
@@ -179,20 +180,22 @@ async def plan_flow(caller: Caller, plans: str, tokens: Tokens, a: AccountPlan) 
             return str(plan_id), str(plan["state"])
         if plan["state"] in ENDED:
             raise AssertionError(f"{a.account_id}: plan {plan_id} ended {plan['state']}")
-        if plan["state"] == "requested" or plan["offer"] is None:
-            option = option or await _pick_option(caller, base, me)
-            if option is not None:
-                await caller.call("POST", f"{base}/{plan_id}/offer", me, {"option_id": option})
+        option = option or await _pick_option(caller, base, me)
+        if option is None:
+            r = None
+        elif plan["state"] == "requested" or plan["offer"] is None:
+            r = await caller.call("POST", f"{base}/{plan_id}/offer", me, {"option_id": option})
         elif plan["approval"] == "pending":
-            await caller.call("POST", f"{base}/{plan_id}/approve", supervisor)
+            r = await caller.call("POST", f"{base}/{plan_id}/approve", supervisor)
         else:
             accept = {"channel": "app", "disclosure_sha256": plan["offer"]["disclosure_sha256"]}
             r = await caller.call("POST", f"{base}/{plan_id}/accept", me, accept)
-            if r.status_code == 409 and "stale" in r.text.lower():
-                # Fees accrued at a close since the offer: priced again from the new one.
-                await caller.call("POST", f"{base}/{plan_id}/offer", me, {"option_id": option})
-            elif r.status_code not in (200, 409):
-                await caller.pause()
+            if r.status_code == 409:
+                # Stale (fees accrued at a close since the offer): priced again from the
+                # new close. Or already active, when the answer to an accept was lost.
+                r = await caller.call("POST", f"{base}/{plan_id}/offer", me, {"option_id": option})
+        if r is None or r.status_code >= 300:
+            await caller.pause(BORROWER_WAIT_S)
 
 
 async def _pick_option(caller: Caller, base: str, me: dict[str, str]) -> str | None:
@@ -303,17 +306,18 @@ async def act(
     deadline_s: float = DEADLINE_S,
 ) -> Relief:
     """Every actor's flow at once; what they got done, and what they could not. The
-    first plan account's borrower, and every promise to pay, wait for a kill of plans
-    (contact) to release them."""
+    first plan account's borrower waits for a kill of plans to release them, and every
+    promise to pay for a kill of contact (or for the faults to be over)."""
     relief = Relief()
     caller = Caller(http, relief, pace, deadline_s)
     starts = plan_starts(workload)
     first = workload.plan_accounts()[0].account_id
 
     async def plan(a: AccountPlan) -> None:
-        await caller.after_step(starts[a.account_id])
         if a.account_id == first:
-            await caller.released_by_kill("plans")
+            await caller.released_by_kill("plans")  # however early: it asks until quoted
+        else:
+            await caller.after_step(starts[a.account_id])
         plan_id, state = await plan_flow(caller, urls["plans"], tokens, a)
         relief.plans[a.account_id], relief.states[a.account_id] = plan_id, state
 

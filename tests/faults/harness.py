@@ -114,7 +114,8 @@ def plan_faults(seed: int, workload: Workload, rounds: int = 1) -> list[Fault]:
         faults.append(Fault("postgres", rng.choice(closes), rng.uniform(0.5, 2.0)))
         # A close fills accounts' outbox with one AccountDayClosed per account: watched
         # from its publication on, the kill lands while the relay is publishing them.
-        faults.append(Fault("relay", rng.choice(closes), 0.0, "accounts"))
+        unwatched = [c for c in closes if c not in {f.after_step for f in faults}] or closes
+        faults.append(Fault("relay", rng.choice(unwatched), 0.0, "accounts"))
         faults.append(Fault("stall", rng.choice(later), rng.uniform(0.0, 3.0), _pick(rng)))
         faults += [Fault(k, rng.choice(later), rng.uniform(0.0, 3.0), s) for k, s in kinds]
     return sorted(faults, key=lambda f: (f.after_step, f.delay))
@@ -468,14 +469,22 @@ async def publish_with_faults(
     clock: Clock,
 ) -> tuple[list[Injected], dict[tuple[str, int, int], str], Relief]:
     """Publish the steps `pace_s` apart while the faults run one after another beside them,
-    and the actors work through the HTTP APIs from the openings on."""
+    and the actors work through the HTTP APIs from the openings on.
+
+    A relay kill's step waits to be published until the faults before it are done and
+    the kill is watching accounts' outbox: the close it publishes then fills the outbox
+    under the watcher's eyes, however long the earlier faults took.
+    """
     injected: list[Injected] = []
     chain: asyncio.Task[None] | None = None
     urls = {s: stack.url(s) for s in SERVICES}
+    armed = {f.after_step: asyncio.Event() for f in faults if f.kind == "relay"}
 
     async def after(prev: asyncio.Task[None] | None, fault: Fault) -> None:
         if prev is not None:
             await prev
+        if fault.kind == "relay":
+            armed[fault.after_step].set()
         await asyncio.sleep(fault.delay)
         at = clock.now()
         note, landed = await inject(stack, fault)
@@ -488,13 +497,17 @@ async def publish_with_faults(
     stack.pace = Pace(len(steps), lambda: done, lambda: chained)
     actors = asyncio.create_task(_act(urls, stack, workload))
     for i, step in enumerate(steps):
+        if i in armed:
+            for fault in (f for f in faults if f.after_step == i and f.kind == "relay"):
+                chain = asyncio.create_task(after(chain, fault))
+            await armed[i].wait()
         for env in step.envelopes:
             await publisher.envelope(env)
         if i == len(steps) // 2:
             for key, value in workload.poison:
                 partition, offset = await publisher.send(key, value)
                 poison[(f"{stack.prefix}.inbound", partition, offset)] = key
-        for fault in (f for f in faults if f.after_step == i):
+        for fault in (f for f in faults if f.after_step == i and f.kind != "relay"):
             chain = asyncio.create_task(after(chain, fault))
         done = i + 1
         await asyncio.sleep(pace_s)
