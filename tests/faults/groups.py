@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 from aiokafka.errors import KafkaError
 from aiokafka.protocol.admin import DescribeGroupsRequest_v1, DescribeGroupsRequest_v2
 from aiokafka.protocol.api import Request
@@ -36,24 +37,45 @@ async def members(bootstrap: str, prefix: str, service: str) -> Members:
     """The members of each of this run's groups that `service`'s processes are in (its
     clients are named `arrears-<service>-<group>`), for groups in a stable state only:
     during a rebalance the member list is not yet the new one."""
+    return (await _describe(bootstrap, prefix, service))[0]
+
+
+async def held(bootstrap: str, prefix: str, service: str, of: Members) -> int:
+    """How many partitions the members `of` are assigned now, over all their groups."""
+    assigned = (await _describe(bootstrap, prefix, service))[1]
+    return sum(n for g, ids in of.items() for m, n in assigned.get(g, {}).items() if m in ids)
+
+
+async def _describe(
+    bootstrap: str, prefix: str, service: str
+) -> tuple[Members, dict[str, dict[str, int]]]:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         ids = [g[0] for g in await admin.list_consumer_groups() if g[0].startswith(f"{prefix}.")]
         out: Members = {}
+        partitions: dict[str, dict[str, int]] = {}
         for group_id in ids:
             node = await admin.find_coordinator(group_id)
             response = await admin._send_request(_DescribeGroups([group_id]), node)
             # (error_code, group_id, state, protocol_type, protocol, members)
             for group in response.groups:
-                mine = {m[0] for m in group[5] if m[1].startswith(f"arrears-{service}-")}
+                ours = [m for m in group[5] if m[1].startswith(f"arrears-{service}-")]
+                mine = {m[0] for m in ours}
                 if mine and group[2] == "Stable":
                     out[group[1]] = mine
+                    partitions[group[1]] = {m[0]: _assigned(m[4]) for m in ours}
                 elif mine:
                     out[group[1]] = set()  # known, but not settled: no answer yet
-        return out
+        return out, partitions
     finally:
         await admin.close()
+
+
+def _assigned(assignment: bytes) -> int:
+    if not assignment:
+        return 0
+    return len(ConsumerProtocolMemberAssignment.decode(assignment).partitions())
 
 
 async def wait_members(

@@ -34,7 +34,7 @@ from shared.settings import SERVICES, Settings
 from tests.faults import checks
 from tests.faults.actors import Pace, Relief, act, origin_of
 from tests.faults.checks import Findings, Published
-from tests.faults.groups import Members, wait_members
+from tests.faults.groups import Members, held, wait_members
 from tests.faults.infra import (
     Broker,
     Postgres,
@@ -248,6 +248,7 @@ class Stack:
             if joined is None:
                 return f"the second {service} never joined every group", False
             theirs = {g: joined[0][g] - ids for g, ids in first.items()}
+            holding = await held(bootstrap, prefix, service, theirs)
             copy.freeze()
             dropped = await wait_members(
                 bootstrap, prefix, service, lambda m: _without(theirs, m), SESSION_TIMEOUT_S + 30
@@ -271,7 +272,8 @@ class Stack:
                 woke = "exited after SIGCONT and was started again"
             await asyncio.sleep(2)
             return (
-                f"{sum(map(len, theirs.values()))} members stalled, dropped after "
+                f"{sum(map(len, theirs.values()))} members holding {holding} partitions "
+                f"stalled, dropped after "
                 f"{dropped[1]}s (rebalance), {woke}",
                 True,
             )
