@@ -223,11 +223,14 @@ class Call:
     outcome: str
     at: datetime
     after_step: int
+    released: bool = False  # made when a kill of contact releases it, beside the others
 
 
 def calls_for(workload: Workload, a: AccountPlan) -> list[Call]:
     """An unanswered call on each business date once it is closed (one a day, within
-    CN's three), then one with a promise to pay on the last."""
+    CN's three), then one with a promise to pay on the last; and first in the list a
+    second call on the first date that a kill of contact releases (however late the
+    closes are published, a call is under way when contact dies)."""
     closes = _closes(workload)
     calls = [
         Call(f"{a.account_id}-C{i}", "no_answer", datetime.combine(d, wall(10), ZONE), step)
@@ -237,7 +240,11 @@ def calls_for(workload: Workload, a: AccountPlan) -> list[Call]:
     promise = Call(
         f"{a.account_id}-P", "promise_to_pay", last.at + timedelta(hours=2), last.after_step
     )
-    return [*calls, promise]
+    first = calls[0]
+    kill = Call(
+        f"{a.account_id}-K", "no_answer", first.at + timedelta(hours=4), first.after_step, True
+    )
+    return [kill, *calls, promise]
 
 
 def _closes(workload: Workload) -> list[int]:
@@ -261,9 +268,10 @@ async def contact_flow(
     base = f"{contact}/v1/accounts/{a.account_id}/contact-attempts"
     debt = f"{a.account_id}-B1"
     recorded: dict[str, bool] = {}
-    for c in calls_for(workload, a):
+
+    async def one(c: Call) -> None:
         await caller.after_step(c.after_step)
-        if c.outcome == "promise_to_pay":
+        if c.released:
             await caller.released_by_kill("contact")
         planned = {"attempt_id": c.attempt_id, "channel": "call",
                    "planned_at": c.at.isoformat(), "debt_id": debt}  # fmt: skip
@@ -289,6 +297,15 @@ async def contact_flow(
                 checked = False  # the check's answer was lost before it committed
             await caller.pause()  # e.g. no collection case open yet for the promise
         recorded[c.attempt_id] = c.outcome == "promise_to_pay"
+
+    async def in_turn(calls: list[Call]) -> None:
+        for c in calls:
+            await one(c)
+
+    calls = calls_for(workload, a)
+    await asyncio.gather(
+        in_turn([c for c in calls if not c.released]), *(one(c) for c in calls if c.released)
+    )
     return recorded
 
 
@@ -306,8 +323,8 @@ async def act(
     deadline_s: float = DEADLINE_S,
 ) -> Relief:
     """Every actor's flow at once; what they got done, and what they could not. The
-    first plan account's borrower waits for a kill of plans to release them, and every
-    promise to pay for a kill of contact (or for the faults to be over)."""
+    first plan account's borrower waits for a kill of plans to release them, and one call
+    to each contact account for a kill of contact (or for the faults to be over)."""
     relief = Relief()
     caller = Caller(http, relief, pace, deadline_s)
     starts = plan_starts(workload)

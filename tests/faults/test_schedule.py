@@ -36,6 +36,7 @@ def test_actors_use_unpaid_accounts_and_call_within_cn_rules() -> None:
         assert len({c.attempt_id for c in calls}) == len(calls)
         assert [c.outcome for c in calls].count("promise_to_pay") == 1
         assert calls[-1].outcome == "promise_to_pay"
+        assert [c.released for c in calls].count(True) == 1  # what a kill of contact meets
         per_day = Counter(c.at.date() for c in calls)
         assert max(per_day.values()) <= 3  # CN: at most three calls a day
 
