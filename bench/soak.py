@@ -2,11 +2,14 @@
 
 Starts its own Kafka broker and durable PostgreSQL (deploy/local), the four services as OS
 processes, then runs two phases on that stack, each a seeded workload published straight
-onto `<prefix>.inbound` at a steady pace: first calm (no faults), then with rounds of
-faults (kill -9 of every service, accounts more often, a second accounts, a broker
-stop/start, a PostgreSQL crash). Prints the faults as they happened, then one table:
-events published, faults injected, lost, duplicated, time to settle after the last fault,
-and throughput (audit entries per second, first publish to settled) with and without.
+onto `<prefix>.inbound` at a steady pace, with borrowers and agents at work through the
+plans and contact APIs: first calm (no faults), then with rounds of faults (kill -9 of
+every service, accounts more often, once while its outbox relays, a second accounts, a
+second copy of a service stalled until its group rebalances, a broker stop/start, a
+PostgreSQL crash). Prints the faults as they happened (with what each saw), then one
+table: events published, faults injected, lost, duplicated, plans activated and calls
+recorded through the APIs (and their retries), time to settle after the last fault, and
+throughput (audit entries per second, first publish to settled) with and without.
 
     python bench/soak.py [--minutes 20] [--accounts 300] [--days 40] [--seed N]
 
@@ -88,7 +91,9 @@ async def soak(
 def print_faults(faulty: RunReport) -> None:
     print(f"seed {faulty.seed}: faults as injected (seconds since the first publish)")
     for i in faulty.injected:
-        print(f"  {i.at_s:8.1f}s  {i.took_s:5.1f}s  {i.fault.describe()}")
+        note = f" ({i.note})" if i.note else ""
+        missed = "" if i.landed else "  [did not strike as meant]"
+        print(f"  {i.at_s:8.1f}s  {i.took_s:5.1f}s  {i.fault.describe()}{note}{missed}")
 
 
 def figures(calm: RunReport, faulty: RunReport, setup: str) -> dict[str, Any]:
@@ -101,6 +106,9 @@ def figures(calm: RunReport, faulty: RunReport, setup: str) -> dict[str, Any]:
             "other_findings": len(r.findings.problems())
             - len(r.findings.lost)
             - len(r.findings.duplicated),
+            "plans_activated": len(r.relief.plans),
+            "calls_recorded": sum(map(len, r.relief.attempts.values())),
+            "http_retries": r.relief.retries,
             "settle_s": r.settle_s,
             "audit_entries_per_s": r.entries_per_s,
         }
@@ -111,6 +119,7 @@ def figures(calm: RunReport, faulty: RunReport, setup: str) -> dict[str, Any]:
         "faults": {
             **phase(faulty),
             "faults_injected": len(faulty.injected),
+            "faults_missed": sum(1 for i in faulty.injected if not i.landed),
             "settle_after_last_fault_s": faulty.settle_after_last_fault_s,
         },
     }
@@ -136,7 +145,8 @@ def main() -> None:
     report("soak", result)
     lost = result["calm"]["lost"] + result["faults"]["lost"]
     duplicated = result["calm"]["duplicated"] + result["faults"]["duplicated"]
-    if lost or duplicated or result["faults"]["other_findings"]:
+    others = result["calm"]["other_findings"] + result["faults"]["other_findings"]
+    if lost or duplicated or others or result["faults"]["faults_missed"]:
         sys.exit(f"seed {args.seed}: {lost} lost, {duplicated} duplicated (see FOUND lines)")
 
 

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from shared.events import default_catalogue
 from shared.eventstore.rebuild import describe, rebuild
+from tests.faults.actors import Relief
 from tests.faults.workload import Workload
 
 PURPOSE = "fault-injection-check"
@@ -49,11 +50,12 @@ class Findings:
     backlog: list[str] = field(default_factory=list)
     dlq: list[str] = field(default_factory=list)
     rebuilds: list[str] = field(default_factory=list)
+    relief: list[str] = field(default_factory=list)
     audit_entries: int = 0
 
     def problems(self) -> list[str]:
         """Every finding, prefixed by its kind."""
-        kinds = ("lost", "duplicated", "state", "chains", "backlog", "dlq", "rebuilds")
+        kinds = ("lost", "duplicated", "state", "chains", "backlog", "dlq", "rebuilds", "relief")
         return [f"{k}: {f}" for k in kinds for f in getattr(self, k)]
 
 
@@ -114,8 +116,12 @@ def check_trail(
 async def check_account_state(
     findings: Findings, http: httpx.AsyncClient, accounts: str, workload: Workload, sample: int
 ) -> None:
-    """A sample of accounts (every kind) against the workload's own arithmetic."""
+    """A sample of accounts (every kind) against the workload's own arithmetic; accounts
+    with a relief plan follow its terms instead (check_plans_applied)."""
+    planned = {a.account_id for a in workload.plan_accounts()}
     for a in workload.accounts[:sample]:
+        if a.account_id in planned:
+            continue
         r = await http.get(f"{accounts}/v1/accounts/{a.account_id}")
         if r.status_code != 200:
             findings.state.append(f"{a.account_id}: accounts API answered {r.status_code}")
@@ -259,3 +265,59 @@ def check_dlq(
     for where, what in poison.items():
         if where not in seen:
             findings.dlq.append(f"poison {what} at {where} never reached the DLQ")
+
+
+PLAN_ONCE = ("PlanRequested", "PlanAccepted", "PlanActivated")
+"""Plan events that happen once in a plan's life (an offer may be made again)."""
+
+
+def check_relief(
+    findings: Findings, relief: Relief, entries: dict[str, list[dict[str, Any]]]
+) -> None:
+    """What the actors got done is in audit exactly once: per plan its request, acceptance
+    and activation, and whatever accounts derived from the plan at most once per type; per
+    recorded call one ContactAttemptRecorded, and one PromiseToPayMade for a promise."""
+    findings.relief += relief.problems
+    for account_id, plan_id in relief.plans.items():
+        of_plan = Counter(
+            (e["type"], e["source"])
+            for e in entries.get(account_id, [])
+            if e["data"].get("plan_id") == plan_id
+        )
+        for kind in PLAN_ONCE:
+            n = sum(c for (t, _), c in of_plan.items() if t == kind)
+            if n != 1:
+                findings.relief.append(f"{account_id}: {kind} of plan {plan_id} {n} times")
+        for (kind, source), n in of_plan.items():
+            if source != "plans" and n > 1:
+                findings.duplicated.append(
+                    f"{account_id}: {source}'s {kind} of plan {plan_id} {n} times"
+                )
+    for account_id, attempts in relief.attempts.items():
+        seen = entries.get(account_id, [])
+        for attempt_id, promised in attempts.items():
+            for kind, want in (("ContactAttemptRecorded", 1), ("PromiseToPayMade", int(promised))):
+                n = sum(
+                    1
+                    for e in seen
+                    if (e["type"], e["data"].get("attempt_id")) == (kind, attempt_id)
+                )
+                if n != want:
+                    findings.relief.append(
+                        f"{account_id}: {kind} of attempt {attempt_id} {n} times, not {want}"
+                    )
+
+
+async def check_plans_applied(
+    findings: Findings, http: httpx.AsyncClient, accounts: str, relief: Relief
+) -> None:
+    """Accounts applied every plan that stayed active: its relief lists the plan."""
+    for account_id, plan_id in relief.plans.items():
+        if relief.states[account_id] != "active":
+            continue  # ended at once (a waiver): check_relief finds its events in audit
+        r = await http.get(f"{accounts}/v1/accounts/{account_id}")
+        active = r.json()["relief"]["active_plans"] if r.status_code == 200 else []
+        if plan_id not in active:
+            findings.relief.append(
+                f"{account_id}: plan {plan_id} activated, accounts' active plans {active}"
+            )

@@ -1,8 +1,11 @@
 """Fault injection on the real thing: the four services as OS processes on a real Kafka
 broker and PostgreSQL, a seeded workload published straight onto `<prefix>.inbound` with a
-plain producer as an integrator would, faults injected at seeded points meanwhile (kill -9
-of every service, accounts more often and during a day-close fan-out, a second copy of
-accounts in its group, a broker stop/start, a PostgreSQL crash), then the books checked.
+plain producer as an integrator would, and borrowers and agents at work through the plans
+and contact APIs (tests/faults/actors.py), faults injected at seeded points meanwhile (kill
+-9 of every service, accounts more often, during a day-close fan-out and during an outbox
+relay batch, a second copy of accounts in its group, a second copy of a service stalled
+past its session timeout so its group rebalances, a broker stop/start, a PostgreSQL crash),
+then the books checked.
 
 Used by tests/faults (a bounded run) and bench/soak.py (a long one).
 """
@@ -15,11 +18,13 @@ import json
 import random
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -27,7 +32,9 @@ from aiokafka.errors import KafkaError
 from shared.auth import mint_dev_token
 from shared.settings import SERVICES, Settings
 from tests.faults import checks
+from tests.faults.actors import Pace, Relief, act, origin_of
 from tests.faults.checks import Findings, Published
+from tests.faults.groups import Members, held, wait_members
 from tests.faults.infra import (
     Broker,
     Postgres,
@@ -40,12 +47,22 @@ from tests.faults.workload import Step, Workload
 
 PUBLISH_RETRY_S = 180
 SETTLE_TIMEOUT_S = 300
+# aiokafka's session.timeout.ms (10 s; shared/eventlog/kafka.py leaves the default): a
+# member silent that long is dropped and its partitions go to the others.
+SESSION_TIMEOUT_S = 10
+RELAY_WATCH_S = 20
+# The services the actors call: a kill of one releases work the actors hold for it, then
+# waits (this long at most) for a write of theirs in flight, so that write is lost to the
+# kill and retried.
+ACTOR_SERVICES = ("plans", "contact")
+BUSY_WATCH_S = 10
+UNPUBLISHED = "SELECT count(*) FROM outbox WHERE published_at IS NULL"
 
 
 @dataclass(frozen=True)
 class Fault:
-    """One fault: what (`kill`, `twin`, `broker`, `postgres`), to whom, and when (this
-    many seconds after the workload's step `after_step` was published)."""
+    """One fault: what (`kill`, `relay`, `twin`, `stall`, `broker`, `postgres`), to whom,
+    and when (this many seconds after the workload's step `after_step` was published)."""
 
     kind: str
     after_step: int
@@ -56,7 +73,9 @@ class Fault:
         """E.g. `kill -9 accounts`."""
         what = {
             "kill": f"kill -9 {self.service}",
+            "relay": f"kill -9 {self.service} while its outbox holds unpublished rows",
             "twin": f"second {self.service} in its group, then kill -9 it",
+            "stall": f"second {self.service} in its group, SIGSTOP past its session timeout",
             "broker": "broker stop/start on the same data",
             "postgres": "PostgreSQL crash (immediate stop) and start",
         }[self.kind]
@@ -65,17 +84,22 @@ class Fault:
 
 @dataclass(frozen=True)
 class Injected:
-    """A fault as it happened: seconds since the first publish, and how long it took."""
+    """A fault as it happened: seconds since the first publish, how long it took, what
+    was seen (`note`), and whether it struck as meant (`landed`: the relay kill found the
+    outbox holding rows, the stalled copy was dropped from its groups)."""
 
     fault: Fault
     at_s: float
     took_s: float
+    note: str = ""
+    landed: bool = True
 
 
 def plan_faults(seed: int, workload: Workload, rounds: int = 1) -> list[Fault]:
-    """`rounds` times every fault kind: kill -9 of each service (accounts twice, once during
-    a `*` close's fan-out), a second accounts, a broker stop/start, a PostgreSQL crash
-    (during a fan-out too); at steps after the openings chosen by the seed."""
+    """`rounds` times every fault kind: kill -9 of each service (accounts three times, once
+    during a `*` close's fan-out, once while its outbox relays), a second accounts, a
+    stalled second copy of a service the seed picks, a broker stop/start, a PostgreSQL
+    crash (during a fan-out too); at steps after the openings chosen by the seed."""
     rng = random.Random(seed + 2)
     steps = workload.steps()
     closes = [i for i, s in enumerate(steps) if s.name.startswith("close")]
@@ -88,8 +112,17 @@ def plan_faults(seed: int, workload: Workload, rounds: int = 1) -> list[Fault]:
         # and every service is writing: the moment a crash costs the most.
         faults.append(Fault("kill", rng.choice(closes), rng.uniform(0.0, 0.5), "accounts"))
         faults.append(Fault("postgres", rng.choice(closes), rng.uniform(0.5, 2.0)))
+        # A close fills accounts' outbox with one AccountDayClosed per account: watched
+        # from its publication on, the kill lands while the relay is publishing them.
+        unwatched = [c for c in closes if c not in {f.after_step for f in faults}] or closes
+        faults.append(Fault("relay", rng.choice(unwatched), 0.0, "accounts"))
+        faults.append(Fault("stall", rng.choice(later), rng.uniform(0.0, 3.0), _pick(rng)))
         faults += [Fault(k, rng.choice(later), rng.uniform(0.0, 3.0), s) for k, s in kinds]
     return sorted(faults, key=lambda f: (f.after_step, f.delay))
+
+
+def _pick(rng: random.Random) -> str:
+    return rng.choice(SERVICES)
 
 
 @dataclass
@@ -102,6 +135,8 @@ class Stack:
     postgres: Postgres = field(default_factory=Postgres)
     processes: dict[str, list[ServiceProcess]] = field(default_factory=dict)
     database_urls: dict[str, str] = field(default_factory=dict)
+    # What the actors keep pace with (set while a run publishes).
+    pace: Pace | None = None
 
     async def start(self) -> None:
         """Start everything and wait until every service is ready."""
@@ -138,23 +173,113 @@ class Stack:
         """The HTTP origin of the service's first process."""
         return self.processes[service][0].url
 
-    def token(self, role: str) -> dict[str, str]:
-        """An Authorization header with a development token of `role`."""
+    def token(
+        self, role: str, subject: str = "faults", accounts: list[str] | None = None
+    ) -> dict[str, str]:
+        """An Authorization header with a development token of `role` for `subject` (a
+        borrower's names their `accounts`)."""
         settings = Settings.load(
             "accounts", auth_mode="development", auth_dev_secret_file=self.workdir / "dev-secret"
         )
-        return {"Authorization": f"Bearer {mint_dev_token(settings, role=role, subject='faults')}"}
+        jwt = mint_dev_token(settings, role=role, subject=subject, accounts=accounts)
+        return {"Authorization": f"Bearer {jwt}"}
 
     def dsns(self) -> dict[str, str]:
         """Each service's database as a plain asyncpg DSN."""
         return {s: asyncpg_dsn(u) for s, u in self.database_urls.items()}
 
-    async def kill_and_restart(self, service: str) -> None:
-        """kill -9 the service's first process, then start it again on the same port."""
+    async def kill_and_restart(self, service: str, busy_s: float = 0) -> str:
+        """kill -9 the service's first process (within `busy_s`, as soon as an actor's
+        write to it is in flight, having released the work they hold for it), then start
+        it again on the same port."""
         proc = self.processes[service][0]
+        origin = origin_of(proc.url)
+        writing: Counter[str] = self.pace.writing if self.pace else Counter()
+        if self.pace is not None:
+            self.pace.released[service] += 1
+        deadline = time.monotonic() + busy_s
+        while time.monotonic() < deadline:
+            if writing[origin]:
+                break
+            await asyncio.sleep(0.005)
+        busy = writing[origin]
         proc.kill()
         proc.start()
         await proc.wait_ready()
+        return f"{busy} actor writes in flight" if busy_s else ""
+
+    async def kill_during_relay(self, service: str) -> tuple[str, bool]:
+        """kill -9 the service's first process as soon as its outbox holds unpublished
+        rows (the relay's batch in flight), then start it again; what the outbox held
+        before the kill and after it, and whether rows were left (the kill landed)."""
+        proc = self.processes[service][0]
+        conn = await asyncpg.connect(self.dsns()[service])
+        try:
+            deadline = time.monotonic() + RELAY_WATCH_S
+            before = 0
+            while time.monotonic() < deadline and not before:
+                before = await conn.fetchval(UNPUBLISHED)
+                await asyncio.sleep(0 if before else 0.005)
+            proc.kill()
+            # Nobody publishes now: what is still unpublished is what the relay left.
+            left = await conn.fetchval(UNPUBLISHED)
+        finally:
+            await conn.close()
+        proc.start()
+        await proc.wait_ready()
+        return f"outbox held {before} unpublished rows, {left} left at the kill", left > 0
+
+    async def stall(self, service: str) -> tuple[str, bool]:
+        """A second copy joins the service's groups, is SIGSTOPped until the coordinator
+        drops it (its session timed out: the first copy takes its partitions), then is
+        SIGCONTed: it must rejoin, or exit and start again cleanly; then it stops."""
+        bootstrap, prefix = self.broker.bootstrap, self.prefix
+        before = await wait_members(bootstrap, prefix, service, lambda m: all(m.values()), 30)
+        assert before is not None, f"no settled group of {service} found"
+        first = before[0]
+        copy = self._process(service, len(self.processes[service]))
+        self.processes[service].append(copy)
+        copy.start()
+        try:
+            await copy.wait_ready()
+            joined = await wait_members(
+                bootstrap, prefix, service, lambda m: _newcomer(first, m), 30
+            )
+            if joined is None:
+                return f"the second {service} never joined every group", False
+            theirs = {g: joined[0][g] - ids for g, ids in first.items()}
+            holding = await held(bootstrap, prefix, service, theirs)
+            copy.freeze()
+            dropped = await wait_members(
+                bootstrap, prefix, service, lambda m: _without(theirs, m), SESSION_TIMEOUT_S + 30
+            )
+            copy.freeze(False)
+            if dropped is None:
+                return f"the stalled {service} was never dropped from its groups", False
+            back = await wait_members(
+                bootstrap,
+                prefix,
+                service,
+                lambda m: _newcomer(_union(first, theirs), m) or not copy.alive(),
+                60,
+            )
+            if copy.alive() and back is not None:
+                woke = f"rejoined {back[1]}s after SIGCONT"
+            else:
+                copy.kill()
+                copy.start()
+                await copy.wait_ready()
+                woke = "exited after SIGCONT and was started again"
+            await asyncio.sleep(2)
+            return (
+                f"{sum(map(len, theirs.values()))} members holding {holding} partitions "
+                f"stalled, dropped after "
+                f"{dropped[1]}s (rebalance), {woke}",
+                True,
+            )
+        finally:
+            copy.freeze(False)
+            copy.stop()
 
     async def twin(self, service: str, hold_s: float) -> None:
         """A second copy in the service's group for `hold_s` seconds, then kill -9 it."""
@@ -195,20 +320,43 @@ class Stack:
         self.postgres.remove()
 
 
-async def inject(stack: Stack, fault: Fault) -> None:
-    """Cause one fault and wait until the system is whole again."""
+def _newcomer(known: Members, now: Members) -> bool:
+    """Every group of `known` holds a member now that it did not (a copy joined it)."""
+    return all(now.get(g, set()) - ids for g, ids in known.items())
+
+
+def _union(a: Members, b: Members) -> Members:
+    return {g: a.get(g, set()) | b.get(g, set()) for g in a.keys() | b.keys()}
+
+
+def _without(theirs: Members, now: Members) -> bool:
+    """Every group has settled with members, and none of `theirs` among them."""
+    return all(now.get(g) and not (now[g] & ids) for g, ids in theirs.items())
+
+
+async def inject(stack: Stack, fault: Fault) -> tuple[str, bool]:
+    """Cause one fault and wait until the system is whole again; what was seen, and
+    whether the fault struck as meant."""
     if fault.kind == "kill":
         assert fault.service is not None
-        await stack.kill_and_restart(fault.service)
+        busy_s = BUSY_WATCH_S if fault.service in ACTOR_SERVICES else 0
+        return await stack.kill_and_restart(fault.service, busy_s), True
+    elif fault.kind == "relay":
+        assert fault.service is not None
+        return await stack.kill_during_relay(fault.service)
     elif fault.kind == "twin":
         assert fault.service is not None
         await stack.twin(fault.service, hold_s=5)
+    elif fault.kind == "stall":
+        assert fault.service is not None
+        return await stack.stall(fault.service)
     elif fault.kind == "broker":
         await stack.restart_broker(down_s=3)
     elif fault.kind == "postgres":
         await stack.restart_postgres()
     else:
         raise ValueError(f"unknown fault kind {fault.kind}")
+    return "", True
 
 
 @dataclass
@@ -223,6 +371,7 @@ class RunReport:
     settle_after_last_fault_s: float
     findings: Findings
     poison: dict[tuple[str, int, int], str]
+    relief: Relief = field(default_factory=Relief)
 
     @property
     def entries_per_s(self) -> float:
@@ -320,34 +469,60 @@ async def publish_with_faults(
     faults: list[Fault],
     pace_s: float,
     clock: Clock,
-) -> tuple[list[Injected], dict[tuple[str, int, int], str]]:
-    """Publish the steps `pace_s` apart while the faults run one after another beside them."""
+) -> tuple[list[Injected], dict[tuple[str, int, int], str], Relief]:
+    """Publish the steps `pace_s` apart while the faults run one after another beside them,
+    and the actors work through the HTTP APIs from the openings on.
+
+    A relay kill's step waits to be published until the faults before it are done and
+    the kill is watching accounts' outbox: the close it publishes then fills the outbox
+    under the watcher's eyes, however long the earlier faults took.
+    """
     injected: list[Injected] = []
     chain: asyncio.Task[None] | None = None
+    urls = {s: stack.url(s) for s in SERVICES}
+    armed = {f.after_step: asyncio.Event() for f in faults if f.kind == "relay"}
 
     async def after(prev: asyncio.Task[None] | None, fault: Fault) -> None:
         if prev is not None:
             await prev
+        if fault.kind == "relay":
+            armed[fault.after_step].set()
         await asyncio.sleep(fault.delay)
         at = clock.now()
-        await inject(stack, fault)
-        injected.append(Injected(fault, round(at, 1), round(clock.now() - at, 1)))
+        note, landed = await inject(stack, fault)
+        injected.append(Injected(fault, round(at, 1), round(clock.now() - at, 1), note, landed))
 
     poison: dict[tuple[str, int, int], str] = {}
     steps: list[Step] = workload.steps()
+    done = 0
+    chained = not faults
+    stack.pace = Pace(len(steps), lambda: done, lambda: chained)
+    actors = asyncio.create_task(_act(urls, stack, workload))
     for i, step in enumerate(steps):
+        if i in armed:
+            for fault in (f for f in faults if f.after_step == i and f.kind == "relay"):
+                chain = asyncio.create_task(after(chain, fault))
+            await armed[i].wait()
         for env in step.envelopes:
             await publisher.envelope(env)
         if i == len(steps) // 2:
             for key, value in workload.poison:
                 partition, offset = await publisher.send(key, value)
                 poison[(f"{stack.prefix}.inbound", partition, offset)] = key
-        for fault in (f for f in faults if f.after_step == i):
+        for fault in (f for f in faults if f.after_step == i and f.kind != "relay"):
             chain = asyncio.create_task(after(chain, fault))
+        done = i + 1
         await asyncio.sleep(pace_s)
     if chain is not None:
         await chain
-    return injected, poison
+    chained = True
+    return injected, poison, await actors
+
+
+async def _act(urls: dict[str, str], stack: Stack, workload: Workload) -> Relief:
+    assert stack.pace is not None
+    async with httpx.AsyncClient(timeout=30) as http:
+        return await act(http, urls, stack.token, workload, stack.pace)
 
 
 async def check_books(
@@ -357,6 +532,7 @@ async def check_books(
     publisher: Publisher,
     poison: dict[tuple[str, int, int], str],
     sample: int,
+    relief: Relief,
 ) -> Findings:
     """Every check of the end state."""
     findings = Findings()
@@ -364,10 +540,14 @@ async def check_books(
     for p in publisher.published:
         by_account.setdefault(p.account_id, []).append(p)
     audit = stack.url("audit")
+    trails = {}
     for a in workload.accounts:
         entries = await checks.audit_history(http, audit, a.account_id)
         findings.audit_entries += len(entries)
         checks.check_trail(findings, workload, a.account_id, entries, by_account[a.account_id])
+        trails[a.account_id] = entries
+    checks.check_relief(findings, relief, trails)
+    await checks.check_plans_applied(findings, http, stack.url("accounts"), relief)
     await checks.check_account_state(findings, http, stack.url("accounts"), workload, sample)
     await checks.check_chains(findings, http, audit, set(poison.values()))
     findings.backlog += await settled(stack, timeout=60)
@@ -394,7 +574,7 @@ async def run(
         Publisher(stack.broker.bootstrap, f"{stack.prefix}.inbound") as publisher,
     ):
         clock = Clock()
-        injected, poison = await publish_with_faults(
+        injected, poison, relief = await publish_with_faults(
             stack, publisher, workload, faults, pace_s, clock
         )
         publish_s = clock.now()
@@ -402,7 +582,7 @@ async def run(
         behind = await settled(stack)
         settle_s = clock.now()
         poison |= earlier_poison or {}
-        findings = await check_books(stack, http, workload, publisher, poison, sample)
+        findings = await check_books(stack, http, workload, publisher, poison, sample, relief)
         findings.backlog += [f"not settled after {SETTLE_TIMEOUT_S}s: {b}" for b in behind]
     return RunReport(
         seed=workload.seed,
@@ -413,4 +593,5 @@ async def run(
         settle_after_last_fault_s=round(settle_s - last_fault, 1),
         findings=findings,
         poison=poison,
+        relief=relief,
     )

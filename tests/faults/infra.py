@@ -172,6 +172,18 @@ class ServiceProcess:
             os.killpg(self.proc.pid, sig)
         self.proc.wait(timeout=30)
 
+    def freeze(self, frozen: bool = True) -> None:
+        """SIGSTOP its process group (a stalled consumer: no heartbeat, no poll, a
+        transaction left open), or SIGCONT it."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGSTOP if frozen else signal.SIGCONT)
+
+    def alive(self) -> bool:
+        """Whether it is still running (a stalled copy may exit when it wakes)."""
+        return self.proc is not None and self.proc.poll() is None
+
     def stop(self) -> None:
         """Ask it to stop cleanly; kill it if it does not within 20 s."""
         if self.proc is None or self.proc.poll() is not None:

@@ -155,6 +155,25 @@ class Workload:
         }
         return _envelope("PaymentReceived", a.account_id, data, at)
 
+    def _relief_accounts(self) -> tuple[list[AccountPlan], list[AccountPlan]]:
+        # Unpaid accounts only: they are delinquent by the end, so they can have a plan
+        # and a collection case. One in ten each, at least two, a third of them at most
+        # (the rest stay checked against `expected`).
+        unpaid = [a for a in self.accounts if a.kind == "unpaid"]
+        n = min(max(2, len(unpaid) // 10), len(unpaid) // 3)
+        chosen = random.Random(self.seed + 3).sample(unpaid, 2 * n)
+        return chosen[:n], chosen[n:]
+
+    def plan_accounts(self) -> list[AccountPlan]:
+        """Accounts whose borrower requests and accepts a relief plan through the plans API
+        (their end state then follows the plan, not `expected`)."""
+        return self._relief_accounts()[0]
+
+    def contact_accounts(self) -> list[AccountPlan]:
+        """Accounts an agent calls, recording each call and a promise to pay (a promise
+        changes no balance: their end state is still `expected`)."""
+        return self._relief_accounts()[1]
+
     def expected(self, a: AccountPlan) -> Expected:
         """What the accounts API must say about `a` after the last close."""
         if a.kind != "unpaid":
