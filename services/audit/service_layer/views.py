@@ -16,6 +16,7 @@ from services.audit.domain.bundle import public_pem, verify_bundle
 from services.audit.domain.filters import HistoryFilters
 from services.audit.domain.personal import Reader, show
 from services.audit.domain.report import ReportFacts, report_pdf
+from services.audit.domain.series import series
 from services.audit.domain.state import AccountState, reconstruct
 from services.audit.domain.story import StoryLine, tell
 from services.audit.service_layer.checkpoints import export_bundle
@@ -27,6 +28,7 @@ __all__ = [
     "Axis",
     "Reader",
     "report",
+    "series_view",
     "shown",
     "state",
     "state_view",
@@ -163,3 +165,19 @@ async def report(
     )
     readable, revealed = await shown(uow, account_id, entries, Reader(principal.role, reveal))
     return report_pdf(facts, tell(readable)), revealed
+
+
+async def series_view(
+    uow: AuditUnitOfWork, account_id: str, filters: HistoryFilters, reader: Reader
+) -> dict[str, Any] | None:
+    """The chart's series of the trail cut by `filters`; None without a trail."""
+    head = await uow.trail.head(account_id)
+    if head is None:
+        return None
+    key = ("series", account_id, head, filters, reader)
+    view: dict[str, Any] | None = uow.views.get(key)
+    if view is None:
+        entries, _ = await shown(uow, account_id, await whole_trail(uow, account_id, filters), reader)
+        view = series(entries, uow.now)
+        uow.views.put(key, view, max(len(view["points"]), 1))
+    return view
