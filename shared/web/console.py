@@ -23,6 +23,8 @@ from shared.settings import Settings
 
 STATIC = Path(__file__).parent / "static"
 PREFIX = "/console"
+STAFF_ROLES = tuple(r for r in ROLES if r != "borrower")
+"""The roles the development picker offers: a borrower's token must name its accounts."""
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -91,7 +93,7 @@ def console_app(settings: Settings, api_bases: Mapping[str, str]) -> FastAPI:
             {
                 "api": {name: host_root + base for name, base in api_bases.items()},
                 "auth_mode": settings.auth_mode,
-                "dev_roles": list(ROLES) if development else [],
+                "dev_roles": list(STAFF_ROLES) if development else [],
             },
             headers={"Cache-Control": "no-store"},
         )

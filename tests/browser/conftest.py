@@ -24,6 +24,7 @@ import pytest
 
 from shared.auth import mint_dev_token
 from shared.settings import SERVICES, Settings
+from tests.support import DEFAULT_ROLES
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
@@ -55,11 +56,10 @@ class Server:
 
     def clients(self) -> dict[str, httpx.AsyncClient]:
         """An HTTP client per service over real HTTP, as the tests' stacks give them."""
-        roles = {"accounts": "integrator", "plans": "agent", "contact": "agent", "audit": "compliance"}
         return {
             name: httpx.AsyncClient(
                 base_url=f"{self.base}/{name}",
-                headers={"Authorization": f"Bearer {self.token(roles[name])}"},
+                headers={"Authorization": f"Bearer {self.token(DEFAULT_ROLES[name])}"},
                 timeout=30,
             )
             for name in SERVICES

@@ -36,7 +36,9 @@ def yuan(fen: int) -> str:
 
 
 async def _trail_types(audit: httpx.AsyncClient, account: str) -> list[dict[str, Any]]:
-    r = await audit.get(f"/v1/accounts/{account}/history", params={"purpose": "seed", "limit": 1000})
+    r = await audit.get(
+        f"/v1/accounts/{account}/history", params={"purpose": "seed", "limit": 1000}
+    )
     return r.json().get("entries", []) if r.status_code == 200 else []
 
 
@@ -53,7 +55,9 @@ async def _contact(http: dict[str, httpx.AsyncClient], account: str) -> None:
 
     async def check(at: str) -> httpx.Response:
         body = {"channel": "call", "planned_at": at, "debt_id": "B1"}
-        return await http["contact"].post(f"/v1/accounts/{account}/contact-attempts/check", json=body)
+        return await http["contact"].post(
+            f"/v1/accounts/{account}/contact-attempts/check", json=body
+        )
 
     allowed = await eventually(
         lambda: check("2026-03-12T10:00:00+08:00"), lambda r: r.status_code == 200, WAIT_S

@@ -177,7 +177,9 @@ async def series_view(
     key = ("series", account_id, head, filters, reader)
     view: dict[str, Any] | None = uow.views.get(key)
     if view is None:
-        entries, _ = await shown(uow, account_id, await whole_trail(uow, account_id, filters), reader)
+        entries, _ = await shown(
+            uow, account_id, await whole_trail(uow, account_id, filters), reader
+        )
         view = series(entries, uow.now)
         uow.views.put(key, view, max(len(view["points"]), 1))
     return view
