@@ -6,6 +6,7 @@ import asyncio
 import sqlite3
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -147,8 +148,8 @@ def _text(driver: Any, element_id: str) -> str:
 def _fresh(driver: Any, server: Server) -> None:
     driver.get(f"{server.base}/console/")
     driver.execute_script("sessionStorage.clear()")
-    driver.get(f"{server.base}/console/")
     driver.get_log("browser")  # drop what an earlier page logged
+    driver.get(f"{server.base}/console/")
 
 
 def _sign_in_as_picked_role(driver: Any, role: str) -> None:
@@ -250,6 +251,7 @@ def test_the_chart_draws_the_series_with_plan_periods_and_contacts(
     assert painted > 1000
     browser.execute_script("document.getElementById('chart-section').scrollIntoView()")
     _shot(browser, "chart")
+    assert _page_errors(browser) == []  # uPlot draws within the page's CSP
 
 
 def test_the_timeline_orders_filters_and_opens_the_raw_event(
@@ -317,3 +319,32 @@ def test_a_role_without_audit_access_sees_a_refusal_not_data(
     assert browser.find_elements(By.CSS_SELECTOR, "#state-facts dd") == []
     assert browser.find_elements(By.CSS_SELECTOR, "#timeline-list li") == []
     _shot(browser, "refused")
+
+
+def test_the_download_buttons_save_the_bundle_csv_and_pdf_and_log_them(
+    server: Server, seeded: dict[str, Any], browser: Any, tmp_path: Path
+) -> None:
+    browser.execute_cdp_cmd(
+        "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)}
+    )
+    _fresh(browser, server)
+    _sign_in_as_picked_role(browser, "compliance")
+    _open(browser, "C1")
+    _wait(browser, _shown)
+    for button in ("download-bundle", "download-csv", "download-pdf"):
+        _by_id(browser, button).click()
+        _wait(browser, lambda d: "Downloaded" in _text(d, "message"))
+        browser.execute_script("document.getElementById('message').textContent = ''")
+    names = {"C1-audit.json", "C1-audit.csv", "C1-audit.pdf"}
+    _wait(browser, lambda _: names <= {p.name for p in tmp_path.iterdir()})
+    assert (tmp_path / "C1-audit.pdf").read_bytes().startswith(b"%PDF")
+    assert (tmp_path / "C1-audit.csv").read_text().startswith("seq,event_id,type")
+    assert '"checkpoint"' in (tmp_path / "C1-audit.json").read_text()
+    r = httpx.get(
+        f"{server.base}/audit/v1/access-log",
+        params={"purpose": "test: check the downloads", "account_id": "C1", "limit": 1000},
+        headers={"Authorization": f"Bearer {server.token('compliance')}"},
+    )
+    exports = {e["action"] for e in r.json()["entries"] if e["purpose"] == PURPOSE}
+    assert {"export-bundle", "export-csv", "export-pdf"} <= exports
+    _shot(browser, "downloaded")
