@@ -33,8 +33,10 @@ const Arrears = (() => {
     const part = (token() || "").split(".")[1];
     if (!part) return null;
     try {
-      const text = atob(part.replace(/-/g, "+").replace(/_/g, "/"));
-      return JSON.parse(decodeURIComponent(escape(text)));
+      const bytes = Uint8Array.from(atob(part.replace(/-/g, "+").replace(/_/g, "/")), (c) =>
+        c.charCodeAt(0),
+      );
+      return JSON.parse(new TextDecoder().decode(bytes));
     } catch {
       return null;
     }
