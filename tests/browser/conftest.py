@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -66,6 +65,10 @@ class Server:
         }
 
 
+def _executable(path: str) -> bool:
+    return Path(path).is_file() and os.access(path, os.X_OK)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -119,7 +122,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """Headless Chromium driven by Selenium; its console messages are kept for the tests."""
-    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+    if not (_executable(CHROMIUM) and _executable(CHROMEDRIVER)):
         _missing(
             f"{CHROMIUM} or {CHROMEDRIVER} missing; install them with "
             "deploy/local/browser.sh install (apt: chromium chromium-driver)"
@@ -141,8 +144,6 @@ def browser() -> Iterator[Any]:
     ):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    if shutil.which(CHROMEDRIVER) is None and not Path(CHROMEDRIVER).exists():
-        _missing(f"{CHROMEDRIVER} is not executable")
     driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
     driver.set_page_load_timeout(30)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)

@@ -188,7 +188,7 @@ def _page_errors(driver: Any) -> list[str]:
 
 
 def test_the_console_shows_an_account_and_as_of_recorded_takes_back_the_late_payment(
-    server: Server, seeded: dict[str, Any], browser: Any
+    browser: Any, server: Server, seeded: dict[str, Any]
 ) -> None:
     _fresh(browser, server)
     _sign_in_as_picked_role(browser, "compliance")
@@ -211,7 +211,7 @@ def test_the_console_shows_an_account_and_as_of_recorded_takes_back_the_late_pay
 
 
 def test_every_read_the_console_makes_is_logged_with_the_stated_purpose(
-    server: Server, seeded: dict[str, Any], browser: Any
+    browser: Any, server: Server, seeded: dict[str, Any]
 ) -> None:
     _fresh(browser, server)
     _sign_in_as_picked_role(browser, "compliance")
@@ -228,7 +228,7 @@ def test_every_read_the_console_makes_is_logged_with_the_stated_purpose(
 
 
 def test_the_chart_draws_the_series_with_plan_periods_and_contacts(
-    server: Server, seeded: dict[str, Any], browser: Any
+    browser: Any, server: Server, seeded: dict[str, Any]
 ) -> None:
     _fresh(browser, server)
     _sign_in_as_picked_role(browser, "compliance")
@@ -255,7 +255,7 @@ def test_the_chart_draws_the_series_with_plan_periods_and_contacts(
 
 
 def test_the_timeline_orders_filters_and_opens_the_raw_event(
-    server: Server, seeded: dict[str, Any], browser: Any
+    browser: Any, server: Server, seeded: dict[str, Any]
 ) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
@@ -284,7 +284,7 @@ def test_the_timeline_orders_filters_and_opens_the_raw_event(
 
 
 def test_the_badge_turns_red_when_a_row_is_tampered(
-    server: Server, seeded: dict[str, Any], browser: Any
+    browser: Any, server: Server, seeded: dict[str, Any]
 ) -> None:
     _fresh(browser, server)
     _sign_in_as_picked_role(browser, "compliance")
@@ -305,7 +305,7 @@ def test_the_badge_turns_red_when_a_row_is_tampered(
 
 
 def test_a_role_without_audit_access_sees_a_refusal_not_data(
-    server: Server, seeded: dict[str, Any], browser: Any
+    browser: Any, server: Server, seeded: dict[str, Any]
 ) -> None:
     _fresh(browser, server)
     _sign_in_with_token(browser, server.token("agent", "agent-7"))
@@ -322,7 +322,7 @@ def test_a_role_without_audit_access_sees_a_refusal_not_data(
 
 
 def test_the_download_buttons_save_the_bundle_csv_and_pdf_and_log_them(
-    server: Server, seeded: dict[str, Any], browser: Any, tmp_path: Path
+    browser: Any, server: Server, seeded: dict[str, Any], tmp_path: Path
 ) -> None:
     browser.execute_cdp_cmd(
         "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)}
