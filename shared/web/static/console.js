@@ -55,12 +55,13 @@
     view.lines = story.lines;
     view.entries = new Map(history.map((e) => [e.seq, e]));
     $("account-title").textContent = `Account ${view.account}`;
+    // Shown first, so the chart is drawn at the width it has on the page.
+    $("account-view").hidden = false;
     renderState(state);
     renderBadge(verify);
     renderFilters();
     renderTimeline();
     renderChart(series);
-    $("account-view").hidden = false;
   }
 
   function fact(term, value, id) {
