@@ -58,7 +58,7 @@ docs: install
 bench: bench-install
 	$(BIN)/python bench/table.py bench/pipeline.py bench/compare_eventsourcing.py \
 		bench/day_close.py bench/account_load.py bench/plans_lifecycle.py bench/contact_check.py \
-		bench/audit_history.py
+		bench/audit_history.py bench/audit_report.py
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -22,6 +22,7 @@ from shared.auth import TokenVerifier
 from shared.bounds import QueryInt
 from shared.consumer import EventConsumer
 from shared.errors import ConcurrencyError, InvalidEvent, Rejected
+from shared.eventlog.port import LogUnavailable
 from shared.logs import CorrelationIds
 from shared.metrics import CONTENT_TYPE_LATEST, HttpMetrics
 from shared.openapi import document_errors
@@ -69,8 +70,14 @@ def health_router(runtime: ServiceRuntime[Any]) -> APIRouter:
     )
 
     @router.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok", "service": runtime.settings.service}
+    async def healthz() -> JSONResponse:
+        # Alive while it waits for the broker; not once starting met an error that retrying
+        # cannot fix, so that an orchestrator restarts it (and shows why in its log).
+        failed = runtime.start_failed
+        return JSONResponse(
+            {"status": "failed" if failed else "ok", "service": runtime.settings.service},
+            status_code=503 if failed else 200,
+        )
 
     @router.get("/readyz")
     async def readyz() -> JSONResponse:
@@ -338,6 +345,17 @@ def install_error_handlers(app: FastAPI, statuses: dict[type[Rejected], int] | N
     async def conflict(_: Request, exc: ConcurrencyError) -> JSONResponse:
         return problem(409, "Conflict", f"{exc}; retry the request")
 
+    @app.exception_handler(LogUnavailable)
+    async def log_unavailable(_: Request, exc: LogUnavailable) -> JSONResponse:
+        # Before the service has reached its broker (or while it is away): a retry later
+        # succeeds, which is what 503 with Retry-After says; /readyz tells why.
+        return problem(
+            503,
+            "Service Unavailable",
+            "the event log is not available yet; retry later (see /readyz)",
+            headers={"Retry-After": "5"},
+        )
+
     @app.exception_handler(LookupError)
     async def not_found(_: Request, exc: LookupError) -> JSONResponse:
         return problem(404, "Not found", str(exc))
@@ -394,7 +412,9 @@ def create_service_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await runtime.start(consume=consume)
+        # Never blocks on the broker: the runtime retries in the background while the
+        # app answers /healthz and /readyz; only an error retrying cannot fix stops it.
+        await runtime.launch(consume=consume)
         try:
             yield
         finally:

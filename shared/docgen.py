@@ -103,6 +103,7 @@ TOPICS = {
         "PromiseToPayBroken",
         "CollectionCaseEscalated",
         "CollectionCaseRouted",
+        "CollectionCaseReclassified",
         "CollectionCaseAssigned",
         "CollectionCaseClosed",
         "ContactPointAdded",

@@ -92,6 +92,11 @@ class ServiceMetrics:
             "arrears_day_close_accounts",
             "Account business days closed (AccountDayClosed events committed).",
         )
+        self.connect_failures = c(
+            "arrears_event_log_connect_failures",
+            "Attempts at startup to connect to the event log (and create its topics) that "
+            "failed and will be retried.",
+        )
         self.audit_appends = c("arrears_audit_chain_appends", "Entries appended to audit chains.")
         self.audit_verify_failures = c(
             "arrears_audit_chain_verification_failures",

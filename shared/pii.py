@@ -93,7 +93,9 @@ SEES_UNMASKED: Mapping[PersonalKind, frozenset[str]] = {
     "phone": PII_ROLES,
     "email": PII_ROLES,
     "id_number": PII_ROLES,
-    "name": PII_ROLES,
+    # A report to a regulator or a court names the borrower; a name reaches no one, so
+    # compliance may read it (when it asks to, and the read is logged), unlike a number.
+    "name": PII_ROLES | {"compliance"},
     # Free text a borrower wrote (a dispute or cease reason) is what compliance reviews:
     # it may read it, contact details it need not.
     "text": PII_ROLES | {"compliance"},

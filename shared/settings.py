@@ -55,6 +55,19 @@ class Settings(BaseSettings):
     ingest_max_batch: int = Field(default=500, ge=1, le=10_000)
     ingest_max_body_bytes: int = Field(default=5_000_000, ge=1024)
     relay_batch: int = Field(default=500, ge=1, le=10_000)
+    startup_retry_initial_s: float = Field(
+        default=0.5,
+        gt=0,
+        le=60,
+        description="the wait after the first failed attempt to reach the event log at "
+        "startup; it doubles each attempt (with jitter) up to STARTUP_RETRY_MAX_S",
+    )
+    startup_retry_max_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="the longest wait between attempts to reach the event log at startup",
+    )
     policy_file: Path | None = Field(
         default=None,
         description="the service's policy (JSON: accounts' servicing policy, plans' relief "
@@ -171,6 +184,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"DAY_CLOSE_TIME_ZONE {self.day_close_time_zone!r} is unknown"
             ) from None
+        if self.startup_retry_initial_s > self.startup_retry_max_s:
+            raise ValueError(
+                f"STARTUP_RETRY_INITIAL_S ({self.startup_retry_initial_s}) must not exceed "
+                f"STARTUP_RETRY_MAX_S ({self.startup_retry_max_s})"
+            )
         if self.event_log == "kafka" and not self.kafka_bootstrap_servers:
             raise ValueError("EVENT_LOG=kafka needs KAFKA_BOOTSTRAP_SERVERS")
         if self.kafka_security_protocol.startswith("SASL") and not (

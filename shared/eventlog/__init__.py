@@ -3,6 +3,8 @@
 from shared.eventlog.port import (
     CommitFailed,
     EventLog,
+    EventLogNotStarted,
+    LogUnavailable,
     PartitionsCallback,
     Published,
     Record,
@@ -13,6 +15,8 @@ from shared.eventlog.port import (
 __all__ = [
     "CommitFailed",
     "EventLog",
+    "EventLogNotStarted",
+    "LogUnavailable",
     "PartitionsCallback",
     "Published",
     "Record",

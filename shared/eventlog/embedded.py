@@ -22,6 +22,7 @@ from typing import TypeVar
 from shared.eventlog.port import (
     CommitFailed,
     EventLog,
+    EventLogNotStarted,
     PartitionsCallback,
     Published,
     Record,
@@ -101,7 +102,7 @@ class EmbeddedEventLog(EventLog):
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._conn is None:
-            raise RuntimeError("EmbeddedEventLog is not started")
+            raise EventLogNotStarted("EmbeddedEventLog is not started")
         conn = self._conn
 
         def locked() -> T:

@@ -17,6 +17,7 @@ with the broker's default partition count.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -47,6 +48,8 @@ from aiokafka.errors import (
 from shared.eventlog.port import (
     CommitFailed,
     EventLog,
+    EventLogNotStarted,
+    LogUnavailable,
     PartitionsCallback,
     Published,
     Record,
@@ -89,8 +92,35 @@ _COMMIT_REJECTED_ERRORS: tuple[type[Exception], ...] = (
 _RETIRE_GRACE_S = 1.0
 
 
-class EventLogNotStarted(RuntimeError):
-    """The event log or subscription was used before `start()` or after `close()`."""
+_starting: contextvars.ContextVar[bool] = contextvars.ContextVar("kafka_starting", default=False)
+
+
+class _QuietBootstrap(logging.Filter):
+    """Drops aiokafka's own line for a refused bootstrap while `start()` runs: the runtime
+    logs one line for the failed attempt, with the same reason."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        # The bootstrap's own template only: tasks the clients spawn while starting inherit
+        # the flag, and their later "cannot reach node" lines must still show.
+        return not (_starting.get() and record.msg == _BOOTSTRAP_REFUSED)
+
+
+_BOOTSTRAP_REFUSED = 'Unable connect to "%s:%s": %s'
+_QUIET_BOOTSTRAP = _QuietBootstrap()
+
+
+def _transient(exc: BaseException) -> bool:
+    """Whether trying again later may succeed: the cluster unreachable, not ready or slow
+    (a broker still starting), as opposed to a request the cluster refuses outright."""
+    if isinstance(exc, KafkaTimeoutError | OSError | TimeoutError):
+        return True
+    return isinstance(exc, KafkaError) and bool(getattr(exc, "retriable", False))
+
+
+def _describe(exc: BaseException) -> str:
+    # One line, bounded: it ends up in a log line. aiokafka's errors name themselves.
+    text, name = str(exc), type(exc).__name__
+    return (text if text.startswith(name) else f"{name}: {text}")[:300].splitlines()[0]
 
 
 def _retrieve_exception(future: asyncio.Future[Any]) -> None:
@@ -158,6 +188,9 @@ class KafkaEventLog(EventLog):
         """Connect the producer, the admin client and the end-offsets consumer."""
         if self._started:
             return
+        # Idempotent, and not at import: a filter is a change to global logging state.
+        logging.getLogger("aiokafka").addFilter(_QUIET_BOOTSTRAP)
+        quiet = _starting.set(True)
         try:
             self._producer = await self._new_producer()
             self._admin = AIOKafkaAdminClient(
@@ -175,9 +208,13 @@ class KafkaEventLog(EventLog):
                 **self._security,
             )
             await self._offsets_consumer.start()
-        except BaseException:
+        except BaseException as exc:
             await self._close_clients()
+            if _transient(exc):
+                raise LogUnavailable(f"cannot reach Kafka: {_describe(exc)}") from exc
             raise
+        finally:
+            _starting.reset(quiet)
         self._started = True
 
     async def close(self) -> None:
@@ -346,6 +383,14 @@ class KafkaEventLog(EventLog):
 
     async def ensure_topics(self, topics: Sequence[str], partitions: int) -> None:
         """Create the topics that do not exist yet and wait until the cluster serves them."""
+        try:
+            await self._ensure_topics(topics, partitions)
+        except Exception as exc:
+            if _transient(exc) and not isinstance(exc, LogUnavailable):
+                raise LogUnavailable(f"cannot create topics: {_describe(exc)}") from exc
+            raise
+
+    async def _ensure_topics(self, topics: Sequence[str], partitions: int) -> None:
         admin = self._require_admin()
         wanted = list(dict.fromkeys(topics))
         if not wanted:

@@ -45,6 +45,14 @@ class Unpublishable(Exception):
     """The log refuses this message itself (e.g. too large): sending it again cannot succeed."""
 
 
+class LogUnavailable(Exception):
+    """The log cannot serve now (unreachable, not yet up, not connected): later may succeed."""
+
+
+class EventLogNotStarted(LogUnavailable, RuntimeError):
+    """The event log or a subscription was used before `start()` or after `close()`."""
+
+
 class CommitFailed(Exception):
     """The group moved a partition away before the offsets could be committed."""
 

@@ -317,6 +317,21 @@ class CollectionCaseRouted(EventData):
     reason: str = Field(max_length=200)
 
 
+class CollectionCaseReclassified(EventData):
+    """The open case's bucket or segment changed while the strategy kept it in its queue."""
+
+    event_type: ClassVar[str] = "CollectionCaseReclassified"
+    schema_version: ClassVar[int] = 1
+
+    case_id: Ref
+    queue: str = Field(max_length=40)
+    segment: CaseSegment
+    from_segment: CaseSegment | None = None
+    bucket: str = Field(max_length=40)
+    from_bucket: str | None = Field(default=None, max_length=40)
+    reason: str = Field(max_length=200)
+
+
 class CollectionCaseAssigned(EventData):
     """An agent claimed the case from its queue and now works it."""
 
@@ -441,6 +456,7 @@ MODELS: list[type[EventData]] = [
     PromiseToPayBroken,
     CollectionCaseEscalated,
     CollectionCaseRouted,
+    CollectionCaseReclassified,
     CollectionCaseAssigned,
     ContactPointAdded,
     ContactPointVerified,

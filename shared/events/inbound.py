@@ -48,6 +48,13 @@ class AccountOpened(EventData):
         default=None,
         description="whose collection rules apply; absent: US for US time zones, else CN",
     )
+    # Optional, so a producer of v2 without it stays valid: no new schema version.
+    customer_name: Annotated[str, Personal("name")] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="the borrower's name as the platform holds it, for printed reports",
+    )
 
     @field_validator("time_zone")
     @classmethod

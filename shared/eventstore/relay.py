@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.clock import Clock
+from shared.errors import describe_outage, is_outage
 from shared.eventlog.port import EventLog, Unpublishable
 from shared.eventstore.tables import PlatformTables
 from shared.metrics import ServiceMetrics
@@ -193,8 +194,13 @@ class OutboxRelay:
             try:
                 sent = await self.run_once()
                 backoff = 0.1
-            except Exception:
-                log.exception("outbox relay failed; retrying in %.1fs", backoff)
+            except Exception as exc:
+                if is_outage(exc):
+                    log.warning(
+                        "outbox relay: %s; retrying in %.1fs", describe_outage(exc), backoff
+                    )
+                else:
+                    log.exception("outbox relay failed; retrying in %.1fs", backoff)
                 sent = 0
                 await _sleep_or_stop(stop, backoff)
                 backoff = min(backoff * 2, 5.0)

@@ -12,6 +12,12 @@ import pytest
 from tests.faults.harness import Stack
 from tests.faults.infra import Postgres, Unavailable
 
+NEEDS = (
+    "it restarts its own broker and PostgreSQL on the same data dirs, so it runs them as "
+    "local processes and needs java and mvn (deploy/local/kafka.sh) and PostgreSQL's server "
+    "binaries (deploy/local/postgres.sh), never a container"
+)
+
 
 @pytest.fixture
 async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
@@ -24,9 +30,12 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
         try:
             await stack.start()
         except Unavailable as exc:
+            # Never testcontainers (nor ARREARS_TEST_INFRA): the tier restarts its broker and
+            # PostgreSQL on the same data dirs, which it does as local processes.
+            why = f"{NEEDS}: {exc}"
             if os.environ.get("CI", "").lower() == "true":
-                pytest.fail(f"the fault tier needs its broker and PostgreSQL in CI: {exc}")
-            pytest.skip(f"fault tier unavailable: {exc}")
+                pytest.fail(f"the fault tier needs them in CI; {why}")
+            pytest.skip(f"fault tier unavailable; {why}")
         yield stack
     finally:
         stack.teardown()

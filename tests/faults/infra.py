@@ -20,13 +20,12 @@ from pathlib import Path
 import httpx
 from sqlalchemy.engine import make_url
 
+from tests.infra_start import run_script as _script
 from tests.support import create_database
 
 ROOT = Path(__file__).resolve().parents[2]
 KAFKA_SH = ROOT / "deploy/local/kafka.sh"
 POSTGRES_SH = ROOT / "deploy/local/postgres.sh"
-# A cold broker start fetches its jars from Maven Central once; later starts take seconds.
-SCRIPT_TIMEOUT_S = 900
 READY_TIMEOUT_S = 120
 
 
@@ -52,21 +51,6 @@ def _is_free(port: int) -> bool:
         except OSError:
             return False
     return True
-
-
-def _script(script: Path, *args: str, env: dict[str, str] | None = None) -> str:
-    """Run a deploy/local script; its stdout (the `NAME=value` line), or a RuntimeError."""
-    out = subprocess.run(
-        [str(script), *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=SCRIPT_TIMEOUT_S,
-        env={**os.environ, **(env or {})},
-    )
-    if out.returncode != 0:
-        raise RuntimeError(f"{script.name} {' '.join(args)} failed: {out.stderr[-1500:]}")
-    return out.stdout.strip()
 
 
 @dataclass

@@ -1,47 +1,23 @@
-"""PostgreSQL for the integration tier: ARREARS_TEST_PG_URL, else a local throwaway cluster."""
+"""PostgreSQL for the integration tier: env ARREARS_TEST_PG_URL, deploy/local/postgres.sh,
+a testcontainers postgres:16, or none (skip, or fail with CI=true); see tests/infra_choice.py."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from pathlib import Path
 
 import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
+from tests.infra_start import session_dependency
 from tests.support import create_database
-
-ROOT = Path(__file__).resolve().parents[2]
-LOCAL_PORT = "15433"
-
-
-def _missing(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"PostgreSQL is required in CI: {reason}")
-    pytest.skip(f"PostgreSQL unavailable: {reason}")
 
 
 @pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
+def pg_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """An asyncpg SQLAlchemy URL of a server where we may create databases."""
-    url = os.environ.get("ARREARS_TEST_PG_URL")
-    if url:
-        yield url
-        return
-    script = ROOT / "deploy/local/postgres.sh"
-    if not (shutil.which("pg_ctl") or list(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))):
-        _missing("set ARREARS_TEST_PG_URL or install PostgreSQL (deploy/local/postgres.sh install)")
-    out = subprocess.run(
-        [str(script), "start", LOCAL_PORT], capture_output=True, text=True, check=False
-    )
-    if out.returncode != 0:
-        _missing(f"deploy/local/postgres.sh start failed: {out.stderr[-500:]}")
-    yield out.stdout.strip().split("=", 1)[1]
-    subprocess.run([str(script), "stop", LOCAL_PORT], capture_output=True, check=False)
+    yield from session_dependency(request.config, "postgresql")
 
 
 @pytest.fixture

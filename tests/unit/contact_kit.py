@@ -36,10 +36,16 @@ async def contact_stack(
     notifier: Notifier | None = None,
     services: tuple[str, ...] = ("accounts", "contact"),
     apps: dict[str, FastAPI] | None = None,
+    database_urls: dict[str, str] | None = None,
 ) -> AsyncIterator[tuple[Clients, dict[str, Settings]]]:
     """Accounts (and any others) as they ship; contact on `clock`, `policy`, `skip_trace`
-    and `notifier`. `apps`, when given, is filled with each service's app."""
-    settings = {s: settings_for(s, tmp_path) for s in services}
+    and `notifier`. `apps`, when given, is filled with each service's app;
+    `database_urls` puts a service's database elsewhere than SQLite under `tmp_path`."""
+    urls = database_urls or {}
+    settings = {
+        s: settings_for(s, tmp_path, **({"database_url": urls[s]} if s in urls else {}))
+        for s in services
+    }
     async with AsyncExitStack() as stack:
         clients: Clients = {}
         for name in services:

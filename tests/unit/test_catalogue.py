@@ -183,6 +183,7 @@ def test_account_opened_v1_upcasts_to_v2_in_shanghai() -> None:
         "currency": "CNY",
         "time_zone": "Asia/Shanghai",
         "jurisdiction": None,  # optional in v2: the time zone decides
+        "customer_name": None,  # optional in v2: a v1 producer never sent one
     }
     assert upcast.id == original.id
     assert original.model_dump() == before

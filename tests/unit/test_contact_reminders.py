@@ -62,7 +62,7 @@ async def reminders_stack(
 
 async def rows(app: FastAPI, account: str) -> list[dict[str, Any]]:
     async with app.state.runtime.uow() as uow:
-        found: list[dict[str, Any]] = await uow.reminders_of(account)
+        found: list[dict[str, Any]] = await uow.reminders.of(account)
         return found
 
 
@@ -131,7 +131,7 @@ async def test_a_bill_due_soon_is_reminded_once_by_app_push(tmp_path: Path) -> N
         assert len(fake.sent) == 1
         async with app.state.runtime.uow() as uow:
             key = ("R1", "B1", date(2026, 3, 10), "due_soon")
-            assert not await uow.schedule_reminder(key, amount_due=1, currency="CNY")
+            assert not await uow.reminders.schedule(key, amount_due=1, currency="CNY")
         assert (await rows(app, "R1"))[0]["status"] == "sent"
 
 

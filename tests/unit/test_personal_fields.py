@@ -31,6 +31,7 @@ REVIEWED: dict[tuple[str, int, str], str] = {
     ("CollectionCaseAssigned", 1, "previous_agent"): ACTOR,
     ("CollectionCaseEscalated", 1, "reason"): SYSTEM,
     ("CollectionCaseOpened", 1, "reason"): SYSTEM,
+    ("CollectionCaseReclassified", 1, "reason"): SYSTEM,
     ("CollectionCaseRouted", 1, "reason"): SYSTEM,
     ("ContactAttemptChecked", 1, "explanation"): SYSTEM + " (one sentence per rule)",
     ("ContactAttemptChecked", 2, "explanation"): SYSTEM + " (one sentence per rule)",
@@ -103,6 +104,7 @@ def test_what_is_declared_personal() -> None:
     assert declared == {
         ("AccountOpened", 1, "customer_id", "id_number"),
         ("AccountOpened", 2, "customer_id", "id_number"),
+        ("AccountOpened", 2, "customer_name", "name"),
         ("ContactPointReported", 1, "value", "from kind"),
         ("ContactPointAdded", 1, "value", "from kind"),
         ("ContactCeaseRequested", 1, "reason", "text"),
@@ -198,9 +200,12 @@ def test_masking_by_declared_kind(kind: str, value: str, masked: str) -> None:
 
 
 def test_who_sees_which_kind_is_declared_once() -> None:
-    for kind in ("phone", "email", "id_number", "name"):
+    for kind in ("phone", "email", "id_number"):
         assert not may_see("compliance", kind)  # type: ignore[arg-type]
+    for kind in ("phone", "email", "id_number", "name"):
         assert may_see("agent", kind)  # type: ignore[arg-type]
+    # The report to a regulator names the borrower; a name reaches no one.
+    assert may_see("compliance", "name") and not may_see("ops", "name")
     assert may_see("compliance", "text") and may_see("supervisor", "text")
     assert not may_see("ops", "text") and not may_see("integrator", "text")
     assert show("compliance", "my reason", "text") == "my reason"

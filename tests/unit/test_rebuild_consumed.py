@@ -15,7 +15,7 @@ from alembic import command
 from sqlalchemy import delete, update
 
 from services.cli import main
-from services.contact.adapters.tables import borrowers, payments, standings
+from services.contact.adapters.tables import borrowers, open_cases, payments, standings
 from services.contact.service_layer.projections import PROJECTION as CONTACT
 from services.plans.adapters.tables import account_standings, known_accounts, plan_bills
 from services.plans.adapters.tables import plan_index as plans_index
@@ -151,7 +151,7 @@ async def test_the_plans_workload_reached_every_end(install: dict[str, Settings]
 
 REBUILT = {
     "plans": {"known_accounts", "account_standings", "plan_bills", "plan_index"},
-    "contact": {"borrowers", "standings", "payments"},
+    "contact": {"borrowers", "standings", "payments", "open_cases"},
 }
 TAMPER = {
     "plans": [
@@ -167,6 +167,7 @@ TAMPER = {
         update(borrowers).where(borrowers.c.account_id == "N1").values(time_zone="UTC"),
         update(standings).where(standings.c.account_id == "D1").values(days_past_due=0),
         delete(payments),
+        update(open_cases).values(segment="hardship"),
     ],
 }
 

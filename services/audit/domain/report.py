@@ -2,25 +2,84 @@
 
 A report is read by someone who cannot query the database (a regulator, a court), so it
 states its own provenance first: who generated it, why, whether the chain verified and
-which signed checkpoint covers it. The story follows, each line with the event id and
-hash it was written from.
+which signed checkpoint covers it. The account's figures over time follow, then the
+story, each line with the event id and hash it was written from. This module decides
+the words (in the account's language) and the figures; how they are typeset is an
+adapter's business (services.audit.adapters.pdf_report).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
+from zoneinfo import ZoneInfo
 
-from services.audit.domain.pdf import Paragraph, render
-from services.audit.domain.story import StoryLine
+from services.audit.domain.personal import ERASED
+from services.audit.domain.state import Point
+from services.audit.domain.story import StoryLine, money
 from services.audit.domain.verify import BrokenLink
+
+Lang = Literal["en", "zh-CN"]
+LANGS: tuple[Lang, ...] = get_args(Lang)
+
+DEFAULT_ZONE = "Asia/Shanghai"
+"""The zone of an account whose trail names none: v1 accounts were all Chinese borrowers."""
+
+CHINESE_ZONES = frozenset(
+    {"Asia/Shanghai", "Asia/Chongqing", "Asia/Chungking", "Asia/Harbin", "Asia/Urumqi", "PRC"}
+)
+"""Mainland China's IANA zones and their aliases: accounts there read Chinese by default."""
+
+
+def account_zone(entries: Iterable[Mapping[str, Any]]) -> str:
+    """The account's IANA time zone, from its latest AccountOpened on the trail."""
+    zone = None
+    for e in entries:
+        if e["type"] == "AccountOpened":
+            zone = (e.get("data") or {}).get("time_zone") or DEFAULT_ZONE
+    return zone if isinstance(zone, str) else DEFAULT_ZONE
+
+
+def account_currency(entries: Iterable[Mapping[str, Any]]) -> str | None:
+    """The account's currency: the first one its trail names."""
+    for e in entries:
+        currency = (e.get("data") or {}).get("currency")
+        if isinstance(currency, str):
+            return currency
+    return None
+
+
+def locale_for(zone: str) -> Lang:
+    """The language an account's report is written in unless the reader asks otherwise."""
+    return "zh-CN" if zone in CHINESE_ZONES else "en"
+
+
+def borrower_name(entries: Iterable[Mapping[str, Any]]) -> str | None:
+    """The borrower's name as the reader may see it (clear or masked); None when the
+    trail holds none or it was erased."""
+    name = None
+    for e in entries:
+        if e["type"] == "AccountOpened":
+            value = (e.get("data") or {}).get("customer_name")
+            name = value if isinstance(value, str) and value != ERASED else None
+    return name
+
+
+def local_time(value: datetime | str | None, zone: str) -> str:
+    """A time as the account's zone reads it, offset shown: "2026-03-05 10:00:00+08:00"."""
+    if value is None:
+        return ""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if moment.tzinfo is None:
+        raise ValueError(f"{value!r} is not timezone-aware")
+    return moment.astimezone(ZoneInfo(zone)).isoformat(sep=" ", timespec="seconds")
 
 
 @dataclass(frozen=True)
 class ReportFacts:
-    """Everything a report says besides the story."""
+    """Everything a report says besides the story and the figures."""
 
     account_id: str
     generated_at: datetime
@@ -32,67 +91,214 @@ class ReportFacts:
     broken: BrokenLink | None
     checkpoint: dict[str, Any] | None
     checkpoint_problems: Sequence[str] = ()
+    borrower: str | None = None
+    zone: str = DEFAULT_ZONE
+    lang: Lang = "en"
+    currency: str | None = None
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the story as printed: where it stands, its sentence, its provenance."""
+
+    heading: str
+    text: str
+    provenance: str
+
+
+@dataclass(frozen=True)
+class Report:
+    """A report's content, in reading order, ready for any typesetter."""
+
+    lang: Lang
+    title: str
+    header: tuple[str, ...]
+    """One line each: the account, the borrower, who generated it, why, what is owed."""
+    integrity_heading: str
+    integrity: tuple[str, ...]
+    chart_heading: str
+    series: tuple[Point, ...]
+    legend: tuple[str, str, str]
+    """The names of the chart's three lines: owed, days past due, late fees."""
+    no_figures: str
+    story_heading: str
+    rows: tuple[Row, ...]
+    no_story: str
+    page: str
+    """The footer with `{n}` for the page number."""
+
+
+_WORDS: dict[Lang, dict[str, str]] = {
+    "en": {
+        "title": "Audit report: account {account}",
+        "field": "{label}: {value}",
+        "account": "Account",
+        "borrower": "Borrower",
+        "zone": "Time zone",
+        "generated_at": "Generated at",
+        "generated_by": "Generated by",
+        "by": "{subject} (role {role})",
+        "purpose": "Purpose",
+        "owed": "Owed at the last close",
+        "owed_value": "{owed} on {day}, {dpd} days past due, late fees {fees}",
+        "integrity": "Integrity",
+        "chart": "Balance owed, days past due and late fees over time",
+        "legend_owed": "Balance owed ({currency})",
+        "legend_dpd": "Days past due (right axis)",
+        "legend_fees": "Late fees ({currency})",
+        "no_figures": "No day close on the trail yet: nothing to chart.",
+        "story": "Story ({count} lines)",
+        "no_story": "Nothing on the trail to tell.",
+        "row": "#{seq}  {when}  [{kind}]",
+        "provenance": "event {event_id}, recorded {recorded}, hash {hash}",
+        "unstamped": "unstamped",
+        "page": "Audit report: account {account} - page {{n}}",
+    },
+    "zh-CN": {
+        "title": "审计报告：账户 {account}",
+        "field": "{label}：{value}",
+        "account": "账户",
+        "borrower": "借款人",
+        "zone": "时区",
+        "generated_at": "生成时间",
+        "generated_by": "生成人",
+        "by": "{subject}（角色 {role}）",
+        "purpose": "用途",
+        "owed": "最近日终欠款",
+        "owed_value": "{day} 欠款 {owed}，逾期 {dpd} 天，滞纳金 {fees}",
+        "integrity": "完整性",
+        "chart": "欠款余额、逾期天数与滞纳金走势",
+        "legend_owed": "欠款余额（{currency}）",
+        "legend_dpd": "逾期天数（右轴）",
+        "legend_fees": "滞纳金（{currency}）",
+        "no_figures": "记录中尚无日终数据，无图可绘。",
+        "story": "事件记录（共 {count} 条）",
+        "no_story": "记录中没有可叙述的事件。",
+        "row": "#{seq}  {when}  [{kind}]",
+        "provenance": "事件 {event_id}，记录于 {recorded}，哈希 {hash}",
+        "unstamped": "未记录",
+        "page": "审计报告：账户 {account} - 第 {{n}} 页",
+    },
+}
+
+
+_INTEGRITY: dict[Lang, dict[str, str]] = {
+    "en": {
+        "entries": "Entries on the trail: {entries}.",
+        "head": "Chain head: seq {seq}, hash {hash}.",
+        "intact": "Verification: intact; every entry's hash was recomputed and links to the last.",
+        "broken": "Verification: BROKEN at seq {seq}: {problem} (expected {expected}, "
+        "found {found}).",
+        "none": "Covering checkpoint: none yet; no signed checkpoint includes this account.",
+        "covering": "Covering checkpoint: signed at {at} over {size} account heads, Merkle root "
+        "{root}; it covers this account up to seq {seq} (hash {hash}).",
+        "failed": "Checkpoint check FAILED: {problems}.",
+        "join": "; ",
+        "verified": "Checkpoint check: the entries up to that head, the inclusion proof and the "
+        "Ed25519 signature all verify with this service's key.",
+    },
+    "zh-CN": {
+        "entries": "记录条数：{entries}。",
+        "head": "链头：seq {seq}，哈希 {hash}。",
+        "intact": "校验结果：完整；每条记录的哈希均已重新计算，且与前一条相链接。",
+        "broken": "校验结果：在 seq {seq} 处断裂：{problem}（应为 {expected}，实为 {found}）。",
+        "none": "覆盖检查点：暂无；尚无包含此账户的签名检查点。",
+        "covering": "覆盖检查点：于 {at} 对 {size} 个账户链头签名，Merkle 根 {root}；"
+        "覆盖此账户至 seq {seq}（哈希 {hash}）。",
+        "failed": "检查点校验失败：{problems}。",
+        "join": "；",
+        "verified": "检查点校验：该链头之前的记录、包含证明与 Ed25519 签名均可用本服务的密钥验证。",
+    },
+}
 
 
 def integrity_lines(facts: ReportFacts) -> list[str]:
-    """The chain and checkpoint findings, one sentence each."""
-    out = [f"Entries on the trail: {facts.entries}."]
+    """The chain and checkpoint findings, one sentence each, in the report's language."""
+    w = _INTEGRITY[facts.lang]
+    out = [w["entries"].format(entries=facts.entries)]
     if facts.head is not None:
-        out.append(f"Chain head: seq {facts.head[0]}, hash {facts.head[1]}.")
-    if facts.broken is None:
-        out.append("Verification: intact; every entry's hash was recomputed and links to the last.")
+        out.append(w["head"].format(seq=facts.head[0], hash=facts.head[1]))
+    b = facts.broken
+    if b is None:
+        out.append(w["intact"])
     else:
-        b = facts.broken
         out.append(
-            f"Verification: BROKEN at seq {b.seq}: {b.problem} (expected {b.expected}, "
-            f"found {b.found})."
+            w["broken"].format(seq=b.seq, problem=b.problem, expected=b.expected, found=b.found)
         )
     cp = facts.checkpoint
     if cp is None:
-        out.append("Covering checkpoint: none yet; no signed checkpoint includes this account.")
-    else:
-        out.append(
-            f"Covering checkpoint: signed at {cp['at']} over {cp['size']} account heads, "
-            f"Merkle root {cp['root']}; it covers this account up to seq {cp['head']['seq']} "
-            f"(hash {cp['head']['hash']})."
+        out.append(w["none"])
+        return out
+    out.append(
+        w["covering"].format(
+            at=local_time(cp["at"], facts.zone),
+            size=cp["size"],
+            root=cp["root"],
+            seq=cp["head"]["seq"],
+            hash=cp["head"]["hash"],
         )
-        if facts.checkpoint_problems:
-            out.append(
-                "Checkpoint check FAILED: " + "; ".join(facts.checkpoint_problems).rstrip(".") + "."
-            )
-        else:
-            out.append(
-                "Checkpoint check: the entries up to that head, the inclusion proof and the "
-                "Ed25519 signature all verify with this service's key."
-            )
+    )
+    if facts.checkpoint_problems:
+        problems = w["join"].join(facts.checkpoint_problems).rstrip(".")
+        out.append(w["failed"].format(problems=problems))
+    else:
+        out.append(w["verified"])
     return out
 
 
-def report_pdf(facts: ReportFacts, story: Sequence[StoryLine]) -> bytes:
-    """The report as PDF bytes."""
-    title = f"Audit report: account {facts.account_id}"
-    paragraphs = [
-        Paragraph(title, size=16, bold=True),
-        Paragraph(f"Account: {facts.account_id}", gap=8),
-        Paragraph(f"Generated at: {facts.generated_at.isoformat()}"),
-        Paragraph(f"Generated by: {facts.generated_by} (role {facts.role})"),
-        Paragraph(f"Purpose: {facts.purpose}"),
-        Paragraph("Integrity", size=12, bold=True, gap=12),
-        *(Paragraph(line, gap=3) for line in integrity_lines(facts)),
-        Paragraph(f"Story ({len(story)} lines)", size=12, bold=True, gap=12),
+def build_report(facts: ReportFacts, story: Sequence[StoryLine], series: Sequence[Point]) -> Report:
+    """The report's content: provenance, integrity, figures over time, the story."""
+    w = _WORDS[facts.lang]
+    cur = facts.currency
+    header = [(w["account"], facts.account_id)]
+    if facts.borrower is not None:
+        header.append((w["borrower"], facts.borrower))
+    header += [
+        (w["zone"], facts.zone),
+        (w["generated_at"], local_time(facts.generated_at, facts.zone)),
+        (w["generated_by"], w["by"].format(subject=facts.generated_by, role=facts.role)),
+        (w["purpose"], facts.purpose),
     ]
-    if not story:
-        paragraphs.append(Paragraph("Nothing on the trail to tell."))
-    for line in story:
-        paragraphs.append(
-            Paragraph(f"#{line.seq}  {line.occurred_at}  [{line.kind}]  {line.text}", gap=6)
+    if series:
+        last = series[-1]
+        owed = w["owed_value"].format(
+            owed=money(last.owed, cur, symbol=True),
+            day=last.day.isoformat(),
+            dpd=last.days_past_due,
+            fees=money(last.late_fees, cur, symbol=True),
         )
-        paragraphs.append(
-            Paragraph(
-                f"event {line.event_id}, recorded {line.recorded_at or 'unstamped'}, "
-                f"hash {line.hash}",
-                size=7,
-                gap=0,
-            )
+        header.append((w["owed"], owed))
+    shown_currency = cur or "-"
+    rows = tuple(
+        Row(
+            heading=w["row"].format(
+                seq=line.seq, when=local_time(line.occurred_at, facts.zone), kind=line.kind
+            ),
+            text=line.text,
+            provenance=w["provenance"].format(
+                event_id=line.event_id,
+                recorded=local_time(line.recorded_at, facts.zone) or w["unstamped"],
+                hash=line.hash,
+            ),
         )
-    return render(paragraphs, title=title)
+        for line in story
+    )
+    return Report(
+        lang=facts.lang,
+        title=w["title"].format(account=facts.account_id),
+        header=tuple(w["field"].format(label=label, value=value) for label, value in header),
+        integrity_heading=w["integrity"],
+        integrity=tuple(integrity_lines(facts)),
+        chart_heading=w["chart"],
+        series=tuple(series),
+        legend=(
+            w["legend_owed"].format(currency=shown_currency),
+            w["legend_dpd"],
+            w["legend_fees"].format(currency=shown_currency),
+        ),
+        no_figures=w["no_figures"],
+        story_heading=w["story"].format(count=len(story)),
+        rows=rows,
+        no_story=w["no_story"],
+        page=w["page"].format(account=facts.account_id),
+    )

@@ -479,3 +479,37 @@ def _apply(
                 state.blocked_attempts_7d += 1
         case _:
             pass
+
+
+@dataclass(frozen=True)
+class Point:
+    """The account at the close of one business date: what the chart of a report draws."""
+
+    day: date
+    owed: int
+    """Everything owed, in fen: principal, interest, fees and late fees."""
+    days_past_due: int
+    late_fees: int
+    """The late fees owed, in fen."""
+
+
+def over_time(entries: Iterable[Mapping[str, Any]]) -> list[Point]:
+    """The account at each of its day closes, folded once in seq order (one point a date;
+    a close recorded again for a date, a catch-up, replaces that date's point)."""
+    balances = _Balances()
+    points: dict[date, Point] = {}
+    for entry in entries:
+        type_, d = str(entry["type"]), entry.get("data") or {}
+        try:
+            balances.apply(type_, d, entry)
+            if type_ == "AccountDayClosed":
+                day = date.fromisoformat(str(d["business_date"]))
+                points[day] = Point(
+                    day=day,
+                    owed=sum(balances.values.values()),
+                    days_past_due=int(d["days_past_due"]),
+                    late_fees=balances.values["late_fee"],
+                )
+        except (KeyError, TypeError, ValueError):
+            continue  # an event of a schema this fold does not know: the state view says so
+    return [points[day] for day in sorted(points)]

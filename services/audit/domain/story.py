@@ -44,14 +44,24 @@ class StoryLine:
         return dict(self.__dict__)
 
 
-def money(fen: int, currency: str | None = None) -> str:
-    """`fen` as yuan with 2 decimals and thousands separators: "CNY 1,234.56". No floats."""
+SYMBOLS = {"CNY": "¥", "USD": "$"}
+"""Currency signs a printed page uses in place of the ISO code."""
+
+
+def money(fen: int, currency: str | None = None, *, symbol: bool = False) -> str:
+    """`fen` as yuan with 2 decimals and thousands separators: "CNY 1,234.56", or with
+    `symbol` "¥1,234.56" (the code stays for a currency without a sign). No floats.
+
+    Every amount the audit service writes for people is formatted here, once.
+    """
     if isinstance(fen, bool) or not isinstance(fen, int):
         raise TypeError(f"an amount in fen must be an integer, not {fen!r}")
     sign = "-" if fen < 0 else ""
     yuan, cents = divmod(abs(fen), 100)
-    amount = f"{sign}{yuan:,}.{cents:02d}"
-    return f"{currency} {amount}" if currency else amount
+    amount = f"{yuan:,}.{cents:02d}"
+    if symbol and currency in SYMBOLS:
+        return f"{sign}{SYMBOLS[currency]}{amount}"
+    return f"{currency} {sign}{amount}" if currency else f"{sign}{amount}"
 
 
 def percent(rate: Any) -> str:
@@ -79,14 +89,18 @@ class _Context:
 Narrator = Callable[[Mapping[str, Any], _Context], tuple[str, str] | None]
 
 
-def tell(entries: Iterable[Entry]) -> list[StoryLine]:
-    """The story of `entries` (in seq order): one line per meaningful event."""
+def tell(
+    entries: Iterable[Entry], narrators: Mapping[str, Narrator] | None = None
+) -> list[StoryLine]:
+    """The story of `entries` (in seq order): one line per meaningful event, written by
+    `narrators` (type name → sentence writer; the English NARRATORS by default)."""
     ctx = _Context()
+    by_type = NARRATORS if narrators is None else narrators
     lines: list[StoryLine] = []
     for entry in entries:
         type_ = str(entry["type"])
         data = entry.get("data") or {}
-        told = _narrate(type_, data, entry, ctx)
+        told = _narrate(type_, data, entry, ctx, by_type)
         if told is None:
             continue
         kind, text = told
@@ -106,11 +120,15 @@ def tell(entries: Iterable[Entry]) -> list[StoryLine]:
 
 
 def _narrate(
-    type_: str, data: Mapping[str, Any], entry: Entry, ctx: _Context
+    type_: str,
+    data: Mapping[str, Any],
+    entry: Entry,
+    ctx: _Context,
+    narrators: Mapping[str, Narrator],
 ) -> tuple[str, str] | None:
     if type_ in SKIPPED:
         return None
-    narrator = NARRATORS.get(type_)
+    narrator = narrators.get(type_)
     if narrator is not None:
         try:
             return narrator(data, ctx)
@@ -426,9 +444,15 @@ def _rejected(d: Mapping[str, Any], ctx: _Context) -> tuple[str, str]:
     )
 
 
+def offered_disclosure(d: Mapping[str, Any], ctx: _Context) -> str | None:
+    """The sha256 of the disclosure the plan was offered with; None without an offer."""
+    offered = ctx.offers.get(str(d["plan_id"]), {}).get("disclosure_sha256")
+    return offered if isinstance(offered, str) else None
+
+
 def _accepted(d: Mapping[str, Any], ctx: _Context) -> tuple[str, str]:
     shown = d["disclosure_sha256"]
-    offered = ctx.offers.get(str(d["plan_id"]), {}).get("disclosure_sha256")
+    offered = offered_disclosure(d, ctx)
     # The point of hashing the disclosure: the reader sees at once whether the borrower
     # accepted exactly what was offered.
     if offered is None:
@@ -569,6 +593,13 @@ def _case_routed(d: Mapping[str, Any], ctx: _Context) -> tuple[str, str]:
     return "case", (
         f"Case {d['case_id']} routed {moved}to the {d['queue']} queue "
         f"(bucket {d['bucket']}, segment {d['segment']}): {d['reason']}."
+    )
+
+
+def _case_reclassified(d: Mapping[str, Any], ctx: _Context) -> tuple[str, str]:
+    return "case", (
+        f"Case {d['case_id']} stays in the {d['queue']} queue, now bucket {d['bucket']}, "
+        f"segment {d['segment']}: {d['reason']}."
     )
 
 
@@ -835,6 +866,7 @@ NARRATORS: dict[str, Narrator] = {
     "CollectionCaseClosed": _case_closed,
     "CollectionCaseEscalated": _case_escalated,
     "CollectionCaseRouted": _case_routed,
+    "CollectionCaseReclassified": _case_reclassified,
     "CollectionCaseAssigned": _case_assigned,
     "ContactLost": _contact_lost,
     "ContactPointReported": _point_reported,

@@ -25,8 +25,8 @@ Reveal = Annotated[
     bool,
     Query(
         description="show in clear the personal fields your role may see in clear (by kind: "
-        "compliance reads what borrowers wrote, never contact details); logged. Without it "
-        "every personal field is masked"
+        "compliance reads what borrowers wrote and their names, never contact details); "
+        "logged. Without it every personal field is masked"
     ),
 ]
 """Whether the reader asks for what their role may see unmasked; masked by default."""

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from services.audit.domain.filters import HistoryFilters
+from services.audit.domain.report import Report
 from services.audit.domain.verify import BrokenLink
 from shared.auth import Principal
 
@@ -177,4 +178,12 @@ class Backlog(Protocol):
 
     async def forget_processed(self, consumer: str) -> None:
         """Drop the consumer's ledger of applied event ids."""
+        ...
+
+
+class ReportTypesetter(Protocol):
+    """Turns a report's content into a printable file."""
+
+    def render(self, report: Report) -> bytes:
+        """The report as the bytes of a file (a PDF)."""
         ...

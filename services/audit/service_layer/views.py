@@ -6,6 +6,7 @@ access and commits (a read is logged in the same transaction as it is served).
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any, Literal
@@ -15,11 +16,21 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from services.audit.domain.bundle import public_pem, verify_bundle
 from services.audit.domain.filters import HistoryFilters
 from services.audit.domain.personal import Reader, show
-from services.audit.domain.report import ReportFacts, report_pdf
+from services.audit.domain.report import (
+    Lang,
+    ReportFacts,
+    account_currency,
+    account_zone,
+    borrower_name,
+    build_report,
+    locale_for,
+)
 from services.audit.domain.series import series
-from services.audit.domain.state import AccountState, reconstruct
+from services.audit.domain.state import AccountState, over_time, reconstruct
 from services.audit.domain.story import StoryLine, tell
+from services.audit.domain.story_zh import tell_zh
 from services.audit.service_layer.checkpoints import export_bundle
+from services.audit.service_layer.ports import ReportTypesetter
 from services.audit.service_layer.unit_of_work import AuditUnitOfWork
 from shared import pii
 from shared.auth import Principal
@@ -141,9 +152,12 @@ async def report(
     principal: Principal,
     purpose: str,
     key: Ed25519PrivateKey,
+    typesetter: ReportTypesetter,
     reveal: bool = False,
+    lang: Lang | None = None,
 ) -> tuple[bytes, int]:
-    """The PDF report of the whole trail: provenance, integrity, checkpoint, story."""
+    """The PDF report of the whole trail: provenance, integrity, checkpoint, figures over
+    time, story; in `lang`, by default the account's (zh-CN for mainland China's zones)."""
     entries = await whole_trail(uow, account_id)
     # Only checked here, never handed out: a trail not yet rebuilt still verifies.
     bundle = await export_bundle(uow, account_id, leaves_the_service=False)
@@ -151,6 +165,10 @@ async def report(
     # Checked against this service's own key: the report states what this service can
     # prove; a reader who distrusts the service verifies the bundle with the published key.
     problems = verify_bundle(bundle, public_pem(key)) if bundle else []
+    # Shown before anything is written from them, so no line can carry a value unmasked.
+    readable, revealed = await shown(uow, account_id, entries, Reader(principal.role, reveal))
+    zone = account_zone(readable)
+    language = lang or locale_for(zone)
     facts = ReportFacts(
         account_id=account_id,
         generated_at=uow.now,
@@ -162,9 +180,15 @@ async def report(
         broken=await uow.verify(account_id),
         checkpoint=checkpoint,
         checkpoint_problems=problems,
+        borrower=borrower_name(readable),
+        zone=zone,
+        lang=language,
+        currency=account_currency(readable),
     )
-    readable, revealed = await shown(uow, account_id, entries, Reader(principal.role, reveal))
-    return report_pdf(facts, tell(readable)), revealed
+    story_lines = tell_zh(readable) if language == "zh-CN" else tell(readable)
+    content = build_report(facts, story_lines, over_time(readable))
+    # Typesetting a long trail takes a while and touches no session: off the event loop.
+    return await asyncio.to_thread(typesetter.render, content), revealed
 
 
 async def series_view(

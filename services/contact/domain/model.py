@@ -17,6 +17,7 @@ from shared.events.contact import (
     CollectionCaseClosed,
     CollectionCaseEscalated,
     CollectionCaseOpened,
+    CollectionCaseReclassified,
     CollectionCaseRouted,
     PromiseToPayBroken,
     PromiseToPayKept,
@@ -114,6 +115,8 @@ class CaseFile:
             case "CollectionCaseRouted":
                 self.queue, self.segment, self.bucket = d["queue"], d["segment"], d["bucket"]
                 self.assigned_to = None  # a new queue is worked by its own people
+            case "CollectionCaseReclassified":
+                self.segment, self.bucket = d["segment"], d["bucket"]
             case "CollectionCaseAssigned":
                 self.assigned_to = d["agent"]
 
@@ -247,6 +250,27 @@ class CaseFile:
             segment=segment,
             bucket=bucket,
             channels=list(treatment.channels),
+            reason=reason,
+        )
+
+    def reclassify(
+        self, *, bucket: str, segment: CaseSegment, reason: str
+    ) -> CollectionCaseReclassified | None:
+        """Record a new bucket or segment of the open case that kept its queue.
+
+        The queues agents pull from show both, so each change is a fact on the stream.
+        """
+        if self.open_case_id is None or self.queue is None:
+            return None
+        if (bucket, segment) == (self.bucket, self.segment):
+            return None
+        return CollectionCaseReclassified(
+            case_id=self.open_case_id,
+            queue=self.queue,
+            segment=segment,
+            from_segment=self.segment,
+            bucket=bucket,
+            from_bucket=self.bucket,
             reason=reason,
         )
 

@@ -20,6 +20,9 @@ from services.contact.domain.compliance import (
 )
 from shared.events.contact import ContactChannel
 
+ReminderKey = tuple[str, str, date, str]
+"""(account_id, bill_id, due_date, kind): one reminder."""
+
 ReminderKind = Literal["due_soon", "overdue"]
 """`due_soon`: accounts' PaymentDueSoon; `overdue`: an early-days BillBecameOverdue."""
 ReminderStatus = Literal["pending", "sent", "skipped"]

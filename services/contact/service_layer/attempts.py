@@ -33,7 +33,7 @@ from services.contact.service_layer.streams import (
 from services.contact.service_layer.unit_of_work import ContactUnitOfWork
 from shared.envelope import Envelope
 from shared.errors import Rejected
-from shared.events.contact import CallbackAgreed, DebtDisputed, DisputeResolved
+from shared.events.contact import DebtDisputed, DisputeResolved
 from shared.topics import Topics
 
 __all__ = ["SOURCE", "consumer_state"]
@@ -51,14 +51,14 @@ async def on_inbound(uow: ContactUnitOfWork, env: Envelope) -> None:
     if env.type == "AccountOpened":
         zone = env.data["time_zone"]
         pack = env.data.get("jurisdiction") or jurisdiction_for(zone)
-        await uow.take_in(borrower_fact(env, zone, pack, env.data.get("currency")))
+        await uow.accounts.take_in(borrower_fact(env, zone, pack, env.data.get("currency")))
 
 
 async def borrower_request(
     uow: ContactUnitOfWork, topics: Topics, account_id: str, data: Any, actor: dict[str, str]
 ) -> None:
     """Record a borrower's opt-out, cease request, dispute or agreed callback."""
-    if await uow.borrower(account_id) is None:
+    if await uow.accounts.borrower(account_id) is None:
         raise LookupError(f"no account {account_id}")
     _, version = await uow.contact_log(account_id)
     await append_contact(uow, topics, account_id, version, [data], actor=actor)
@@ -68,8 +68,6 @@ async def borrower_request(
         await cases.refresh(
             uow, topics, case_file, reason=f"debt {data.debt_id} disputed", actor=actor
         )
-    elif isinstance(data, CallbackAgreed):
-        await uow.set_next_action(account_id, data.slot_start)
 
 
 async def resolve_dispute(
@@ -80,7 +78,7 @@ async def resolve_dispute(
     actor: dict[str, str],
 ) -> None:
     """Record staff's answer to an open dispute; contact about the debt may resume."""
-    if await uow.borrower(account_id) is None:
+    if await uow.accounts.borrower(account_id) is None:
         raise LookupError(f"no account {account_id}")
     events, version = await uow.contact_log(account_id)
     if data.debt_id not in open_disputes(events):
@@ -105,7 +103,7 @@ async def check_attempt(
     actor: dict[str, str],
 ) -> Decision:
     """Decide on a planned contact and record the decision (the caller commits)."""
-    where = await uow.borrower(account_id)
+    where = await uow.accounts.borrower(account_id)
     if where is None:
         raise LookupError(f"no account {account_id}")
     zone, jurisdiction = where
@@ -166,7 +164,7 @@ async def record_attempt(
     made = replace(made, exception_id=checks[-1].data.get("exception_id"))
     event = recorded_attempt(made, duration_seconds=duration_seconds, agent=actor["subject"])
     event = event.model_copy(update={"contact_point_id": contact_point_id})
-    where = await uow.borrower(account_id)
+    where = await uow.accounts.borrower(account_id)
     zone = ZoneInfo(where[0]) if where else None
     if promise is not None:
         if zone is None:
@@ -200,8 +198,8 @@ async def record_attempt(
     lost = book.lost_contact(uow.policy.lost_contact, uow.now, zone) if zone else None
     if lost is not None:
         decided.append(lost)
+    # Recording it refreshes the assignee's claim on the case (ContactUnitOfWork.record).
     await append_contact(uow, topics, account_id, version, decided, actor=actor)
-    await uow.touch(account_id, actor["subject"])
     if lost is not None:
         case_file = await uow.case_file(account_id)
         await cases.refresh(uow, topics, case_file, reason="contact lost", actor=actor)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -87,13 +87,13 @@ async def refresh(
     """Route the open case for its bucket and segment now, and keep the read model in step.
 
     `escalation` (a reason) records a `CollectionCaseEscalated` first: a broken promise.
-    A `CollectionCaseRouted` follows only when the queue changes.
+    A `CollectionCaseRouted` follows only when the queue changes; a new bucket or segment
+    in the same queue is a `CollectionCaseReclassified`.
     """
     account_id = case_file.account_id
     if case_file.open_case_id is None:
-        await uow.drop_open_case(account_id)
         return
-    bucket = await uow.bucket(account_id) or UNKNOWN_BUCKET
+    bucket = await uow.accounts.bucket(account_id) or UNKNOWN_BUCKET
     contact_events, _ = await uow.contact_log(account_id)
     segment = segment_for(case_file, contact_events)
     strategy = uow.policy.strategy
@@ -102,28 +102,18 @@ async def refresh(
         escalated = case_file.escalate(strategy, bucket=bucket, segment=segment, reason=escalation)
         if escalated is not None:
             decided.append(escalated)
-    routed = case_file.route(strategy, bucket=bucket, segment=segment, reason=reason)
-    if routed is not None:
-        decided.append(routed)
-    await append_case(uow, topics, case_file, decided, cause=cause, actor=actor)
-    assert case_file.queue is not None and case_file.opened_on is not None
-    await uow.put_open_case(
-        account_id,
-        case_id=case_file.open_case_id,
-        queue=case_file.queue,
-        segment=segment,
-        bucket=bucket,
-        opened_on=case_file.opened_on,
-        assigned_to=case_file.assigned_to,
-        rerouted=routed is not None,
+    moved: EventData | None = case_file.route(
+        strategy, bucket=bucket, segment=segment, reason=reason
     )
+    if moved is None:
+        moved = case_file.reclassify(bucket=bucket, segment=segment, reason=reason)
+    if moved is not None:
+        decided.append(moved)
+    # Recording the events keeps the open-cases row in step (ContactUnitOfWork.record).
+    await append_case(uow, topics, case_file, decided, cause=cause, actor=actor)
 
 
 # -- promises -------------------------------------------------------------------------------
-
-
-def _start_of_day_after(day: date, zone: ZoneInfo) -> datetime:
-    return datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
 
 
 async def make_promise(
@@ -143,7 +133,7 @@ async def make_promise(
     case_file = await uow.case_file(account_id)
     made = case_file.make_promise(
         amount=amount,
-        currency=await uow.currency(account_id),
+        currency=await uow.accounts.currency(account_id),
         made_on=at.astimezone(zone).date(),
         due_on=due_on,
         today=uow.now.astimezone(zone).date(),
@@ -151,9 +141,9 @@ async def make_promise(
         made_by=made_by,
         attempt_id=attempt_id,
     )
+    # The case waits for it (its row's next action, as the event is recorded): no point
+    # calling about the debt while the borrower has a promise running.
     await append_case(uow, topics, case_file, [made], actor=actor)
-    # No point calling about the debt while the borrower has a promise running.
-    await uow.set_next_action(account_id, _start_of_day_after(due_on, zone))
 
 
 async def settle_promises(
@@ -171,13 +161,11 @@ async def settle_promises(
     """
     if not case_file.open_promises():
         return False, False
-    paid = await uow.payments(case_file.account_id)
+    paid = await uow.accounts.payments(case_file.account_id)
     kept = case_file.promises_kept(paid, business_date)
     await append_case(uow, topics, case_file, kept, cause=cause)
     broken = case_file.promises_broken(paid, business_date) if closed else []
     await append_case(uow, topics, case_file, broken, cause=cause)
-    if (kept or broken) and not case_file.open_promises():
-        await uow.set_next_action(case_file.account_id, None)
     return bool(kept), bool(broken)
 
 
@@ -212,15 +200,15 @@ async def claim_next(
     if queue not in known:
         raise LookupError(f"no queue {queue!r} (known: {', '.join(known)})")
     stale_before = uow.now - timedelta(minutes=rules.stale_after_minutes)
-    held = await uow.held_by(agent, stale_before)
+    held = await uow.cases.held_by(agent, stale_before)
     if held >= rules.max_open_per_agent:
         raise Conflict(
             f"agent {agent} already holds {held} open cases (the limit is "
             f"{rules.max_open_per_agent}); work those before claiming more"
         )
-    for row in await uow.claimable(queue, stale_before, rules.scan_limit):
+    for row in await uow.cases.claimable(queue, stale_before, rules.scan_limit):
         account_id = row["account_id"]
-        where = await uow.borrower(account_id)
+        where = await uow.accounts.borrower(account_id)
         case_file = await uow.case_file(account_id)
         if where is None or case_file.open_case_id != row["case_id"] or case_file.bill_id is None:
             continue  # cannot be checked (borrower unknown) or the row is behind the stream
@@ -247,7 +235,7 @@ async def claim_next(
         )
         if not decision.allowed:
             continue
-        if not await uow.take(account_id, row["case_id"], agent, stale_before):
+        if not await uow.cases.take(account_id, row["case_id"], agent, stale_before):
             continue  # another agent took it a moment ago
         await append_case(uow, topics, case_file, [case_file.assign(agent)], actor=actor)
         await append_contact(
@@ -280,8 +268,8 @@ async def claim_next(
 async def queue_overview(uow: ContactUnitOfWork) -> dict[str, Any]:
     """Counts per queue (every queue of the strategy, empty ones too) and cases per agent."""
     stale_before = uow.now - timedelta(minutes=uow.policy.queues.stale_after_minutes)
-    counts = await uow.queue_counts(stale_before)
+    counts = await uow.cases.queue_counts(stale_before)
     empty = {"open": 0, "unassigned": 0, "ready": 0}
     queues = {q: counts.get(q, dict(empty)) for q in uow.policy.strategy.queues}
     queues.update({q: c for q, c in counts.items() if q not in queues})
-    return {"as_of": uow.now.isoformat(), "queues": queues, "agents": await uow.agent_loads()}
+    return {"as_of": uow.now.isoformat(), "queues": queues, "agents": await uow.cases.agent_loads()}

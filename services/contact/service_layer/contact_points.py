@@ -29,7 +29,7 @@ async def add_point(
     actor: dict[str, str],
 ) -> str:
     """Record a new contact point (verified only when an integrator vouches); its id."""
-    if await uow.borrower(account_id) is None:
+    if await uow.accounts.borrower(account_id) is None:
         raise LookupError(f"no account {account_id}")
     events, version = await uow.contact_log(account_id)
     book = ContactBook.from_events(events)

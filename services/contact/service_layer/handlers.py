@@ -59,10 +59,9 @@ class AccountsEventHandler:
             closed = case_file.on_settled(SETTLED[env.type], on)
             if closed is not None:
                 await cases.append_case(uow, topics, case_file, [closed], cause=env)
-                await uow.drop_open_case(env.account_id)
         elif env.type == "PaymentAllocated":
             paid_on = on or await self._local_date(uow, env)
-            await uow.take_in(payment_fact(env, paid_on))
+            await uow.accounts.take_in(payment_fact(env, paid_on))
             await reminders.payment_allocated(uow, env)
             kept, _ = await cases.settle_promises(
                 uow, topics, case_file, paid_on, closed=False, cause=env
@@ -72,14 +71,16 @@ class AccountsEventHandler:
         elif env.type == "DelinquencyBucketChanged":
             assert on is not None
             d = env.data
-            await uow.take_in(standing_fact(env, d["to_bucket"], d["days_past_due"], on))
+            await uow.accounts.take_in(standing_fact(env, d["to_bucket"], d["days_past_due"], on))
             await cases.refresh(
                 uow, topics, case_file, reason=f"bucket {d['to_bucket']}", cause=env
             )
         else:  # AccountDayClosed
             assert on is not None
             d = env.data
-            moved = await uow.take_in(standing_fact(env, d["bucket"], d["days_past_due"], on))
+            moved = await uow.accounts.take_in(
+                standing_fact(env, d["bucket"], d["days_past_due"], on)
+            )
             kept, broken = await cases.settle_promises(
                 uow, topics, case_file, on, closed=True, cause=env
             )
@@ -98,7 +99,7 @@ class AccountsEventHandler:
     @staticmethod
     async def _local_date(uow: ContactUnitOfWork, env: Envelope) -> date:
         # v1 allocations carry no business date: the borrower's date when it happened.
-        where = await uow.borrower(env.account_id)
+        where = await uow.accounts.borrower(env.account_id)
         zone = ZoneInfo(where[0]) if where else ZoneInfo("UTC")
         return env.occurred_at.astimezone(zone).date()
 
@@ -179,6 +180,6 @@ class InboundEventHandler:
         if env.type == "AccountOpened":
             await on_inbound(uow, env)
         elif env.type == "ContactPointReported":
-            if await uow.borrower(env.account_id) is None:
+            if await uow.accounts.borrower(env.account_id) is None:
                 raise Rejected(f"unknown account {env.account_id}")
             await contact_points.point_reported(uow, self._topics, env)

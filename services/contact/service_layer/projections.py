@@ -11,33 +11,40 @@ in its inbox (`consumed_facts`) in the order consumed:
 - `payments`: from accounts' `PaymentAllocated`, with the business date it counted on
   (a v1 allocation's, the borrower's local date, as resolved when it was consumed).
 
+Projected from contact's own events, in store order (`apply_case_event`):
+
+- `open_cases`: the queues agents pull from, one row per open case. Opened and closed by
+  `CollectionCaseOpened`/`Closed`; queue, segment and bucket from `CollectionCaseRouted`
+  (which frees the case for the new queue's agents) and `CollectionCaseReclassified`;
+  the assignee and their claim's freshness from `CollectionCaseAssigned` and the
+  assignee's own `ContactAttemptRecorded` (each at its `recorded_at`); the next action
+  from `PromiseToPayMade` (the day after its due date, in the borrower's zone, which
+  `borrowers` holds), `CallbackAgreed` (its slot) and a promise kept or broken (none).
+
 Not rebuilt:
 
-- `open_cases`: a work queue agents pull from. Its case id, queue and segment follow
-  contact's own case events, but `claimed_at` is when an agent last worked the case (the
-  clock, written by claims and touches, not by an event), `assigned_to` is cleared by a
-  reroute without an event, and `next_action_at` is computed in the borrower's zone from
-  promises and callbacks; so a rebuild would have to re-run routing. Not done here.
 - `reminders`: the reminder worker's own queue (status, tries, next try): the messages
   and every decision are events on the contact stream, the queue is not a projection.
 - the platform tables: the event store and the inbox themselves (the record), the
   outbox, the processed-events ledger, dead letters, parked records, consumer positions
   and gaps (each consumer's own progress), leases and rate buckets (operational state).
 
-The live path writes the projected rows through `apply_fact` as it consumes each fact;
-the rebuild calls the same function on temporary tables.
+The live path writes the projected rows through `apply_fact` as it consumes each fact, and
+through `apply_case_event` as it records each event (`ContactUnitOfWork.record`), both in
+`services.contact.adapters.projections` (SQL stays in the adapters); the rebuild calls
+the same functions on temporary tables, the facts first, so `borrowers` is
+whole before any event is applied (a borrower's zone never changes: the first report wins).
 """
 
 from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import insert, select, update
-
-from services.contact.adapters.tables import borrowers, inbox, payments, standings
+from services.contact.adapters.projections import CASE_EVENTS, PROJECTION
 from shared.envelope import Envelope
 from shared.eventstore.inbox import Fact
-from shared.eventstore.rebuild import Projection, Target
+
+__all__ = ["CASE_EVENTS", "PROJECTION", "borrower_fact", "payment_fact", "standing_fact"]
 
 
 def borrower_fact(env: Envelope, time_zone: str, jurisdiction: str, currency: str | None) -> Fact:
@@ -53,46 +60,3 @@ def standing_fact(env: Envelope, bucket: str, days_past_due: int, on: date | Non
 def payment_fact(env: Envelope, on: date) -> Fact:
     """What contact keeps of a `PaymentAllocated`, counted on business date `on`."""
     return Fact.of(env, on, payment_id=env.data["payment_id"], amount=env.data["amount"])
-
-
-async def apply_fact(t: Target, fact: Fact) -> bool:
-    """Project one consumed fact; True when it changed the account's bucket."""
-    d, account_id = fact.data, fact.account_id
-    if fact.type == "AccountOpened":
-        b = t[borrowers]
-        found = await t.execute(select(b.c.account_id).where(b.c.account_id == account_id))
-        if found.first() is None:
-            await t.execute(insert(b).values(account_id=account_id, **d))
-        return False
-    if fact.type == "PaymentAllocated":
-        p = t[payments]
-        known = await t.execute(
-            select(p.c.payment_id).where(
-                p.c.account_id == account_id, p.c.payment_id == d["payment_id"]
-            )
-        )
-        if known.first() is None:
-            values = {"payment_id": d["payment_id"], "amount": d["amount"]}
-            await t.execute(
-                insert(p).values(account_id=account_id, business_date=fact.business_date, **values)
-            )
-        return False
-    s = t[standings]
-    current = (
-        await t.execute(select(s.c.bucket).where(s.c.account_id == account_id))
-    ).scalar_one_or_none()
-    values = {**d, "business_date": fact.business_date}
-    if current is None:
-        await t.execute(insert(s).values(account_id=account_id, **values))
-    else:
-        await t.execute(update(s).where(s.c.account_id == account_id).values(**values))
-    return bool(current != d["bucket"])
-
-
-PROJECTION = Projection(
-    tables=(borrowers, standings, payments),
-    types=(),
-    inbox=inbox,
-    facts=apply_fact,
-)
-"""What `arrears rebuild contact` rebuilds: borrowers, standings and payments."""

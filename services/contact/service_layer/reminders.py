@@ -57,7 +57,7 @@ def _reminders_queue(uow: ContactUnitOfWork) -> str:
 
 async def _case_elsewhere(uow: ContactUnitOfWork, account_id: str) -> str | None:
     """The queue of the account's open case when people, not reminders, work it."""
-    row = await uow.open_case_row(account_id)
+    row = await uow.cases.row(account_id)
     if row is not None and row["queue"] != _reminders_queue(uow):
         return str(row["queue"])
     return None
@@ -70,25 +70,25 @@ async def due_soon(uow: ContactUnitOfWork, env: Envelope) -> None:
     """Accounts' `PaymentDueSoon`: a pre-due reminder, once per bill and due date."""
     d = env.data
     key = (env.account_id, d["bill_id"], date.fromisoformat(d["due_date"]), "due_soon")
-    await uow.schedule_reminder(key, amount_due=d["amount_due"], currency=d["currency"])
+    await uow.reminders.schedule(key, amount_due=d["amount_due"], currency=d["currency"])
 
 
 async def became_overdue(uow: ContactUnitOfWork, env: Envelope) -> None:
     """An early-days reminder for a bill that just went overdue, unless one is still
     pending (it will go out anyway) or the case is already worked by people."""
     d = env.data
-    if await uow.has_pending_reminder(env.account_id, d["bill_id"]):
+    if await uow.reminders.has_pending(env.account_id, d["bill_id"]):
         return
     if await _case_elsewhere(uow, env.account_id) is not None:
         return
     key = (env.account_id, d["bill_id"], date.fromisoformat(d["due_date"]), "overdue")
-    await uow.schedule_reminder(key, amount_due=d["overdue_amount"], currency=d["currency"])
+    await uow.reminders.schedule(key, amount_due=d["overdue_amount"], currency=d["currency"])
 
 
 async def payment_allocated(uow: ContactUnitOfWork, env: Envelope) -> None:
     """A payment reached these bills: their pending reminders would only annoy."""
     bills = sorted({a["bill_id"] for a in env.data["allocations"]})
-    await uow.skip_pending_reminders(env.account_id, bills, PAYMENT_RECEIVED)
+    await uow.reminders.skip_pending(env.account_id, bills, PAYMENT_RECEIVED)
 
 
 # -- sending ----------------------------------------------------------------------------------
@@ -134,7 +134,7 @@ class ReminderWorker:
     async def process_due(self) -> int:
         """Try every reminder due now (up to one batch); how many were sent."""
         async with self._uow() as uow:
-            keys = await uow.due_reminders(self._batch)
+            keys = await uow.reminders.due(self._batch)
         sent = 0
         for key in keys:
             try:
@@ -148,11 +148,11 @@ class ReminderWorker:
     async def _process(self, key: ReminderKey) -> int:
         account_id, bill_id, due_date, kind = key
         async with self._uow() as uow:
-            row = await uow.reminder(key)
+            row = await uow.reminders.get(key)
             # Another replica (or a payment) may have dealt with it since the listing.
             if row is None or row["status"] != "pending" or row["next_try_at"] > uow.now:
                 return 0
-            where = await uow.borrower(account_id)
+            where = await uow.accounts.borrower(account_id)
             if where is None:
                 # Borrowers come from the inbound topic, reminders from the accounts one:
                 # the account may not be known here yet.
@@ -224,7 +224,7 @@ class ReminderWorker:
             )
             decided.append(recorded_attempt(made))
             await append_contact(uow, self._topics, account_id, version, decided)
-            await uow.update_reminder(
+            await uow.reminders.update(
                 key, status="sent", tries=row["tries"] + 1, last_reason=f"sent by {chosen.channel}"
             )
             await uow.commit()
@@ -247,7 +247,7 @@ async def _retry(
     if tries >= rules.max_tries:
         await _skip(uow, key, f"{reason} (gave up after {tries} tries)"[:500], tries=tries)
         return
-    await uow.update_reminder(
+    await uow.reminders.update(
         key,
         tries=tries,
         next_try_at=at or uow.now + timedelta(minutes=rules.retry_minutes),
@@ -261,4 +261,4 @@ async def _skip(
     values: dict[str, Any] = {"status": "skipped", "last_reason": reason[:500]}
     if tries is not None:
         values["tries"] = tries
-    await uow.update_reminder(key, **values)
+    await uow.reminders.update(key, **values)

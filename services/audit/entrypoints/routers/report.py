@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from typing import Annotated
 
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+
+from services.audit.adapters.pdf_report import ReportLabTypesetter
+from services.audit.domain.report import Lang
 from services.audit.entrypoints.dependencies import Purpose, Reveal, Runtime
 from services.audit.entrypoints.downloads import attachment
 from services.audit.service_layer import views
 from shared.security import CurrentPrincipal, secured
 
 ACCESS = {"get_report_pdf": {"compliance"}}
+
+TYPESETTER = ReportLabTypesetter()
 
 router = APIRouter(prefix="/v1", tags=["audit"], route_class=secured(ACCESS))
 
@@ -26,13 +32,27 @@ async def get_report_pdf(
     principal: CurrentPrincipal,
     purpose: Purpose,
     reveal: Reveal = False,
+    lang: Annotated[
+        Lang | None,
+        Query(
+            description="the report's language; by default the account's (zh-CN for "
+            "accounts in mainland China's time zones, else en)"
+        ),
+    ] = None,
 ) -> Response:
     """The whole trail as a PDF report (personal fields masked by kind); the export is logged."""
     async with runtime.uow() as uow:
         exists = await uow.trail.has_trail(account_id)
         pdf, revealed = (
             await views.report(
-                uow, account_id, principal, purpose, request.app.state.signing_key, reveal
+                uow,
+                account_id,
+                principal,
+                purpose,
+                request.app.state.signing_key,
+                TYPESETTER,
+                reveal,
+                lang,
             )
             if exists
             else (None, 0)

@@ -69,8 +69,8 @@ async def get_case(
     """The open case of an account with attempts, decisions, promises and contact points."""
     async with runtime.uow() as uow:
         case_file = await uow.case_file(account_id)
-        row = await uow.open_case_row(account_id)
-        standing = await uow.standing(account_id)
+        row = await uow.cases.row(account_id)
+        standing = await uow.accounts.standing(account_id)
         events, _ = await uow.contact_log(account_id)
     if case_file.open_case_id is None:
         raise HTTPException(404, f"account {account_id} has no open collection case")

@@ -20,7 +20,7 @@ router = APIRouter(prefix="/v1/accounts", tags=["reminders"], route_class=secure
 async def list_reminders(account_id: PathId, runtime: Runtime) -> dict[str, Any]:
     """Every reminder of the account, by due date (one per bill, due date and kind)."""
     async with runtime.uow() as uow:
-        rows = await uow.reminders_of(account_id)
+        rows = await uow.reminders.of(account_id)
     return {
         "account_id": account_id,
         "reminders": [
