@@ -35,7 +35,7 @@ lint: install
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 
-## test: lint, then every tier (unit, integration, kafka, faults); the Kafka/PostgreSQL tiers
+## test: lint, then every tier (unit, browser, integration, kafka, faults); the browser, Kafka and PostgreSQL tiers
 ## skip without them and fail when CI=true
 test: lint
 	$(BIN)/pytest

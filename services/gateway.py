@@ -13,10 +13,11 @@ from fastapi import FastAPI
 
 from services.registry import bootstrap_module
 from shared.settings import SERVICES
+from shared.web.console import PREFIX, console_app
 
 
 def create_gateway() -> FastAPI:
-    """One app mounting /accounts, /plans, /contact and /audit."""
+    """One app mounting /accounts, /plans, /contact and /audit, and the console at /console."""
     apps = {name: bootstrap_module(name).create_app() for name in SERVICES}
 
     @asynccontextmanager
@@ -34,8 +35,13 @@ def create_gateway() -> FastAPI:
         return {
             "service": "arrears",
             "docs": {name: f"/{name}/docs" for name in SERVICES},
+            "console": f"{PREFIX}/",
         }
 
+    # Its development token is the audit service's: every service of the one origin shares
+    # the install's auth settings, and the console's reads are audit's.
+    settings = apps["audit"].state.runtime.settings
+    gateway.mount(PREFIX, console_app(settings, {name: f"/{name}" for name in SERVICES}))
     for name, app in apps.items():
         gateway.mount(f"/{name}", app)
     return gateway

@@ -12,6 +12,7 @@ from services.audit.entrypoints.routers import (
     erasure,
     history,
     report,
+    series,
     state,
     story,
 )
@@ -31,6 +32,7 @@ from shared.events import default_catalogue
 from shared.ratelimit import InMemoryRateLimiter, RateLimiter, SqlRateLimiter
 from shared.runtime import ServiceRuntime, Subscription, make_runtime
 from shared.settings import Settings
+from shared.web.console import PREFIX, console_app
 
 MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
 
@@ -69,7 +71,8 @@ def bootstrap(
 
 
 def create_app(settings: Settings | None = None, **kwargs: object) -> FastAPI:
-    """The audit FastAPI app, with its consumer and checkpoint signer in the lifespan."""
+    """The audit FastAPI app, with its consumer and checkpoint signer in the lifespan, and
+    the compliance console at /console."""
     runtime = bootstrap(settings, **kwargs)  # type: ignore[arg-type]
     key = load_signing_key(runtime.settings)
     if runtime.settings.audit_checkpoint_seconds:
@@ -86,7 +89,7 @@ def create_app(settings: Settings | None = None, **kwargs: object) -> FastAPI:
         if runtime.settings.rate_limit_store == "memory"
         else SqlRateLimiter(runtime.sessions, runtime.tables.rate_buckets, per_minute)
     )
-    return create_service_app(
+    app = create_service_app(
         runtime,
         title="arrears audit",
         routers=[
@@ -94,6 +97,7 @@ def create_app(settings: Settings | None = None, **kwargs: object) -> FastAPI:
             story.router,
             state.router,
             report.router,
+            series.router,
             checkpoints.router,
             erasure.router,
         ],
@@ -101,3 +105,6 @@ def create_app(settings: Settings | None = None, **kwargs: object) -> FastAPI:
         signing_key=key,
         checkpoint_limiter=checkpoint_limiter,
     )
+    # The console alone with audit (`arrears serve audit`): it reads audit's API at its root.
+    app.mount(PREFIX, console_app(runtime.settings, {"audit": ""}))
+    return app

@@ -20,7 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import delete, insert, select, update
 
-from services.audit.adapters.tables import audit_entries, platform
+from services.audit.adapters.tables import audit_entries, checkpoints, platform
 from services.audit.bootstrap import bootstrap as audit_bootstrap
 from services.audit.domain.merkle import inclusion_proof, root, root_from_proof
 from services.audit.service_layer.checkpoints import load_signing_key
@@ -457,3 +457,21 @@ async def test_a_trail_whose_consumer_never_read_some_source_offsets_is_incomple
             (g["topic"], g["partition"], g["from_offset"], g["to_offset"])
             for g in everything["gaps"]
         ] == [(tp.topic, tp.partition, first.offset, first.offset + 1)]
+
+
+async def test_verify_names_the_signed_checkpoint_that_covers_the_account(
+    trail: tuple[Clients, Any, Settings],
+) -> None:
+    http, runtime, _ = trail
+    assert (await verify(http))["checkpoint"] is None  # none made yet
+    made = await http["audit"].post("/v1/checkpoints", params={"purpose": "test"})
+    assert made.status_code == 201
+    (seq, head_hash) = next((s, h) for a, s, h in made.json()["heads"] if a == "T1")
+    covering = (await verify(http))["checkpoint"]
+    assert covering["head"] == {"seq": seq, "hash": head_hash}
+    assert (covering["at"], covering["root"]) == (made.json()["at"], made.json()["root"])
+    assert covering["signed"] is True
+
+    # A root rewritten in the database no longer checks with the service's key.
+    await tamper(runtime, update(checkpoints).values(root="0" * 64))
+    assert (await verify(http))["checkpoint"]["signed"] is False

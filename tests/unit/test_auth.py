@@ -165,6 +165,7 @@ EXPECTED = {
     },
     ("audit", "GET", "/v1/accounts/{account_id}/story"): {"compliance"},
     ("audit", "GET", "/v1/accounts/{account_id}/state"): {"compliance"},
+    ("audit", "GET", "/v1/accounts/{account_id}/series"): {"compliance"},
     ("audit", "GET", "/v1/accounts/{account_id}/report.pdf"): {"compliance"},
     ("audit", "GET", "/v1/checkpoints/published/compare"): {"compliance"},
     ("plans", "POST", "/v1/accounts/{account_id}/plans/quote"): {"agent", "supervisor", "borrower"},

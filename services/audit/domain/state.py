@@ -312,16 +312,22 @@ def _corrects_a_later_close(type_: str, d: Mapping[str, Any], close_date: str | 
     return close_date is None or corrected > close_date  # ISO dates compare as text
 
 
-def reconstruct(entries: Iterable[Mapping[str, Any]], as_of: datetime) -> AccountState:
-    """Fold the trail entries (already cut at the as-of point, in seq order) into a state."""
-    if as_of.tzinfo is None:
-        raise ValueError("as_of must be timezone-aware")
-    state = AccountState(as_of=as_of)
-    window_from = as_of - CONTACT_WINDOW
-    balances = _Balances()
-    delinquency = _Delinquency()
-    plans: dict[str, dict[str, Any]] = {}
-    for entry in entries:
+class _Fold:
+    """The fold of one trail into a state, an entry at a time (so a series can be read off
+    it after each entry without folding every prefix again)."""
+
+    def __init__(self, as_of: datetime) -> None:
+        if as_of.tzinfo is None:
+            raise ValueError("as_of must be timezone-aware")
+        self.state = AccountState(as_of=as_of)
+        self.window_from = as_of - CONTACT_WINDOW
+        self.balances = _Balances()
+        self.delinquency = _Delinquency()
+        self.plans: dict[str, dict[str, Any]] = {}
+
+    def step(self, entry: Mapping[str, Any]) -> None:
+        """Fold one more entry (the next in seq order)."""
+        state, balances = self.state, self.balances
         type_, d = str(entry["type"]), entry.get("data") or {}
         state.entries += 1
         state.through = {"seq": entry["seq"], "hash": entry["hash"]}
@@ -333,41 +339,61 @@ def reconstruct(entries: Iterable[Mapping[str, Any]], as_of: datetime) -> Accoun
                     f"seq {entry['seq']} ({type_}) left out: it corrects the close of "
                     f"{d['business_date']}, which this view does not contain"
                 )
-                continue
+                return
             balances.apply(type_, d, entry)
-            delinquency.apply(type_, d)
-            _apply(state, plans, type_, d, entry, window_from)
+            self.delinquency.apply(type_, d)
+            _apply(state, self.plans, type_, d, entry, self.window_from)
         except (KeyError, TypeError, ValueError) as exc:
             # An event of a schema this fold does not know: say so rather than guess.
             state.notes.append(f"seq {entry['seq']} ({type_}) not folded: {exc!r}")
-    # The closes' DPD is that of the oldest bill unpaid then; a payment since may have
-    # paid it, and only a bucket change would have said so.
-    dpd = _computed(delinquency, state)
-    if dpd is not None:
-        state.days_past_due = dpd
-    if state.entries:
-        state.balances = balances.values
-        close = balances.close
-        state.balances_as_of = {
-            "basis": (
-                "the latest AccountDayClosed's balances, plus the bills, allocations, fees, "
-                "waivers and re-installments recorded after it"
-                if close
-                else "every bill, allocation, fee and waiver on the trail (no day close yet)"
-            ),
-            "day_close": close,
-            "through_seq": state.through["seq"] if state.through else None,
-        }
-        if balances.unitemised:
-            state.notes.append(
-                "balances per component are approximate: allocations of "
-                f"{', '.join(balances.unitemised)} were not itemised by component"
-            )
-    active = [p for p in plans.values() if p["status"] == "active"]
-    state.active_plan = max(active, key=lambda p: p["seq"]) if active else None
-    if state.active_plan:
-        state.active_plan = {k: v for k, v in state.active_plan.items() if k != "status"}
-    return state
+
+    def days_past_due(self) -> int | None:
+        """The DPD so far: from the bills when they can give it, else as the events said."""
+        try:
+            dpd = self.delinquency.days_past_due()
+        except (KeyError, TypeError, ValueError):
+            dpd = None
+        return self.state.days_past_due if dpd is None else dpd
+
+    def finish(self) -> AccountState:
+        """The state after every entry folded so far."""
+        state, balances = self.state, self.balances
+        # The closes' DPD is that of the oldest bill unpaid then; a payment since may have
+        # paid it, and only a bucket change would have said so.
+        dpd = _computed(self.delinquency, state)
+        if dpd is not None:
+            state.days_past_due = dpd
+        if state.entries:
+            state.balances = balances.values
+            close = balances.close
+            state.balances_as_of = {
+                "basis": (
+                    "the latest AccountDayClosed's balances, plus the bills, allocations, "
+                    "fees, waivers and re-installments recorded after it"
+                    if close
+                    else "every bill, allocation, fee and waiver on the trail (no day close yet)"
+                ),
+                "day_close": close,
+                "through_seq": state.through["seq"] if state.through else None,
+            }
+            if balances.unitemised:
+                state.notes.append(
+                    "balances per component are approximate: allocations of "
+                    f"{', '.join(balances.unitemised)} were not itemised by component"
+                )
+        active = [p for p in self.plans.values() if p["status"] == "active"]
+        state.active_plan = max(active, key=lambda p: p["seq"]) if active else None
+        if state.active_plan:
+            state.active_plan = {k: v for k, v in state.active_plan.items() if k != "status"}
+        return state
+
+
+def reconstruct(entries: Iterable[Mapping[str, Any]], as_of: datetime) -> AccountState:
+    """Fold the trail entries (already cut at the as-of point, in seq order) into a state."""
+    fold = _Fold(as_of)
+    for entry in entries:
+        fold.step(entry)
+    return fold.finish()
 
 
 def _computed(delinquency: _Delinquency, state: AccountState) -> int | None:

@@ -74,6 +74,31 @@ async def make_checkpoint(uow: AuditUnitOfWork, key: Ed25519PrivateKey) -> dict[
     return checkpoint
 
 
+async def covering_checkpoint(
+    uow: AuditUnitOfWork, account_id: str, key: Ed25519PrivateKey
+) -> dict[str, Any] | None:
+    """The latest checkpoint's word on the account: when, its root, the head it covers,
+    and whether its signature and root check with this service's key; None when none
+    covers the account yet."""
+    checkpoint = await uow.checkpoints.latest()
+    if checkpoint is None:
+        return None
+    heads = [tuple(h) for h in checkpoint["heads"]]
+    covered = next((h for h in heads if h[0] == account_id), None)
+    if covered is None:
+        return None
+    message = checkpoint_message(checkpoint["root"], checkpoint["size"], checkpoint["at"])
+    leaves = [head_leaf(a, s, h) for a, s, h in heads]
+    return {
+        "at": checkpoint["at"],
+        "size": checkpoint["size"],
+        "root": checkpoint["root"],
+        "head": {"seq": covered[1], "hash": covered[2]},
+        "signed": _signed_by(key, message, checkpoint["signature"])
+        and root(leaves).hex() == checkpoint["root"],
+    }
+
+
 class TrailNotCommitted(Rejected):
     """The trail was recorded before personal fields were committed: rebuild it first."""
 

@@ -25,6 +25,7 @@ from services.audit.domain.report import (
     build_report,
     locale_for,
 )
+from services.audit.domain.series import series
 from services.audit.domain.state import AccountState, over_time, reconstruct
 from services.audit.domain.story import StoryLine, tell
 from services.audit.domain.story_zh import tell_zh
@@ -38,6 +39,7 @@ __all__ = [
     "Axis",
     "Reader",
     "report",
+    "series_view",
     "shown",
     "state",
     "state_view",
@@ -187,3 +189,21 @@ async def report(
     content = build_report(facts, story_lines, over_time(readable))
     # Typesetting a long trail takes a while and touches no session: off the event loop.
     return await asyncio.to_thread(typesetter.render, content), revealed
+
+
+async def series_view(
+    uow: AuditUnitOfWork, account_id: str, filters: HistoryFilters, reader: Reader
+) -> dict[str, Any] | None:
+    """The chart's series of the trail cut by `filters`; None without a trail."""
+    head = await uow.trail.head(account_id)
+    if head is None:
+        return None
+    key = ("series", account_id, head, filters, reader)
+    view: dict[str, Any] | None = uow.views.get(key)
+    if view is None:
+        entries, _ = await shown(
+            uow, account_id, await whole_trail(uow, account_id, filters), reader
+        )
+        view = series(entries, uow.now)
+        uow.views.put(key, view, max(len(view["points"]), 1))
+    return view

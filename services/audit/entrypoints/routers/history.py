@@ -11,13 +11,14 @@ import json
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import PlainTextResponse
 
 from services.audit.domain.filters import HistoryFilters
 from services.audit.domain.verify import BrokenLink
 from services.audit.entrypoints.dependencies import Purpose, Reveal, Runtime
 from services.audit.entrypoints.downloads import attachment
+from services.audit.service_layer.checkpoints import covering_checkpoint
 from services.audit.service_layer.views import Reader, shown
 from shared.bounds import Instant, QueryInt
 from shared.eventstore.positions import Gap
@@ -132,17 +133,23 @@ async def export_csv(
 
 @router.get("/accounts/{account_id}/verify")
 async def verify_account(
-    account_id: str, runtime: Runtime, principal: CurrentPrincipal, purpose: Purpose
+    account_id: str,
+    request: Request,
+    runtime: Runtime,
+    principal: CurrentPrincipal,
+    purpose: Purpose,
 ) -> dict[str, Any]:
     """Recompute the account's hash chain; names the first broken link, if any.
 
     `status`: `verified`, `broken` (the first break in `broken`), or `incomplete` when
     records of the account were dead-lettered or wait parked, or audit never read some
     offsets of a source partition (`gaps`), so the trail, however intact, may lack them
-    (`reason` says which).
+    (`reason` says which). `checkpoint`: the latest signed checkpoint covering the account
+    (its time, root, the head it covers, and whether signature and root check), or null.
     """
     async with runtime.uow() as uow:
         broken = await uow.verify(account_id)
+        checkpoint = await covering_checkpoint(uow, account_id, request.app.state.signing_key)
         missing = await uow.backlog.missing_records(_consumer(runtime), account_id)
         gaps = await uow.positions.gaps(_consumer(runtime))
         await uow.access.log(principal, "verify", purpose, account_id, {})
@@ -154,6 +161,7 @@ async def verify_account(
         "account_id": account_id,
         **_finding(broken, reason),
         "gaps": [_gap(g) for g in gaps],
+        "checkpoint": checkpoint,
     }
 
 
