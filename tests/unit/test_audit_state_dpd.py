@@ -62,6 +62,22 @@ def test_a_backdated_payment_that_clears_the_oldest_bill_moves_dpd_without_a_buc
     assert audit_dpd(lg) == 25
 
 
+def test_credit_a_backdated_payment_frees_for_a_later_bill_pays_it_in_audit_too() -> None:
+    # Found by the property below: the payment's spare fen became credit applied to a bill
+    # issued after the close it was backdated into (a reallocation with no earlier
+    # allocation). Audit refused to fold it, so that bill stayed owed and overdue there.
+    lg = Ledger(policies=Policies.from_mapping({"consumer_credit": {"grace_days": 0}}))
+    lg.bill("B0", 1, S + timedelta(days=1))
+    lg.close(S)
+    lg.close(S + timedelta(days=2))
+    lg.bill("N2", 1, S + timedelta(days=3))
+    lg.pay("P3", 2, S + timedelta(days=2))
+    lg.close(S + timedelta(days=4))
+    assert lg.account.days_past_due == 0
+    assert audit_dpd(lg) == 0
+    assert reconstruct(trail(lg), NOW).balances == lg.account.balances()
+
+
 policy_st = st.integers(0, 5).map(
     lambda grace: Policies.from_mapping({"consumer_credit": {"grace_days": grace}})
 )
