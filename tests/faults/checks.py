@@ -308,16 +308,50 @@ def check_relief(
                     )
 
 
-async def check_plans_applied(
-    findings: Findings, http: httpx.AsyncClient, accounts: str, relief: Relief
-) -> None:
-    """Accounts applied every plan that stayed active: its relief lists the plan."""
+PLAN_ENDINGS = frozenset({"PlanBroken", "PlanCompleted", "PlanCancelled"})
+
+
+def plans_still_active(
+    relief: Relief, entries: dict[str, list[dict[str, Any]]]
+) -> dict[str, tuple[str, bool]]:
+    """Per account with an activated plan: the plan, and whether it is active still (no
+    ending of it in audit). A long run breaks or completes plans after they activated."""
+    out = {}
     for account_id, plan_id in relief.plans.items():
         if relief.states[account_id] != "active":
             continue  # ended at once (a waiver): check_relief finds its events in audit
-        r = await http.get(f"{accounts}/v1/accounts/{account_id}")
-        active = r.json()["relief"]["active_plans"] if r.status_code == 200 else []
-        if plan_id not in active:
+        ended = any(
+            e["type"] in PLAN_ENDINGS and e["data"].get("plan_id") == plan_id
+            for e in entries.get(account_id, [])
+        )
+        out[account_id] = (plan_id, not ended)
+    return out
+
+
+def compare_active_plans(
+    findings: Findings, expected: dict[str, tuple[str, bool]], listed: dict[str, list[str]]
+) -> None:
+    """Accounts lists a plan as active exactly when audit holds no ending of it."""
+    for account_id, (plan_id, active) in expected.items():
+        shown = listed.get(account_id, [])
+        if (plan_id in shown) != active:
+            state = "active" if active else "ended"
             findings.relief.append(
-                f"{account_id}: plan {plan_id} activated, accounts' active plans {active}"
+                f"{account_id}: plan {plan_id} {state} in audit, accounts' active plans {shown}"
             )
+
+
+async def check_plans_applied(
+    findings: Findings,
+    http: httpx.AsyncClient,
+    accounts: str,
+    relief: Relief,
+    entries: dict[str, list[dict[str, Any]]],
+) -> None:
+    """Accounts applied every activated plan, and dropped those audit shows ended."""
+    expected = plans_still_active(relief, entries)
+    listed = {}
+    for account_id in expected:
+        r = await http.get(f"{accounts}/v1/accounts/{account_id}")
+        listed[account_id] = r.json()["relief"]["active_plans"] if r.status_code == 200 else []
+    compare_active_plans(findings, expected, listed)

@@ -547,7 +547,7 @@ async def check_books(
         checks.check_trail(findings, workload, a.account_id, entries, by_account[a.account_id])
         trails[a.account_id] = entries
     checks.check_relief(findings, relief, trails)
-    await checks.check_plans_applied(findings, http, stack.url("accounts"), relief)
+    await checks.check_plans_applied(findings, http, stack.url("accounts"), relief, trails)
     await checks.check_account_state(findings, http, stack.url("accounts"), workload, sample)
     await checks.check_chains(findings, http, audit, set(poison.values()))
     findings.backlog += await settled(stack, timeout=60)

@@ -8,7 +8,12 @@ from collections import Counter
 from typing import Any
 
 from tests.faults.actors import Relief, calls_for
-from tests.faults.checks import Findings, check_relief
+from tests.faults.checks import (
+    Findings,
+    check_relief,
+    compare_active_plans,
+    plans_still_active,
+)
 from tests.faults.harness import _newcomer, _without, plan_faults
 from tests.faults.workload import Workload
 
@@ -76,3 +81,20 @@ def test_relief_check_finds_a_doubled_activation_and_a_lost_attempt() -> None:
     findings = Findings()
     check_relief(findings, relief, good)
     assert findings.problems() == []
+
+
+def test_a_plan_audit_shows_ended_must_be_gone_from_accounts_and_an_active_one_listed() -> None:
+    # A long soak breaks and completes plans after they activated (seed 575039 flagged six
+    # ended plans as missing from accounts): the check follows audit's ending events.
+    relief = Relief(plans={"A": "p1", "B": "p2"}, states={"A": "active", "B": "active"})
+    trails = {"A": [_entry("PlanBroken", "plans", plan_id="p1")], "B": []}
+    expected = plans_still_active(relief, trails)
+    assert expected == {"A": ("p1", False), "B": ("p2", True)}
+    findings = Findings()
+    compare_active_plans(findings, expected, {"A": [], "B": ["p2"]})
+    assert findings.problems() == []
+    compare_active_plans(findings, expected, {"A": ["p1"], "B": []})
+    assert findings.relief == [
+        "A: plan p1 ended in audit, accounts' active plans ['p1']",
+        "B: plan p2 active in audit, accounts' active plans []",
+    ]
