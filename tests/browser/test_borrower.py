@@ -164,3 +164,36 @@ def test_a_borrower_page_for_another_account_is_refused_and_shows_no_data(
     assert "777" not in phone.find_element("tag name", "body").text
     assert _text(phone, "#total") == ""
     _shot(phone, "refused")
+
+
+async def _check_sms(server: Server, account: str) -> dict[str, Any]:
+    """What contact's compliance check (as an agent) says of a text at 10:00 Shanghai time."""
+    async with server.clients()["contact"] as contact:
+        body = {"channel": "sms", "planned_at": "2026-03-12T10:00:00+08:00", "debt_id": "B1"}
+        r = await contact.post(f"/v1/accounts/{account}/contact-attempts/check", json=body)
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def test_a_borrower_opts_out_of_texts_and_books_a_callback_which_contact_obeys(
+    phone: Any, server: Server, account: dict[str, Any]
+) -> None:
+    from selenium.webdriver.support.ui import Select
+
+    before = asyncio.run(_check_sms(server, "BR1"))
+    _open_as_borrower(phone, server, "BR1", None)
+    _wait(phone, _loaded)
+    Select(_by_css(phone, "#opt-out-channel")).select_by_value("sms")
+    _by_css(phone, "#opt-out-form").submit()
+    _wait(phone, lambda d: _text(d, "#message") == "已记录。")
+    after = asyncio.run(_check_sms(server, "BR1"))
+    assert before["decision"] == "allowed", before
+    assert after["decision"] == "blocked", after
+
+    phone.execute_script("document.getElementById('message').textContent = ''")
+    # A datetime-local field takes its value typed as the locale shows it; set it directly.
+    phone.execute_script("document.getElementById('callback-at').value = '2026-03-13T21:30'")
+    _by_css(phone, "#callback-form").submit()
+    _wait(phone, lambda d: _text(d, "#message") == "已记录。")
+    phone.execute_script("document.getElementById('contact-title').scrollIntoView()")
+    _shot(phone, "contact")
