@@ -66,3 +66,10 @@ async def test_development_sign_in_mints_a_borrower_token_naming_its_account(
     principal = TokenVerifier(settings).verify(minted.json()["token"])
     assert principal.role == "borrower" and "C1" in principal.accounts
     assert without.status_code == 422
+
+
+def test_every_field_on_the_borrower_page_has_a_label() -> None:
+    html = (STATIC / "borrower.html").read_text()
+    fields = set(re.findall(r'<(?:input|select|textarea) id="([^"]+)"', html))
+    labelled = set(re.findall(r'<label for="([^"]+)"', html))
+    assert fields and fields <= labelled, fields - labelled
