@@ -85,6 +85,12 @@ def console_app(settings: Settings, api_bases: Mapping[str, str]) -> FastAPI:
     async def page() -> FileResponse:
         return FileResponse(STATIC / "console.html", headers={"Cache-Control": "no-cache"})
 
+    @app.get("/me", include_in_schema=False)
+    async def borrower_page() -> FileResponse:
+        # The borrower's own page; a sibling of the console so its relative URLs
+        # (config.json, dev-token, static/) resolve the same way.
+        return FileResponse(STATIC / "borrower.html", headers={"Cache-Control": "no-cache"})
+
     @app.get("/config.json", include_in_schema=False)
     async def config(request: Request) -> JSONResponse:
         # The console's own mount point removed: what is left is where its host app lives.
