@@ -85,6 +85,10 @@ def console_app(settings: Settings, api_bases: Mapping[str, str]) -> FastAPI:
     async def page() -> FileResponse:
         return FileResponse(STATIC / "console.html", headers={"Cache-Control": "no-cache"})
 
+    @app.get("/workbench", include_in_schema=False)
+    async def workbench() -> FileResponse:
+        return FileResponse(STATIC / "workbench.html", headers={"Cache-Control": "no-cache"})
+
     @app.get("/config.json", include_in_schema=False)
     async def config(request: Request) -> JSONResponse:
         # The console's own mount point removed: what is left is where its host app lives.
