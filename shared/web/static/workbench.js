@@ -15,8 +15,13 @@
   async function loadQueues() {
     try {
       const overview = await get("contact", "/v1/queues");
-      const rows = Object.entries(overview.queues || overview).map(([name, load]) =>
-        el("tr", {}, el("th", { scope: "row" }, name), el("td", {}, JSON.stringify(load))),
+      const rows = Object.entries(overview.queues).map(([name, load]) =>
+        el(
+          "tr",
+          {},
+          el("th", { scope: "row" }, name),
+          el("td", {}, `${load.open} open, ${load.unassigned} free, ${load.ready} ready`),
+        ),
       );
       fill("queue-rows", rows);
       $("queue-table").hidden = false;
@@ -36,8 +41,11 @@
   async function openCase(accountId) {
     say("");
     $("case").hidden = true;
-    const c = await get("contact", `/v1/accounts/${encodeURIComponent(accountId)}/case`);
+    $("plans").hidden = true;
     account = accountId;
+    $("options").replaceChildren();
+    fill("inbox", []);
+    const c = await get("contact", `/v1/accounts/${encodeURIComponent(accountId)}/case`);
     checked = null;
     $("record-form").hidden = true;
     $("decision").hidden = true;
@@ -54,20 +62,34 @@
     fill(
       "points",
       (c.contact_points || []).map((p) =>
-        el("li", {}, `${p.kind || ""} ${p.value ?? p.masked ?? ""}`.trim()),
+        el("li", {}, `${p.kind}: ${p.value} (${p.status})`),
       ),
     );
     fill(
       "promises",
       (c.promises || []).map((p) =>
-        el("li", {}, `${money(p.amount)} by ${p.due_on || p.promise_date || ""} (${p.status || ""})`),
+        el("li", {}, `${money(p.amount)} by ${p.due_on} (${p.status})`),
       ),
     );
     fill("history", (c.attempts || []).map(historyLine));
     if (!$("check-debt").value && c.bill_id) $("check-debt").value = c.bill_id;
     $("case").hidden = false;
-    $("options").replaceChildren();
-    await loadInbox();
+  }
+
+  // Plans work on an account without an open case too (a supervisor's approvals).
+  async function openAccount(accountId) {
+    try {
+      await openCase(accountId);
+    } catch (err) {
+      refuse(err);
+      if (err.status !== 404) return;
+    }
+    $("plans").hidden = false;
+    try {
+      await loadInbox();
+    } catch (err) {
+      refuse(err);
+    }
   }
 
   async function check(event) {
@@ -81,6 +103,7 @@
       const d = await post("contact", `/v1/accounts/${encodeURIComponent(account)}/contact-attempts/check`, body);
       const box = $("decision");
       box.dataset.decision = d.decision;
+      box.dataset.attempt = d.attempt_id;
       $("decision-text").textContent = `${d.decision} (${d.jurisdiction || ""})`;
       const reasons = Array.isArray(d.explanation) ? d.explanation : [d.explanation];
       fill(
@@ -116,8 +139,8 @@
     }
     try {
       await post("contact", `/v1/accounts/${encodeURIComponent(account)}/contact-attempts`, body);
-      say("Attempt recorded.", "ok");
       await openCase(account);
+      say("Attempt recorded.", "ok");
     } catch (err) {
       refuse(err);
     }
@@ -191,8 +214,8 @@
     event.preventDefault();
     try {
       const claimed = await post("contact", `/v1/queues/${encodeURIComponent($("queue").value)}/next`);
+      await openAccount(claimed.account_id);
       say(`Claimed ${claimed.account_id}.`, "ok");
-      await openCase(claimed.account_id);
       await loadQueues();
     } catch (err) {
       refuse(err);
@@ -200,11 +223,7 @@
   });
   $("open-form").addEventListener("submit", async (event) => {
     event.preventDefault();
-    try {
-      await openCase($("account").value.trim());
-    } catch (err) {
-      refuse(err);
-    }
+    await openAccount($("account").value.trim());
   });
   $("check-form").addEventListener("submit", check);
   $("record-form").addEventListener("submit", record);
