@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import AsyncExitStack
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 from typing import Any
 
 import pytest
@@ -15,6 +17,7 @@ from tests.support import request_option
 pytestmark = pytest.mark.browser
 
 WAIT_S = 30
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 async def _seed(server: Server) -> dict[str, Any]:
@@ -52,6 +55,17 @@ def _wait(driver: Any, condition: Any) -> Any:
     from selenium.webdriver.support.ui import WebDriverWait
 
     return WebDriverWait(driver, WAIT_S).until(condition)
+
+
+def _wait_text(driver: Any, element_id: str, needle: str) -> None:
+    """Wait until the element says `needle`; a timeout names what the page said instead."""
+    from selenium.common.exceptions import TimeoutException
+
+    try:
+        _wait(driver, lambda d: needle in _text(d, element_id))
+    except TimeoutException:
+        said = (_text(driver, element_id), _text(driver, "message"))
+        raise AssertionError(f"{needle!r} not in #{element_id}; page said {said}") from None
 
 
 def _by_id(driver: Any, element_id: str) -> Any:
@@ -135,13 +149,17 @@ def test_an_attempt_with_a_promise_shows_in_the_case_history(
     _fresh(browser, server)
     _sign_in(browser, "agent", "alice")
     _open(browser, "E1")
-    assert _check(browser, "2026-02-16T10:00:00+08:00") == "allowed"
+    # Made yesterday at 10:00 in Shanghai: a promise may run from today to 14 days on.
+    yesterday = (datetime.now(SHANGHAI) - timedelta(days=1)).date().isoformat()
+    assert _check(browser, f"{yesterday}T10:00:00+08:00") == "allowed"
     Select(_by_id(browser, "outcome")).select_by_value("promise_to_pay")
     _type(browser, "promise-amount", "200.50")
-    browser.execute_script("document.getElementById('promise-date').value = '2026-02-20'")
-    _by_id(browser, "record-form").submit()
-    _wait(browser, lambda d: "promise_to_pay" in _text(d, "history"))
-    assert "¥200.50 by 2026-02-20" in _text(browser, "promises")
+    # A promise is to pay from today on: the service refuses a date in the past.
+    by = (datetime.now(SHANGHAI) + timedelta(days=3)).date().isoformat()
+    browser.execute_script("document.getElementById('promise-date').value = arguments[0]", by)
+    _by_id(browser, "record").click()
+    _wait_text(browser, "history", "promise_to_pay")
+    assert f"¥200.50 by {by}" in _text(browser, "promises")
     _shot(browser, "promise")
 
 
@@ -158,10 +176,10 @@ def test_a_supervisor_approves_a_waiver_in_the_inbox(
     _type(browser, "account", "W1")
     _by_id(browser, "open-form").submit()
     plan_id = seeded["plan_id"]
-    _wait(browser, lambda d: plan_id in _text(d, "inbox"))
+    _wait_text(browser, "inbox", plan_id)
     _shot(browser, "inbox")
     browser.find_element(By.CSS_SELECTOR, f"#inbox [data-plan='{plan_id}'] button").click()
-    _wait(browser, lambda d: "Nothing waits for approval." in _text(d, "inbox"))
+    _wait_text(browser, "inbox", "Nothing waits for approval.")
     assert f"Plan {plan_id} approved." in _text(browser, "message")
 
 
@@ -172,11 +190,12 @@ def test_a_borrower_token_gets_a_refusal_and_no_case(
     _by_id(browser, "token").send_keys(server.token("borrower", "borrower-9", ["Z9"]))
     _by_id(browser, "token-form").submit()
     _wait(browser, lambda d: _by_id(d, "workspace").is_displayed())
+    # Another borrower's account: the API does not even say whether it exists.
     _type(browser, "account", "E1")
     _by_id(browser, "open-form").submit()
-    _wait(browser, lambda d: "403" in _text(d, "message"))
+    _wait_text(browser, "message", "no account E1")
     _by_id(browser, "next-form").submit()
-    _wait(browser, lambda d: "403" in _text(d, "message"))
+    _wait_text(browser, "message", "403")
     assert _by_id(browser, "case").is_displayed() is False
     assert "E1" not in _text(browser, "case-summary")
     _shot(browser, "borrower-refused")
