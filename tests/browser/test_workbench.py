@@ -5,14 +5,21 @@ from __future__ import annotations
 import asyncio
 from contextlib import AsyncExitStack
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from tests.browser.conftest import SCREENSHOTS, Server
-from tests.support import bill, day_closed, eventually, ingest, opened, overdue_account
-from tests.support import request_option
+from tests.support import (
+    bill,
+    day_closed,
+    eventually,
+    ingest,
+    opened,
+    overdue_account,
+    request_option,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -113,8 +120,10 @@ def _check(driver: Any, at: str) -> str:
     _by_id(driver, "check-form").submit()
     _wait(
         driver,
-        lambda d: _by_id(d, "decision").is_displayed()
-        and _by_id(d, "decision").get_attribute("data-attempt") != previous,
+        lambda d: (
+            _by_id(d, "decision").is_displayed()
+            and _by_id(d, "decision").get_attribute("data-attempt") != previous
+        ),
     )
     return str(_by_id(driver, "decision").get_attribute("data-decision"))
 
