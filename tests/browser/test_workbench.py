@@ -146,6 +146,7 @@ def test_an_agent_claims_the_next_case_and_a_call_at_2230_shanghai_is_blocked(
     assert "E1" in summary and "alice" in summary
     assert _check(browser, "2026-02-16T22:30:00+08:00") == "blocked"
     assert "quiet" in _text(browser, "decision-rules").lower()
+    assert _text(browser, "decision-next") == "Next allowed: 2026-02-17T08:00:00+08:00"
     assert _by_id(browser, "record-form").is_displayed() is False
     _shot(browser, "blocked")
 
