@@ -91,6 +91,10 @@ def console_app(settings: Settings, api_bases: Mapping[str, str]) -> FastAPI:
         # (config.json, dev-token, static/) resolve the same way.
         return FileResponse(STATIC / "borrower.html", headers={"Cache-Control": "no-cache"})
 
+    @app.get("/workbench", include_in_schema=False)
+    async def workbench() -> FileResponse:
+        return FileResponse(STATIC / "workbench.html", headers={"Cache-Control": "no-cache"})
+
     @app.get("/config.json", include_in_schema=False)
     async def config(request: Request) -> JSONResponse:
         # The console's own mount point removed: what is left is where its host app lives.

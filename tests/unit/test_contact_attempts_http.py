@@ -43,6 +43,8 @@ async def test_cn_quiet_hours_and_three_calls_a_day_block_with_reasons(tmp_path:
         assert late.json()["decision"] == "blocked"
         assert late.json()["rule_ids"] == ["CN.quiet_hours"]
         assert "22:00" in late.json()["explanation"]
+        # Quiet hours end at 08:00 the next morning, borrower's time.
+        assert late.json()["next_allowed_at"] == "2026-03-11T08:00:00+08:00"
         # A blocked attempt cannot be recorded as made.
         refused = await http["contact"].post(
             "/v1/accounts/C1/contact-attempts",

@@ -42,6 +42,18 @@ async def test_the_page_and_its_config_name_the_api_bases_given(tmp_path: Path) 
     assert chart.status_code == 200 and "uPlot" in chart.text[:200]
 
 
+async def test_the_workbench_page_is_served_beside_the_console_and_linked_from_it(
+    tmp_path: Path,
+) -> None:
+    async with client(hosted(settings_for("audit", tmp_path))) as http:
+        page = await http.get("/console/workbench")
+        console = await http.get("/console/")
+        script = await http.get("/console/static/workbench.js")
+    assert page.status_code == 200 and "agent workbench" in page.text
+    assert 'href="workbench"' in console.text
+    assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+
+
 async def test_audit_alone_serves_the_console_reading_its_own_root(tmp_path: Path) -> None:
     app = audit_bootstrap.create_app(settings_for("audit", tmp_path))
     async with client(app) as http:
@@ -75,7 +87,14 @@ async def test_the_gateway_serves_the_console_with_every_service(
 
 
 @pytest.mark.parametrize(
-    "path", ["/console/", "/console/config.json", "/console/static/arrears.css", "/console/nope"]
+    "path",
+    [
+        "/console/",
+        "/console/workbench",
+        "/console/config.json",
+        "/console/static/arrears.css",
+        "/console/nope",
+    ],
 )
 async def test_every_answer_carries_a_strict_content_security_policy(
     tmp_path: Path, path: str
@@ -112,15 +131,19 @@ class Markup(HTMLParser):
             self.sources.append(str(named.get("href")))
 
 
-def test_the_page_needs_nothing_the_policy_refuses_and_loads_only_its_own_files() -> None:
+@pytest.mark.parametrize("page", ["console.html", "workbench.html"])
+def test_the_page_needs_nothing_the_policy_refuses_and_loads_only_its_own_files(
+    page: str,
+) -> None:
     markup = Markup()
-    markup.feed((STATIC / "console.html").read_text())
+    markup.feed((STATIC / page).read_text())
     assert markup.inline == []
     assert markup.sources and all(s.startswith("static/") for s in markup.sources)
     for source in markup.sources:
         assert (STATIC / source.removeprefix("static/")).is_file(), source
     # No URL of another origin anywhere in the page's own code (the vendored file aside).
-    for own in ("console.html", "console.js", "arrears.js", "arrears.css"):
+    own_files = ("console.html", "console.js", "workbench.html", "workbench.js")
+    for own in (*own_files, "arrears.js", "arrears.css"):
         assert not re.search(r"https?://", (STATIC / own).read_text()), own
 
 

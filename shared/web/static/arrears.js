@@ -53,10 +53,15 @@ const Arrears = (() => {
     return u;
   }
 
-  async function request(service, path, params) {
-    const r = await fetch(url(service, path, params), {
-      headers: { Authorization: `Bearer ${token()}`, Accept: "application/json" },
-    });
+  async function request(service, path, params, body) {
+    const headers = { Authorization: `Bearer ${token()}`, Accept: "application/json" };
+    const init = { headers };
+    if (body !== undefined) {
+      init.method = "POST";
+      headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    const r = await fetch(url(service, path, params), init);
     if (!r.ok) {
       let body = {};
       try {
@@ -70,6 +75,8 @@ const Arrears = (() => {
   }
 
   const get = async (service, path, params) => (await request(service, path, params)).json();
+  const post = async (service, path, body) =>
+    (await request(service, path, null, body || {})).json();
 
   // Downloads need the Authorization header, so they are fetched, then saved from a blob.
   async function download(service, path, params, fallbackName) {
@@ -176,5 +183,5 @@ const Arrears = (() => {
     show();
   }
 
-  return { ApiError, claims, download, el, get, loadConfig, money, say, signIn };
+  return { ApiError, claims, download, el, get, loadConfig, money, post, say, signIn };
 })();

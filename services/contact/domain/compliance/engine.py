@@ -12,7 +12,7 @@ checked again just before it happens, against the ledger of that moment.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from services.contact.domain.compliance.model import (
     AgreedException,
@@ -95,11 +95,16 @@ def _quiet_hours(
     local = state.local(attempt.planned_at)
     if not rule.closed_at(local.time()):
         return None
+    # Quiet hours end at `end` local time: today if that is still ahead, else tomorrow.
+    opens = datetime.combine(local.date(), rule.end, local.tzinfo)
+    if opens <= local:
+        opens += timedelta(days=1)
     return Violation(
         pack.rule_id(QUIET_HOURS),
         f"No {attempt.channel} contact between {_hhmm(rule.start)} and {_hhmm(rule.end)} in "
         f"the borrower's time ({state.time_zone}); it would be {local:%H:%M} on "
         f"{local:%Y-%m-%d} there.",
+        next_allowed_at=opens,
     )
 
 

@@ -182,6 +182,8 @@ class Violation:
 
     rule_id: str
     reason: str
+    next_allowed_at: datetime | None = None
+    """When the rule would let the contact happen, where a rule can say (a time window)."""
 
 
 @dataclass(frozen=True)
@@ -200,6 +202,14 @@ class Decision:
     def allowed(self) -> bool:
         """Whether the contact may happen."""
         return not self.violations
+
+    @property
+    def next_allowed_at(self) -> datetime | None:
+        """The latest time any blocking rule names, when every one names one; else None."""
+        times = [v.next_allowed_at for v in self.violations]
+        if not times or any(t is None for t in times):
+            return None
+        return max(t for t in times if t is not None)
 
     @property
     def rule_ids(self) -> tuple[str, ...]:

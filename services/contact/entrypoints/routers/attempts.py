@@ -90,6 +90,9 @@ async def check_contact(
         "rules_checked": list(decision.rules_checked),
         "explanation": decision.explanation,
         "exception_id": decision.exception_id,
+        "next_allowed_at": (
+            decision.next_allowed_at.isoformat() if decision.next_allowed_at else None
+        ),
     }
 
 
