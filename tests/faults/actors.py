@@ -31,7 +31,7 @@ BORROWER_WAIT_S = 2.0
 DEADLINE_S = 120
 """How long the actors may go on after the workload's last step is published."""
 RETRY_S = 0.5
-# What plans calls a plan that ended; the borrower's flow fails on one never activated.
+# What plans calls a plan that ended; the borrower's flow asks again after one never activated.
 ENDED = {"rejected", "declined", "expired", "cancelled", "broken", "completed"}
 # A plan with installments stays active over the days closed after it (a waiver or a
 # deferral has none and completes at once); plans quotes it once the account is past due.
@@ -146,6 +146,13 @@ def _retry_conflict(r: httpx.Response) -> bool:
     return r.status_code == 409 and "retry the request" in r.text
 
 
+def _current_plan(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The plan the borrower's flow is about: one that activated, else one still open;
+    none when every plan ended unactivated (the borrower asks again)."""
+    activated = [r for r in rows if r.get("activated_on") is not None]
+    return activated[:1] or [r for r in rows if r.get("state") not in ENDED][:1]
+
+
 async def plan_flow(caller: Caller, plans: str, tokens: Tokens, a: AccountPlan) -> tuple[str, str]:
     """Quote, request a quoted option, have it approved if it must be, accept its
     disclosure; the activated plan's id, and its state then."""
@@ -155,7 +162,7 @@ async def plan_flow(caller: Caller, plans: str, tokens: Tokens, a: AccountPlan) 
     option: str | None = None
     while True:
         r = await caller.call("GET", base, me)
-        rows = r.json()["plans"] if r.status_code == 200 else []
+        rows = _current_plan(r.json()["plans"] if r.status_code == 200 else [])
         if not rows:
             option = option or await _pick_option(caller, base, me)
             if option is None:
@@ -179,7 +186,11 @@ async def plan_flow(caller: Caller, plans: str, tokens: Tokens, a: AccountPlan) 
         if plan["state"] == "active" or plan["activated"] is not None:
             return str(plan_id), str(plan["state"])
         if plan["state"] in ENDED:
-            raise AssertionError(f"{a.account_id}: plan {plan_id} ended {plan['state']}")
+            # Its offer expired (or it was refused) while faults held the borrower up and
+            # the closes went on: like a real borrower, they ask again, priced afresh.
+            option = None
+            await caller.pause(BORROWER_WAIT_S)
+            continue
         option = option or await _pick_option(caller, base, me)
         if option is None:
             r = None

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from tests.faults.actors import Relief, calls_for
+from tests.faults.actors import Relief, _current_plan, calls_for
 from tests.faults.checks import (
     Findings,
     check_relief,
@@ -98,3 +98,14 @@ def test_a_plan_audit_shows_ended_must_be_gone_from_accounts_and_an_active_one_l
         "A: plan p1 ended in audit, accounts' active plans ['p1']",
         "B: plan p2 active in audit, accounts' active plans []",
     ]
+
+
+def test_a_borrower_whose_offer_expired_asks_again_and_an_activated_plan_is_kept() -> None:
+    # Seed 575039's soak: an offer expired while kills held the borrower up; the flow
+    # failed instead of asking again as a borrower would.
+    expired = {"plan_id": "p1", "state": "expired", "activated_on": None}
+    assert _current_plan([expired]) == []
+    fresh = {"plan_id": "p2", "state": "offered", "activated_on": None}
+    assert _current_plan([fresh, expired]) == [fresh]
+    broken = {"plan_id": "p0", "state": "broken", "activated_on": "2026-03-02"}
+    assert _current_plan([expired, broken]) == [broken]
